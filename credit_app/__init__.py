@@ -1,0 +1,1 @@
+"""Credits and subscriptions: a Reflex app over a ledger service."""

@@ -1,0 +1,1 @@
+"""Accounts, passwords and server-side sessions. Never imports Reflex."""

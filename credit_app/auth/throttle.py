@@ -1,0 +1,39 @@
+"""Slow down password guessing per email: after a few failures, exponential back-off.
+
+Kept in the database, not in memory, so it holds across app workers and restarts.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from credit_app.models import LoginThrottle
+
+
+def retry_after(
+    session: Session, *, email: str, now: datetime, free_failures: int, max_delay: int
+) -> int:
+    """Seconds the next attempt for `email` must still wait (0: may try now)."""
+    row = session.scalar(select(LoginThrottle).where(LoginThrottle.email == email))
+    if row is None or row.failures < free_failures:
+        return 0
+    delay = min(2 ** (row.failures - free_failures), max_delay)
+    remaining = row.last_failure_at + timedelta(seconds=delay) - now
+    return max(0, int(remaining.total_seconds() + 0.999))
+
+
+def record_failure(session: Session, *, email: str, now: datetime) -> None:
+    row = session.scalar(
+        select(LoginThrottle).where(LoginThrottle.email == email).with_for_update()
+    )
+    if row is None:
+        session.add(LoginThrottle(email=email, failures=1, last_failure_at=now))
+    else:
+        row.failures += 1
+        row.last_failure_at = now
+    session.flush()
+
+
+def clear(session: Session, *, email: str) -> None:
+    session.execute(delete(LoginThrottle).where(LoginThrottle.email == email))

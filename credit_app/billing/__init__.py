@@ -1,0 +1,1 @@
+"""Plans and subscriptions. Only modules in this package may import `stripe`."""

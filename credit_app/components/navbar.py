@@ -1,0 +1,68 @@
+"""The signed-in navigation bar, with the balance badge on every page."""
+
+import reflex as rx
+
+from credit_app.state.account import AccountState
+
+
+def balance_badge() -> rx.Component:
+    return rx.badge(
+        rx.icon("coins", size=16),
+        rx.text(AccountState.balance, " credits", id="balance-badge-value"),
+        id="balance-badge",
+        aria_label="Credit balance",
+        size="3",
+        variant="soft",
+        radius="full",
+    )
+
+
+def _nav_link(text: str, href: str) -> rx.Component:
+    return rx.link(text, href=href, size="3", weight="medium", underline="none")
+
+
+def navbar() -> rx.Component:
+    return rx.flex(
+        rx.hstack(
+            rx.link(
+                rx.hstack(rx.icon("gem", size=22), rx.heading("Credit App", size="5")),
+                href="/dashboard",
+                underline="none",
+                color_scheme="gray",
+                high_contrast=True,
+            ),
+            rx.hstack(_nav_link("Dashboard", "/dashboard"), spacing="5"),
+            spacing="7",
+            align="center",
+        ),
+        rx.hstack(
+            rx.cond(AccountState.loaded, balance_badge(), rx.skeleton(width="7em", height="28px")),
+            rx.menu.root(
+                rx.menu.trigger(
+                    rx.button(
+                        rx.icon("circle-user", size=18),
+                        rx.text(AccountState.name, display=["none", "none", "inline"]),
+                        variant="ghost",
+                        aria_label="Account menu",
+                    )
+                ),
+                rx.menu.content(
+                    rx.menu.item(AccountState.email, disabled=True),
+                    rx.menu.separator(),
+                    rx.menu.item("Log out", on_select=AccountState.sign_out),
+                ),
+            ),
+            spacing="4",
+            align="center",
+        ),
+        justify="between",
+        align="center",
+        padding_x="1.5em",
+        padding_y="0.9em",
+        border_bottom="1px solid var(--gray-a5)",
+        background="var(--color-panel-solid)",
+        position="sticky",
+        top="0",
+        z_index="10",
+        width="100%",
+    )

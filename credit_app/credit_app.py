@@ -1,0 +1,29 @@
+"""The Reflex app: pages, their on_load guards, and the extra HTTP routes."""
+
+import reflex as rx
+
+from credit_app.api import build_api
+from credit_app.pages.dashboard import dashboard_page
+from credit_app.pages.index import index_page
+from credit_app.pages.login import login_page
+from credit_app.pages.signup import signup_page
+from credit_app.state.account import AccountState
+from credit_app.state.session import SessionState
+
+app = rx.App(api_transformer=build_api())
+app.add_page(index_page, route="/", title="Credit App")
+app.add_page(
+    signup_page,
+    route="/signup",
+    title="Sign up · Credit App",
+    on_load=SessionState.redirect_if_signed_in,
+)
+app.add_page(
+    login_page,
+    route="/login",
+    title="Log in · Credit App",
+    on_load=SessionState.redirect_if_signed_in,
+)
+app.add_page(
+    dashboard_page, route="/dashboard", title="Dashboard · Credit App", on_load=AccountState.load
+)

@@ -1,0 +1,36 @@
+"""Errors the ledger raises. Callers show them to people, so each carries its numbers."""
+
+
+class CreditError(Exception):
+    """Base class for ledger errors."""
+
+
+class UnknownUser(CreditError):
+    def __init__(self, user_id: object) -> None:
+        super().__init__(f"no user with id {user_id}")
+        self.user_id = user_id
+
+
+class InvalidAmount(CreditError):
+    def __init__(self, amount: object) -> None:
+        super().__init__(f"amount must be a positive whole number of credits, got {amount!r}")
+        self.amount = amount
+
+
+class InsufficientCredits(CreditError):
+    def __init__(self, required: int, available: int) -> None:
+        super().__init__(f"needs {required} credits, {available} available")
+        self.required = required
+        self.available = available
+
+    @property
+    def shortfall(self) -> int:
+        return self.required - self.available
+
+
+class IdempotencyConflict(CreditError):
+    """The key was already used for a different change (another user, kind or amount)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different change")
+        self.key = key

@@ -1,0 +1,58 @@
+"""Engine and session scope. Every write happens inside one `session_scope()` transaction."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session
+
+from credit_app.settings import get_settings
+
+
+def make_engine(url: str) -> Engine:
+    """An engine whose transactions serialize writers to one user's balance correctly.
+
+    PostgreSQL: the ledger takes a row lock (SELECT ... FOR UPDATE) on the user, which is
+    enough under the default READ COMMITTED isolation.
+
+    SQLite has no row locks, so every transaction starts with BEGIN IMMEDIATE: it takes the
+    database's write lock up front, which serializes writers across threads and processes
+    (readers keep reading under WAL). pysqlite's own transaction handling is switched off
+    because it would emit a plain deferred BEGIN.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_on_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+@lru_cache
+def get_engine() -> Engine:
+    return make_engine(get_settings().database_url)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error (invariant 6)."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

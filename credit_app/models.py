@@ -1,0 +1,170 @@
+"""SQLModel tables. Column limits follow the PRD (email and name 64, image 256)."""
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Integer, TypeDecorator, Uuid
+from sqlmodel import Field, SQLModel
+
+EMAIL_MAX = 64
+NAME_MAX = 64
+IMAGE_MAX = 256
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite stores datetimes without a zone; this stores UTC and hands back aware values,
+    so comparisons with `utcnow()` behave the same on SQLite and PostgreSQL.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _timestamp(nullable: bool = False, **kwargs) -> Column:
+    return Column(UTCDateTime(), nullable=nullable, **kwargs)
+
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Named constraints keep migrations deterministic on every backend.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("credits >= 0", name="credits_nonnegative"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_type=Uuid, primary_key=True)
+    # Stored lower-cased, so the unique constraint makes emails case-insensitive.
+    email: str = Field(max_length=EMAIL_MAX, unique=True)
+    name: str | None = Field(default=None, max_length=NAME_MAX)
+    image: str | None = Field(default=None, max_length=IMAGE_MAX)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(default=Role.USER, max_length=16)
+    stripe_customer_id: str | None = Field(default=None, max_length=255, unique=True)
+    # Cached balance: always equal to the sum of this user's ledger deltas (invariant 1).
+    # The database default is 0, not INITIAL_CREDITS: the starting credits arrive as a
+    # signup grant in the ledger, in the same transaction that creates the user, so a row
+    # inserted any other way still agrees with its (empty) ledger.
+    credits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class EntryKind(StrEnum):
+    GRANT = "grant"
+    SPEND = "spend"
+
+
+class GrantSource(StrEnum):
+    SIGNUP = "signup"
+    ADMIN = "admin"
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One append-only row per balance change. Never updated, never deleted."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("delta <> 0", name="delta_nonzero"),
+        CheckConstraint("balance_after >= 0", name="balance_nonnegative"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    kind: str = Field(max_length=16)
+    source: str | None = Field(default=None, max_length=32)
+    feature: str | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+    delta: int
+    balance_after: int
+    # Globally unique: a repeated request with the same key is answered from this row.
+    idempotency_key: str = Field(max_length=255, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class AuthSession(SQLModel, table=True):
+    """A signed-in browser. Only the SHA-256 of the token is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    expires_at: datetime = Field(sa_column=_timestamp())
+    revoked_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Consecutive failed logins per email, to slow down password guessing."""
+
+    __tablename__ = "login_throttles"
+
+    email: str = Field(max_length=EMAIL_MAX, primary_key=True)
+    failures: int = 0
+    last_failure_at: datetime = Field(sa_column=_timestamp())
+
+
+class SubscriptionPlan(SQLModel, table=True):
+    """The PRD's plan table, plus kind (subscription | pack), currency and Stripe ids."""
+
+    __tablename__ = "subscription_plans"
+
+    id: str = Field(max_length=64, primary_key=True)
+    name: str = Field(max_length=64)
+    kind: str = Field(default="subscription", max_length=16)
+    price: int = Field(ge=0)  # minor units (cents)
+    currency: str = Field(default="usd", max_length=3)
+    credits_granted: int = Field(ge=0)
+    interval: str | None = Field(default=None, max_length=8)  # month | year; None for packs
+    stripe_price_id: str | None = Field(default=None, max_length=255)
+    lookup_key: str | None = Field(default=None, max_length=255, unique=True)
+    active: bool = True
+
+
+class UserSubscription(SQLModel, table=True):
+    """A user's Stripe subscription as last applied from Stripe."""
+
+    __tablename__ = "user_subscriptions"
+
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", primary_key=True)
+    plan_id: str = Field(max_length=64, foreign_key="subscription_plans.id")
+    stripe_subscription_id: str | None = Field(default=None, max_length=255, unique=True)
+    status: str = Field(max_length=32)
+    current_period_end: datetime = Field(sa_column=_timestamp())
+    cancel_at_period_end: bool = False
+    # Stripe's timestamp of the newest state applied, so an older event never overwrites it.
+    stripe_state_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())

@@ -1,0 +1,1 @@
+"""Pages: Reflex components only. No SQL, no Stripe."""

@@ -1,0 +1,109 @@
+"""/dashboard: balance, plan and the most recent ledger entries."""
+
+import reflex as rx
+
+from credit_app.components.layout import signed_in_layout
+from credit_app.state.account import AccountState
+
+
+def _stat(label: str, value: rx.Component, icon: str, test_id: str) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.box(rx.icon(icon, size=28), color="var(--accent-9)"),
+            rx.vstack(
+                rx.text(label, size="2", color_scheme="gray", weight="medium"),
+                rx.box(value, id=test_id),
+                spacing="1",
+            ),
+            spacing="4",
+            align="center",
+        ),
+        size="3",
+        width="100%",
+    )
+
+
+def _entry(row: rx.Var[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row["when"]),
+        rx.table.cell(rx.badge(row["kind"], variant="surface")),
+        rx.table.cell(row["what"]),
+        rx.table.cell(
+            rx.text(
+                row["delta"],
+                weight="bold",
+                color_scheme=rx.cond(row["positive"] == "yes", "grass", "tomato"),
+            ),
+            text_align="right",
+        ),
+        rx.table.cell(row["balance_after"], text_align="right"),
+    )
+
+
+def _recent_activity() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Recent activity", size="4", as_="h2"),
+            rx.cond(
+                AccountState.entries.length() > 0,
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            rx.table.column_header_cell("When"),
+                            rx.table.column_header_cell("Kind"),
+                            rx.table.column_header_cell("Description"),
+                            rx.table.column_header_cell("Credits", text_align="right"),
+                            rx.table.column_header_cell("Balance", text_align="right"),
+                        )
+                    ),
+                    rx.table.body(rx.foreach(AccountState.entries, _entry)),
+                    width="100%",
+                    id="recent-activity",
+                ),
+                rx.text("No activity yet.", color_scheme="gray"),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+    )
+
+
+def _content() -> rx.Component:
+    return rx.fragment(
+        rx.heading("Welcome, ", AccountState.name, size="7", as_="h1"),
+        rx.grid(
+            _stat(
+                "Credit balance",
+                rx.heading(AccountState.balance, size="8"),
+                "coins",
+                "dashboard-balance",
+            ),
+            _stat(
+                "Plan",
+                rx.heading(AccountState.plan_name, size="8"),
+                "badge-check",
+                "dashboard-plan",
+            ),
+            columns=rx.breakpoints(initial="1", sm="2"),
+            spacing="4",
+            width="100%",
+        ),
+        _recent_activity(),
+    )
+
+
+def _loading() -> rx.Component:
+    return rx.vstack(
+        rx.skeleton(height="2.5em", width="50%"),
+        rx.skeleton(height="7em", width="100%"),
+        rx.skeleton(height="12em", width="100%"),
+        spacing="4",
+        width="100%",
+        aria_busy="true",
+    )
+
+
+def dashboard_page() -> rx.Component:
+    return signed_in_layout(rx.cond(AccountState.loaded, _content(), _loading()))

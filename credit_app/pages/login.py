@@ -1,0 +1,52 @@
+"""/login: sign in with email and password."""
+
+import reflex as rx
+
+from credit_app.components.form_field import form_field
+from credit_app.components.layout import auth_card
+from credit_app.state.forms import LoginState
+
+
+def login_page() -> rx.Component:
+    return auth_card(
+        "Log in",
+        "Welcome back. Your credits are waiting.",
+        rx.form(
+            rx.vstack(
+                form_field(
+                    "Email",
+                    name="email",
+                    field_id="login-email",
+                    input_type="email",
+                    autocomplete="username",
+                ),
+                form_field(
+                    "Password",
+                    name="password",
+                    field_id="login-password",
+                    input_type="password",
+                    autocomplete="current-password",
+                ),
+                rx.cond(
+                    LoginState.error != "",
+                    rx.callout(
+                        LoginState.error,
+                        icon="triangle-alert",
+                        color_scheme="red",
+                        role="alert",
+                        id="login-error",
+                        width="100%",
+                    ),
+                ),
+                rx.button(
+                    "Log in", type="submit", size="3", width="100%", loading=LoginState.submitting
+                ),
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=LoginState.submit,
+            no_validate=True,
+            width="100%",
+        ),
+        rx.text("New here? ", rx.link("Create an account", href="/signup"), size="2"),
+    )

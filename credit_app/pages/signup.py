@@ -1,0 +1,74 @@
+"""/signup: create an account and receive the starting credits."""
+
+import reflex as rx
+
+from credit_app.auth.validation import PASSWORD_MIN
+from credit_app.components.form_field import form_field
+from credit_app.components.layout import auth_card
+from credit_app.models import EMAIL_MAX, IMAGE_MAX, NAME_MAX
+from credit_app.settings import get_settings
+from credit_app.state.forms import SignupState
+
+
+def signup_page() -> rx.Component:
+    return auth_card(
+        "Create your account",
+        f"Start with {get_settings().initial_credits} free credits. No card needed.",
+        rx.form(
+            rx.vstack(
+                form_field(
+                    "Email",
+                    name="email",
+                    field_id="signup-email",
+                    input_type="email",
+                    autocomplete="email",
+                    error=SignupState.email_error,
+                    max_length=EMAIL_MAX,
+                ),
+                form_field(
+                    "Name",
+                    name="name",
+                    field_id="signup-name",
+                    autocomplete="name",
+                    error=SignupState.name_error,
+                    max_length=NAME_MAX,
+                ),
+                form_field(
+                    "Password",
+                    name="password",
+                    field_id="signup-password",
+                    input_type="password",
+                    autocomplete="new-password",
+                    hint=f"At least {PASSWORD_MIN} characters.",
+                    error=SignupState.password_error,
+                ),
+                form_field(
+                    "Profile image URL (optional)",
+                    name="image",
+                    field_id="signup-image",
+                    input_type="url",
+                    error=SignupState.image_error,
+                    required=False,
+                    max_length=IMAGE_MAX,
+                ),
+                rx.button(
+                    "Create account",
+                    type="submit",
+                    size="3",
+                    width="100%",
+                    loading=SignupState.submitting,
+                ),
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=SignupState.submit,
+            # The browser's own checks would hide our messages; the server validates.
+            no_validate=True,
+            width="100%",
+        ),
+        rx.text(
+            "Already have an account? ",
+            rx.link("Log in", href="/login"),
+            size="2",
+        ),
+    )

@@ -11,14 +11,22 @@ from sqlmodel import Session
 from credit_app.models import LoginThrottle
 
 
+def backoff_seconds(failures: int, *, free_failures: int, max_delay: int) -> int:
+    """How long after the last failure the next attempt must wait: nothing for the first
+    few failures, then 1, 2, 4, ... seconds, capped."""
+    if failures < free_failures:
+        return 0
+    return min(2 ** (failures - free_failures), max_delay)
+
+
 def retry_after(
     session: Session, *, email: str, now: datetime, free_failures: int, max_delay: int
 ) -> int:
     """Seconds the next attempt for `email` must still wait (0: may try now)."""
     row = session.scalar(select(LoginThrottle).where(LoginThrottle.email == email))
-    if row is None or row.failures < free_failures:
+    if row is None:
         return 0
-    delay = min(2 ** (row.failures - free_failures), max_delay)
+    delay = backoff_seconds(row.failures, free_failures=free_failures, max_delay=max_delay)
     remaining = row.last_failure_at + timedelta(seconds=delay) - now
     return max(0, int(remaining.total_seconds() + 0.999))
 

@@ -1,0 +1,54 @@
+"""Pure rules: login back-off, redirects, ledger error numbers, UTC handling."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from credit_app.auth.throttle import backoff_seconds
+from credit_app.credits import InsufficientCredits
+from credit_app.credits.errors import InvalidAmount
+from credit_app.credits.ledger import _check_amount
+from credit_app.models import UTCDateTime
+from credit_app.state.session import safe_next
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"), [(0, 0), (2, 0), (3, 1), (4, 2), (5, 4), (9, 60), (50, 60)]
+)
+def test_login_backoff_doubles_after_the_free_failures(failures, expected):
+    assert backoff_seconds(failures, free_failures=3, max_delay=60) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/pricing", "/pricing"),
+        ("/usage?kind=spend", "/usage?kind=spend"),
+        (None, "/dashboard"),
+        ("", "/dashboard"),
+        ("https://evil.example", "/dashboard"),
+        ("//evil.example", "/dashboard"),
+        ("/\\evil.example", "/dashboard"),
+    ],
+)
+def test_next_only_allows_same_site_paths(path, expected):
+    assert safe_next(path) == expected
+
+
+def test_insufficient_credits_carries_its_numbers():
+    error = InsufficientCredits(required=12, available=5)
+    assert (error.shortfall, str(error)) == (7, "needs 12 credits, 5 available")
+
+
+@pytest.mark.parametrize("amount", [0, -1, 2.0, True, None])
+def test_amounts_must_be_positive_integers(amount):
+    with pytest.raises(InvalidAmount):
+        _check_amount(amount)
+
+
+def test_utc_datetime_refuses_naive_values():
+    column = UTCDateTime()
+    with pytest.raises(ValueError, match="naive"):
+        column.process_bind_param(datetime(2026, 1, 1), None)
+    aware = column.process_result_value(datetime(2026, 1, 1), None)
+    assert aware.tzinfo is UTC

@@ -2,13 +2,16 @@
 
 Every change is one conditional balance update plus one append-only ledger row, inside the
 caller's transaction (the caller owns the commit, so a change can join other writes, e.g.
-creating the user it belongs to). Concurrency safety comes from the database:
+creating the user it belongs to). Concurrency safety comes from the database, not Python:
 
-- the user's row is locked first (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the
-  engine begins every transaction with BEGIN IMMEDIATE, which serializes writers), so the
-  idempotency-key lookup and the balance check cannot race another change to that user;
-- the UPDATE is still conditional (credits + delta >= 0) and the column has CHECK >= 0,
-  so even a caller that bypassed the lock could not store a negative balance.
+- the balance changes by a conditional UPDATE (credits + delta >= 0) that also takes the
+  user's row lock on PostgreSQL; on SQLite the engine begins every transaction with
+  BEGIN IMMEDIATE, which serializes writers. The column's CHECK >= 0 is the last guard;
+- the idempotency key is unique in the ledger, and is inserted while the lock is held, so
+  two requests with one key cannot both change the balance.
+
+The common path is two statements (UPDATE ... RETURNING, INSERT ... RETURNING), the same
+as the hand-written SQL it is benchmarked against (benchmarks/spend_throughput.py).
 """
 
 import uuid
@@ -16,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from credit_app.credits.errors import (
@@ -25,7 +29,7 @@ from credit_app.credits.errors import (
     InvalidAmount,
     UnknownUser,
 )
-from credit_app.models import EntryKind, GrantSource, LedgerEntry, User
+from credit_app.models import EntryKind, GrantSource, LedgerEntry, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -116,23 +120,9 @@ def _apply(
     feature: str | None = None,
     description: str | None = None,
 ) -> LedgerResult:
-    available = session.scalar(select(User.credits).where(User.id == user_id).with_for_update())
-    if available is None:
-        raise UnknownUser(user_id)
-
-    # Under the lock, an earlier change with this key (by this or any other process) has
-    # either committed and is visible here, or has not touched this user yet.
-    existing = session.scalar(
-        select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
-    )
-    if existing is not None:
-        if (existing.user_id, existing.kind, existing.delta) != (user_id, kind, delta):
-            raise IdempotencyConflict(idempotency_key)
-        return _result(existing, replayed=True)
-
-    if available + delta < 0:
-        raise InsufficientCredits(required=-delta, available=available)
-
+    # 1. The conditional UPDATE changes the balance and, in the same round trip, takes the
+    #    user's row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock).
+    #    A concurrent change to this user waits here until we commit or roll back.
     new_balance = session.scalar(
         update(User)
         .where(User.id == user_id, User.credits + delta >= 0)
@@ -140,36 +130,76 @@ def _apply(
         .returning(User.credits)
         .execution_options(synchronize_session=False)
     )
-    if new_balance is None:  # unreachable while the lock holds; kept as the last line
+    if new_balance is None:
+        # Refused or no such user. An identical earlier request may have succeeded and
+        # spent the credits this one sees missing: that is a replay, not a refusal.
+        if (existing := _entry_by_key(session, idempotency_key)) is not None:
+            return _replay(existing, user_id=user_id, kind=kind, delta=delta)
+        available = balance(session, user_id=user_id)
         raise InsufficientCredits(required=-delta, available=available)
 
-    entry = LedgerEntry(
+    # 2. Record the change, unless the key was used before: then undo step 1 inside this
+    #    transaction, so a repeated request changes nothing and returns the first result.
+    #    Under the row lock, an earlier use of the key for this user has committed and is
+    #    visible (READ COMMITTED takes a fresh snapshot per statement).
+    inserted = session.execute(
+        _insert_unless_key_exists(session)
+        .values(
+            user_id=user_id,
+            kind=kind,
+            source=source,
+            feature=feature,
+            description=description,
+            delta=delta,
+            balance_after=new_balance,
+            idempotency_key=idempotency_key,
+            created_at=utcnow(),
+        )
+        .returning(LedgerEntry.id, LedgerEntry.created_at)
+    ).first()
+    if inserted is None:
+        session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(credits=User.credits - delta)
+            .execution_options(synchronize_session=False)
+        )
+        existing = _entry_by_key(session, idempotency_key)
+        assert existing is not None  # it conflicted, and rows are never deleted
+        return _replay(existing, user_id=user_id, kind=kind, delta=delta)
+
+    return LedgerResult(
+        entry_id=inserted.id,
         user_id=user_id,
-        kind=kind,
-        source=source,
-        feature=feature,
-        description=description,
         delta=delta,
         balance_after=new_balance,
-        idempotency_key=idempotency_key,
+        created_at=inserted.created_at,
+        replayed=False,
     )
-    session.add(entry)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        # Only possible when the same key races in for a *different* user, whose lock
-        # we do not hold: that is a conflicting reuse, not a retry.
-        raise IdempotencyConflict(idempotency_key) from exc
-    return _result(entry, replayed=False)
 
 
-def _result(entry: LedgerEntry, *, replayed: bool) -> LedgerResult:
-    assert entry.id is not None
+def _insert_unless_key_exists(session: Session):
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING, in the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect]
+    return insert(LedgerEntry).on_conflict_do_nothing(index_elements=["idempotency_key"])
+
+
+def _entry_by_key(session: Session, idempotency_key: str) -> LedgerEntry | None:
+    return session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key))
+
+
+def _replay(
+    existing: LedgerEntry, *, user_id: uuid.UUID, kind: EntryKind, delta: int
+) -> LedgerResult:
+    if (existing.user_id, existing.kind, existing.delta) != (user_id, kind, delta):
+        raise IdempotencyConflict(existing.idempotency_key)
+    assert existing.id is not None
     return LedgerResult(
-        entry_id=entry.id,
-        user_id=entry.user_id,
-        delta=entry.delta,
-        balance_after=entry.balance_after,
-        created_at=entry.created_at,
-        replayed=replayed,
+        entry_id=existing.id,
+        user_id=existing.user_id,
+        delta=existing.delta,
+        balance_after=existing.balance_after,
+        created_at=existing.created_at,
+        replayed=True,
     )

@@ -1,6 +1,7 @@
 """`credit-app`: operator commands over the same services the app uses."""
 
 import argparse
+import asyncio
 import sys
 import uuid
 
@@ -8,8 +9,11 @@ from sqlalchemy import select
 
 from credit_app import credits, migrations
 from credit_app.auth.validation import normalize_email
+from credit_app.billing import catalog, runtime
+from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.db import session_scope
-from credit_app.models import GrantSource, User
+from credit_app.models import GrantSource, SubscriptionPlan, User
+from credit_app.settings import get_settings
 
 
 def _user_id(session, email: str) -> uuid.UUID:
@@ -21,7 +25,27 @@ def _user_id(session, email: str) -> uuid.UUID:
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
     migrations.upgrade()
-    print("database is at the latest schema")
+    print("database is at the latest schema; plans synced from plans.toml")
+    return 0
+
+
+def cmd_seed_plans(_args: argparse.Namespace) -> int:
+    """Create or update the Stripe products and prices of every paid plan (by lookup key),
+    then record the price ids. Running it twice creates nothing new."""
+    settings = get_settings()
+    gateway = StripeGateway(runtime.config_from_settings(settings, sandbox_webhook_secret=""))
+    migrations.upgrade()
+    paid = [p for p in catalog.plans() if p.lookup_key]
+
+    async def seed() -> list[tuple[str, str]]:
+        return [(p.id, await gateway.ensure_price(p)) for p in paid]
+
+    seeded = asyncio.run(seed())
+    with session_scope() as session:
+        for plan_id, price_id in seeded:
+            session.get(SubscriptionPlan, plan_id).stripe_price_id = price_id
+    for plan_id, price_id in seeded:
+        print(f"{plan_id}: {price_id}")
     return 0
 
 
@@ -71,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser(
+        "seed-plans", help="create/update Stripe products and prices from plans.toml"
+    ).set_defaults(func=cmd_seed_plans)
 
     p = sub.add_parser("balance", help="print a user's balance")
     p.add_argument("email")

@@ -3,11 +3,14 @@
 import reflex as rx
 
 from credit_app.api import build_api
+from credit_app.pages.billing_success import billing_success_page
 from credit_app.pages.dashboard import dashboard_page
 from credit_app.pages.index import index_page
 from credit_app.pages.login import login_page
+from credit_app.pages.pricing import pricing_page
 from credit_app.pages.signup import signup_page
 from credit_app.state.account import AccountState
+from credit_app.state.billing import BillingState, ConfirmState
 from credit_app.state.session import SessionState
 
 app = rx.App(api_transformer=build_api())
@@ -26,4 +29,13 @@ app.add_page(
 )
 app.add_page(
     dashboard_page, route="/dashboard", title="Dashboard · Credit App", on_load=AccountState.load
+)
+app.add_page(
+    pricing_page, route="/pricing", title="Pricing · Credit App", on_load=BillingState.load_pricing
+)
+app.add_page(
+    billing_success_page,
+    route="/billing/success",
+    title="Confirming payment · Credit App",
+    on_load=[AccountState.load, ConfirmState.start],
 )

@@ -5,6 +5,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from credit_app.settings import get_settings
@@ -56,3 +58,11 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def insert_unless_exists(session: Session, model: type, *, key: str):
+    """INSERT ... ON CONFLICT (key) DO NOTHING in the session's dialect. With RETURNING,
+    no row back means the key was taken: how idempotency keys and event ids are claimed."""
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect]
+    return insert(model).on_conflict_do_nothing(index_elements=[key])

@@ -84,11 +84,16 @@ class User(SQLModel, table=True):
 class EntryKind(StrEnum):
     GRANT = "grant"
     SPEND = "spend"
+    # Credits taken back after a refund or a dispute; never below zero (see Shortfall).
+    CLAWBACK = "clawback"
 
 
 class GrantSource(StrEnum):
     SIGNUP = "signup"
     ADMIN = "admin"
+    SUBSCRIPTION = "subscription"
+    PACK = "pack"
+    DISPUTE_WON = "dispute_won"
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -143,7 +148,10 @@ class SubscriptionPlan(SQLModel, table=True):
 
     id: str = Field(max_length=64, primary_key=True)
     name: str = Field(max_length=64)
-    kind: str = Field(default="subscription", max_length=16)
+    kind: str = Field(default="subscription", max_length=16)  # free | subscription | pack
+    tier: str | None = Field(default=None, max_length=32)  # monthly and yearly share a tier
+    rank: int = 0  # order of tiers, for "the next plan up"
+    description: str = Field(default="", max_length=255)
     price: int = Field(ge=0)  # minor units (cents)
     currency: str = Field(default="usd", max_length=3)
     credits_granted: int = Field(ge=0)
@@ -168,3 +176,48 @@ class UserSubscription(SQLModel, table=True):
     stripe_state_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class StripeEvent(SQLModel, table=True):
+    """Every Stripe event received. The primary key makes each event apply at most once:
+    it is inserted in the same transaction as the event's effects."""
+
+    __tablename__ = "stripe_events"
+
+    id: str = Field(max_length=255, primary_key=True)
+    type: str = Field(max_length=64)
+    stripe_created: datetime = Field(sa_column=_timestamp())
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    outcome: str = Field(max_length=32)  # applied | ignored
+    detail: str = Field(default="", max_length=255)
+
+
+class Purchase(SQLModel, table=True):
+    """A paid invoice or credit pack and the credits it granted, so a refund or dispute
+    can take back at most what that payment granted."""
+
+    __tablename__ = "purchases"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    plan_id: str = Field(max_length=64, foreign_key="subscription_plans.id")
+    stripe_invoice_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_payment_intent_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_subscription_id: str | None = Field(default=None, max_length=255)
+    amount_paid: int
+    currency: str = Field(max_length=3)
+    credits_granted: int
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class Shortfall(SQLModel, table=True):
+    """Credits a clawback could not take because the user had already spent them."""
+
+    __tablename__ = "shortfalls"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    # The clawback's idempotency key: one shortfall per clawback.
+    reference: str = Field(max_length=255, unique=True)
+    credits: int
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())

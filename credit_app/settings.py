@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     login_free_failures: int = Field(default=3, ge=1)
     login_max_delay_seconds: int = Field(default=300, gt=0)
 
+    # Where people reach the app; Stripe's return URLs and the embedded sandbox use it.
+    app_url: str = "http://localhost:3000"
+
+    # No STRIPE_SECRET_KEY: the app serves a local Stripe sandbox itself (DESIGN.md 6).
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None

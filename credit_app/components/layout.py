@@ -14,6 +14,41 @@ def signed_in_layout(*children: rx.Component) -> rx.Component:
     )
 
 
+def public_header() -> rx.Component:
+    return rx.flex(
+        rx.link(
+            rx.hstack(rx.icon("gem", size=22), rx.heading("Credit App", size="5")),
+            href="/",
+            underline="none",
+            color_scheme="gray",
+            high_contrast=True,
+        ),
+        rx.hstack(
+            rx.link("Log in", href="/login", weight="medium"),
+            rx.button(rx.link("Sign up", href="/signup"), as_child=True),
+            spacing="4",
+            align="center",
+        ),
+        justify="between",
+        align="center",
+        padding_x="1.5em",
+        padding_y="0.9em",
+        border_bottom="1px solid var(--gray-a5)",
+        background="var(--color-panel-solid)",
+        width="100%",
+    )
+
+
+def page_shell(*children: rx.Component, signed_in: rx.Var[bool]) -> rx.Component:
+    """A page open to everyone: the signed-in navbar when there is a session."""
+    return rx.box(
+        rx.cond(signed_in, navbar(), public_header()),
+        rx.container(rx.vstack(*children, spacing="6", width="100%"), size="3", padding_y="2em"),
+        min_height="100vh",
+        background="var(--gray-2)",
+    )
+
+
 def auth_card(title: str, subtitle: str, *children: rx.Component) -> rx.Component:
     return rx.center(
         rx.card(

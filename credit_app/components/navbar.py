@@ -31,7 +31,9 @@ def navbar() -> rx.Component:
                 color_scheme="gray",
                 high_contrast=True,
             ),
-            rx.hstack(_nav_link("Dashboard", "/dashboard"), spacing="5"),
+            rx.hstack(
+                _nav_link("Dashboard", "/dashboard"), _nav_link("Pricing", "/pricing"), spacing="5"
+            ),
             spacing="7",
             align="center",
         ),

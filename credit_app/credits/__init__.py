@@ -7,10 +7,19 @@ from credit_app.credits.errors import (
     InvalidAmount,
     UnknownUser,
 )
-from credit_app.credits.ledger import LedgerResult, balance, grant, recent_entries, spend
+from credit_app.credits.ledger import (
+    ClawbackResult,
+    LedgerResult,
+    balance,
+    clawback,
+    grant,
+    recent_entries,
+    spend,
+)
 from credit_app.credits.reconcile import Drift, find_drift
 
 __all__ = [
+    "ClawbackResult",
     "CreditError",
     "Drift",
     "IdempotencyConflict",
@@ -19,6 +28,7 @@ __all__ = [
     "LedgerResult",
     "UnknownUser",
     "balance",
+    "clawback",
     "find_drift",
     "grant",
     "recent_entries",

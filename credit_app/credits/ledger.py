@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from credit_app.credits.errors import (
@@ -29,7 +27,8 @@ from credit_app.credits.errors import (
     InvalidAmount,
     UnknownUser,
 )
-from credit_app.models import EntryKind, GrantSource, LedgerEntry, User, utcnow
+from credit_app.db import insert_unless_exists
+from credit_app.models import EntryKind, GrantSource, LedgerEntry, Shortfall, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def _apply(
     #    Under the row lock, an earlier use of the key for this user has committed and is
     #    visible (READ COMMITTED takes a fresh snapshot per statement).
     inserted = session.execute(
-        _insert_unless_key_exists(session)
+        insert_unless_exists(session, LedgerEntry, key="idempotency_key")
         .values(
             user_id=user_id,
             kind=kind,
@@ -178,13 +177,6 @@ def _apply(
     )
 
 
-def _insert_unless_key_exists(session: Session):
-    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING, in the session's dialect."""
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect]
-    return insert(LedgerEntry).on_conflict_do_nothing(index_elements=["idempotency_key"])
-
-
 def _entry_by_key(session: Session, idempotency_key: str) -> LedgerEntry | None:
     return session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key))
 
@@ -203,3 +195,51 @@ def _replay(
         created_at=existing.created_at,
         replayed=True,
     )
+
+
+@dataclass(frozen=True)
+class ClawbackResult:
+    taken: int
+    shortfall: int
+    replayed: bool
+
+
+def clawback(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    amount: int,
+    idempotency_key: str,
+    description: str,
+) -> ClawbackResult:
+    """Take back up to `amount` credits (a refund or dispute), never below zero.
+
+    What the user has already spent cannot be taken; that part is recorded as a Shortfall
+    for admins. Repeating the key takes nothing more.
+    """
+    _check_amount(amount)
+    available = session.scalar(select(User.credits).where(User.id == user_id).with_for_update())
+    if available is None:
+        raise UnknownUser(user_id)
+    existing = _entry_by_key(session, idempotency_key)
+    recorded_short = session.scalar(
+        select(Shortfall.credits).where(Shortfall.reference == idempotency_key)
+    )
+    if existing is not None or recorded_short is not None:
+        taken = -existing.delta if existing is not None else 0
+        return ClawbackResult(taken=taken, shortfall=recorded_short or 0, replayed=True)
+
+    taken = min(amount, available)
+    if taken:
+        _apply(
+            session,
+            user_id=user_id,
+            delta=-taken,
+            kind=EntryKind.CLAWBACK,
+            idempotency_key=idempotency_key,
+            description=description,
+        )
+    if amount > taken:
+        session.add(Shortfall(user_id=user_id, reference=idempotency_key, credits=amount - taken))
+        session.flush()
+    return ClawbackResult(taken=taken, shortfall=amount - taken, replayed=False)

@@ -4,6 +4,7 @@ import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
 from credit_app.state.account import AccountState
+from credit_app.state.billing import BillingState
 
 
 def _stat(label: str, value: rx.Component, icon: str, test_id: str) -> rx.Component:
@@ -90,7 +91,72 @@ def _content() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        _subscription(),
         _recent_activity(),
+    )
+
+
+def _subscription() -> rx.Component:
+    status_line = rx.cond(
+        AccountState.cancel_at_period_end,
+        rx.text(
+            "Cancels on ", AccountState.period_end, ". You keep your credits.", id="plan-status"
+        ),
+        rx.cond(
+            AccountState.subscription_status == "canceled",
+            rx.text("Your subscription has ended.", id="plan-status"),
+            rx.text("Renews on ", AccountState.period_end, ".", id="plan-status"),
+        ),
+    )
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Subscription", size="4", as_="h2"),
+                rx.cond(
+                    AccountState.subscription_status != "",
+                    rx.badge(AccountState.subscription_status, id="subscription-status"),
+                ),
+                align="center",
+            ),
+            rx.cond(
+                AccountState.payment_failed,
+                rx.callout(
+                    "Your last payment failed. Update your card to keep your plan; no credits "
+                    "are added until it is paid.",
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    role="alert",
+                    id="payment-failed",
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                AccountState.subscription_status != "",
+                status_line,
+                rx.text("You are on Free: no recurring credits.", color_scheme="gray"),
+            ),
+            rx.cond(
+                BillingState.error != "",
+                rx.callout(BillingState.error, color_scheme="red", role="alert", width="100%"),
+            ),
+            rx.hstack(
+                rx.cond(
+                    AccountState.has_billing_account,
+                    rx.button(
+                        "Manage subscription",
+                        on_click=BillingState.manage,
+                        loading=BillingState.busy_plan == "manage",
+                        variant="outline",
+                    ),
+                ),
+                rx.button(rx.link("See plans and packs", href="/pricing"), as_child=True),
+                spacing="3",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
     )
 
 

@@ -36,7 +36,17 @@ class AccountState(SessionState):
     email: str = ""
     balance: int = 0
     plan_name: str = ""
+    plan_id: str = "free"
+    plan_rank: int = 0
+    subscription_status: str = ""
+    period_end: str = ""
+    cancel_at_period_end: bool = False
+    has_billing_account: bool = False
     entries: list[dict[str, str]] = []
+
+    @rx.var
+    def payment_failed(self) -> bool:
+        return self.subscription_status in ("past_due", "unpaid")
 
     @rx.event
     async def load(self):
@@ -46,10 +56,19 @@ class AccountState(SessionState):
             self.reset()
             self.session_token = ""
             return rx.redirect(f"/login?next={quote(self.router.url.path, safe='/')}")
+        await self._refresh(user_id)
+
+    async def _refresh(self, user_id: uuid.UUID) -> None:
         snapshot = await asyncio.to_thread(_load, user_id)
         self.name = snapshot.name
         self.email = snapshot.email
         self.balance = snapshot.balance
         self.plan_name = snapshot.plan_name
+        self.plan_id = snapshot.plan_id
+        self.plan_rank = snapshot.plan_rank
+        self.subscription_status = snapshot.subscription_status
+        self.period_end = snapshot.period_end.strftime("%B %-d, %Y") if snapshot.period_end else ""
+        self.cancel_at_period_end = snapshot.cancel_at_period_end
+        self.has_billing_account = snapshot.has_billing_account
         self.entries = [entry_row(e) for e in snapshot.recent]
         self.loaded = True

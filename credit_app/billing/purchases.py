@@ -1,0 +1,189 @@
+"""Credits bought and taken back: each paid invoice or pack grants once; refunds and
+disputes take back at most what that payment granted.
+
+Ledger keys carry the Stripe object that caused the change, so a grant cannot happen twice
+even when several event types (or duplicate deliveries) report the same payment:
+  stripe:invoice:<in_...>             a paid subscription invoice
+  stripe:payment:<pi_...>             a paid credit pack
+  stripe:purchase:<id>:refund:<cum>   clawback up to a cumulative refunded amount
+  stripe:purchase:<id>:dispute:<dp>   clawback of a dispute (restored with ":won")
+"""
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from credit_app import credits
+from credit_app.models import (
+    GrantSource,
+    LedgerEntry,
+    Purchase,
+    Shortfall,
+    SubscriptionPlan,
+)
+
+
+def _record_purchase(session: Session, purchase: Purchase, key: str, source: GrantSource) -> str:
+    existing = session.scalar(
+        select(Purchase).where(
+            (Purchase.stripe_invoice_id == purchase.stripe_invoice_id)
+            if purchase.stripe_invoice_id
+            else (Purchase.stripe_payment_intent_id == purchase.stripe_payment_intent_id)
+        )
+    )
+    if existing is None:
+        session.add(purchase)
+        session.flush()
+    if purchase.credits_granted <= 0:
+        return "paid; the plan grants no credits"
+    result = credits.grant(
+        session,
+        user_id=purchase.user_id,
+        amount=purchase.credits_granted,
+        idempotency_key=key,
+        source=source,
+        description=f"{_plan_name(session, purchase.plan_id)} credits",
+    )
+    if result.replayed:
+        return f"already granted ({key})"
+    return f"granted {purchase.credits_granted} credits ({key})"
+
+
+def _plan_name(session: Session, plan_id: str) -> str:
+    plan = session.get(SubscriptionPlan, plan_id)
+    if plan is None:
+        return plan_id
+    if plan.kind == "subscription":
+        return f"{plan.name} {'yearly' if plan.interval == 'year' else 'monthly'}"
+    return plan.name
+
+
+def grant_invoice(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    plan: SubscriptionPlan,
+    invoice: dict,
+    subscription_id: str,
+) -> str:
+    return _record_purchase(
+        session,
+        Purchase(
+            user_id=user_id,
+            plan_id=plan.id,
+            stripe_invoice_id=invoice["id"],
+            stripe_subscription_id=subscription_id,
+            amount_paid=invoice.get("amount_paid") or 0,
+            currency=invoice.get("currency") or plan.currency,
+            credits_granted=plan.credits_granted,
+        ),
+        f"stripe:invoice:{invoice['id']}",
+        GrantSource.SUBSCRIPTION,
+    )
+
+
+def grant_pack(
+    session: Session, *, user_id: uuid.UUID, plan: SubscriptionPlan, checkout_session: dict
+) -> str:
+    payment_intent = checkout_session["payment_intent"]
+    return _record_purchase(
+        session,
+        Purchase(
+            user_id=user_id,
+            plan_id=plan.id,
+            stripe_payment_intent_id=payment_intent,
+            amount_paid=checkout_session.get("amount_total") or plan.price,
+            currency=checkout_session.get("currency") or plan.currency,
+            credits_granted=plan.credits_granted,
+        ),
+        f"stripe:payment:{payment_intent}",
+        GrantSource.PACK,
+    )
+
+
+def find_purchase(
+    session: Session, *, payment_intent: str | None, invoice: str | None
+) -> Purchase | None:
+    if payment_intent:
+        found = session.scalar(
+            select(Purchase).where(Purchase.stripe_payment_intent_id == payment_intent)
+        )
+        if found:
+            return found
+    if invoice:
+        return session.scalar(select(Purchase).where(Purchase.stripe_invoice_id == invoice))
+    return None
+
+
+def _prefix(purchase: Purchase) -> str:
+    return f"stripe:purchase:{purchase.id}:"
+
+
+def credits_taken_back(session: Session, purchase: Purchase) -> int:
+    """Credits already taken back from this purchase (net of restores) plus shortfalls."""
+    prefix = _prefix(purchase)
+    net_taken = session.scalar(
+        select(func.coalesce(func.sum(-LedgerEntry.delta), 0)).where(
+            LedgerEntry.idempotency_key.startswith(prefix, autoescape=True)
+        )
+    )
+    short = session.scalar(
+        select(func.coalesce(func.sum(Shortfall.credits), 0)).where(
+            Shortfall.reference.startswith(prefix, autoescape=True)
+        )
+    )
+    return net_taken + short
+
+
+def _take_back(session: Session, purchase: Purchase, amount: int, key: str, why: str) -> str:
+    if amount <= 0:
+        return "nothing more to take back"
+    result = credits.clawback(
+        session, user_id=purchase.user_id, amount=amount, idempotency_key=key, description=why
+    )
+    if result.replayed:
+        return f"already taken back ({key})"
+    note = f"; {result.shortfall} already spent (shortfall recorded)" if result.shortfall else ""
+    return f"took back {result.taken} credits{note}"
+
+
+def clawback_refund(session: Session, purchase: Purchase, charge: dict) -> str:
+    """Take back credits in proportion to the refunded share of the payment. The key uses
+    the cumulative refunded amount, so duplicates and out-of-order refunds are safe."""
+    amount, refunded = charge.get("amount") or 0, charge.get("amount_refunded") or 0
+    if amount <= 0 or refunded <= 0:
+        return "nothing refunded"
+    target = purchase.credits_granted * min(refunded, amount) // amount
+    due = target - credits_taken_back(session, purchase)
+    key = f"{_prefix(purchase)}refund:{refunded}"
+    return _take_back(session, purchase, due, key, "Refund")
+
+
+def clawback_dispute(session: Session, purchase: Purchase, dispute_id: str) -> str:
+    """A dispute withdraws the payment: take back whatever this purchase still holds."""
+    key = f"{_prefix(purchase)}dispute:{dispute_id}"
+    if session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)):
+        return f"already taken back ({key})"
+    due = purchase.credits_granted - credits_taken_back(session, purchase)
+    return _take_back(session, purchase, due, key, "Payment disputed")
+
+
+def restore_dispute(session: Session, purchase: Purchase, dispute_id: str) -> str:
+    """A dispute won: give back exactly what that dispute took."""
+    taken = session.scalar(
+        select(LedgerEntry.delta).where(
+            LedgerEntry.idempotency_key == f"{_prefix(purchase)}dispute:{dispute_id}"
+        )
+    )
+    if not taken:
+        return "the dispute took nothing; nothing to restore"
+    result = credits.grant(
+        session,
+        user_id=purchase.user_id,
+        amount=-taken,
+        idempotency_key=f"{_prefix(purchase)}dispute:{dispute_id}:won",
+        source=GrantSource.DISPUTE_WON,
+        description="Dispute resolved in your favour",
+    )
+    return "already restored" if result.replayed else f"restored {-taken} credits"

@@ -1,0 +1,175 @@
+"""The one module that talks to Stripe (DESIGN.md section 2: only billing/ imports stripe).
+
+Every call is async (StripeClient's *_async methods over httpx), so a Reflex event handler
+or the webhook route never blocks the event loop on the network. Results are returned as
+plain dicts, so the rest of the app does not depend on the SDK's object types.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+
+from credit_app.billing.catalog import PlanSpec
+
+SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's default
+
+
+class WebhookRejected(Exception):
+    """The body or its signature is not a genuine Stripe event."""
+
+
+class PlanNotInStripe(Exception):
+    def __init__(self, lookup_key: str) -> None:
+        super().__init__(f"no active Stripe price with lookup key {lookup_key!r}; run seed-plans")
+        self.lookup_key = lookup_key
+
+
+@dataclass(frozen=True)
+class StripeConfig:
+    secret_key: str
+    webhook_secret: str
+    api_base: str | None = None  # another Stripe-compatible server, e.g. the sandbox
+
+
+class StripeGateway:
+    def __init__(self, config: StripeConfig) -> None:
+        self.config = config
+        base = {"api": config.api_base} if config.api_base else None
+        self._client = stripe.StripeClient(
+            config.secret_key,
+            base_addresses=base,
+            http_client=stripe.HTTPXClient(),
+            max_network_retries=2,
+        )
+
+    # --- webhooks ---------------------------------------------------------------------
+
+    def verify_event(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
+        """Check Stripe's signature on the raw body, then parse it."""
+        if not signature_header:
+            raise WebhookRejected("missing Stripe-Signature header")
+        try:
+            text = payload.decode("utf-8")
+            stripe.WebhookSignature.verify_header(
+                text, signature_header, self.config.webhook_secret, SIGNATURE_TOLERANCE_SECONDS
+            )
+            event = json.loads(text)
+        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+            raise WebhookRejected(str(exc)) from exc
+        if not isinstance(event, dict) or event.get("object") != "event" or "id" not in event:
+            raise WebhookRejected("body is not a Stripe event")
+        return event
+
+    # --- customers, checkout, portal ------------------------------------------------------
+
+    async def create_customer(self, *, email: str, name: str | None, user_id: str) -> str:
+        customer = await self._client.v1.customers.create_async(
+            params={"email": email, "name": name or email, "metadata": {"user_id": user_id}},
+            options={"idempotency_key": f"customer-{user_id}"},
+        )
+        return customer.id
+
+    async def price_for(self, plan: PlanSpec) -> str:
+        prices = await self._client.v1.prices.list_async(
+            params={"lookup_keys": [plan.lookup_key], "active": True}
+        )
+        if not prices.data:
+            raise PlanNotInStripe(plan.lookup_key or plan.id)
+        return prices.data[0].id
+
+    async def create_checkout_session(
+        self,
+        *,
+        plan: PlanSpec,
+        price_id: str,
+        customer_id: str,
+        user_id: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> str:
+        """Returns the hosted checkout page's URL. The user id rides in
+        client_reference_id and metadata, so every resulting webhook names its user."""
+        metadata = {"user_id": user_id, "plan_id": plan.id}
+        params: dict[str, Any] = {
+            "mode": "subscription" if plan.kind == "subscription" else "payment",
+            "customer": customer_id,
+            "client_reference_id": user_id,
+            "metadata": metadata,
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        if plan.kind == "subscription":
+            params["subscription_data"] = {"metadata": metadata}
+        else:
+            params["payment_intent_data"] = {"metadata": metadata}
+        session = await self._client.v1.checkout.sessions.create_async(params=params)
+        return session.url
+
+    async def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
+        portal = await self._client.v1.billing_portal.sessions.create_async(
+            params={"customer": customer_id, "return_url": return_url}
+        )
+        return portal.url
+
+    async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
+        checkout = await self._client.v1.checkout.sessions.retrieve_async(session_id)
+        return checkout.to_dict()
+
+    # --- reads used by webhook processing ---------------------------------------------
+
+    async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
+        subscription = await self._client.v1.subscriptions.retrieve_async(subscription_id)
+        return subscription.to_dict()
+
+    async def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:
+        """Since API 2025-03, invoices link to payments through invoice_payment objects."""
+        payments = await self._client.v1.invoice_payments.list_async(
+            params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}}
+        )
+        return payments.data[0].invoice if payments.data else None
+
+    # --- catalogue ------------------------------------------------------------------------
+
+    async def ensure_price(self, plan: PlanSpec) -> str:
+        """Create or update the plan's product and price, found by lookup key. Idempotent:
+        running it again creates nothing new unless the amount or interval changed, in
+        which case a new price takes over the lookup key (Stripe prices are immutable)."""
+        assert plan.lookup_key is not None
+        product_id = f"credit_app_{plan.tier or plan.id}"
+        try:
+            await self._client.v1.products.update_async(
+                product_id, params={"name": plan.name, "description": plan.description}
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "resource_missing":
+                raise
+            await self._client.v1.products.create_async(
+                params={"id": product_id, "name": plan.name, "description": plan.description}
+            )
+        found = await self._client.v1.prices.list_async(
+            params={"lookup_keys": [plan.lookup_key], "active": True}
+        )
+        for price in found.data:
+            recurring = price.get("recurring")
+            interval = recurring["interval"] if recurring else None
+            if (price.unit_amount, price.currency, interval) == (
+                plan.price,
+                plan.currency,
+                plan.interval,
+            ):
+                return price.id
+        params: dict[str, Any] = {
+            "product": product_id,
+            "unit_amount": plan.price,
+            "currency": plan.currency,
+            "lookup_key": plan.lookup_key,
+            "transfer_lookup_key": True,
+            "metadata": {"plan_id": plan.id},
+        }
+        if plan.interval:
+            params["recurring"] = {"interval": plan.interval}
+        price = await self._client.v1.prices.create_async(params=params)
+        return price.id

@@ -1,0 +1,95 @@
+"""A user's subscription as last applied from Stripe, and which plan that means."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from credit_app.models import SubscriptionPlan, User, UserSubscription, utcnow
+
+# Stripe statuses under which the plan's benefits apply.
+ENTITLED_STATUSES = ("active", "trialing", "past_due")
+
+
+def from_timestamp(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+def user_for(session: Session, *, metadata: dict | None, customer: str | None) -> uuid.UUID | None:
+    """Our user behind a Stripe object: the user id we put in its metadata, else the
+    customer id we stored when creating the Stripe customer."""
+    user_id = (metadata or {}).get("user_id")
+    if user_id:
+        try:
+            candidate = uuid.UUID(user_id)
+        except ValueError:
+            candidate = None
+        if candidate and session.get(User, candidate) is not None:
+            return candidate
+    if customer:
+        return session.scalar(select(User.id).where(User.stripe_customer_id == customer))
+    return None
+
+
+def plan_for_price(session: Session, price: dict[str, Any]) -> SubscriptionPlan | None:
+    key = price.get("lookup_key") or (price.get("metadata") or {}).get("plan_id")
+    if not key:
+        return None
+    return session.scalar(select(SubscriptionPlan).where(SubscriptionPlan.lookup_key == key))
+
+
+def apply_subscription(session: Session, subscription: dict[str, Any], *, seen_at: datetime) -> str:
+    """Store Stripe's current state of a subscription for its user.
+
+    `subscription` is re-fetched from Stripe by the caller, so it is the newest state,
+    whatever order events arrived in. `seen_at` (the event's Stripe timestamp) still
+    guards against a slower handler, which fetched earlier, committing after a faster
+    one that fetched later: the older one is skipped.
+    """
+    user_id = user_for(
+        session, metadata=subscription.get("metadata"), customer=subscription.get("customer")
+    )
+    if user_id is None:
+        return "ignored: no user for this subscription"
+    item = subscription["items"]["data"][0]
+    plan = plan_for_price(session, item["price"])
+    if plan is None:
+        return f"ignored: price {item['price'].get('id')} is not one of our plans"
+
+    row = session.scalar(
+        select(UserSubscription).where(UserSubscription.user_id == user_id).with_for_update()
+    )
+    status = subscription["status"]
+    if row is not None:
+        if row.stripe_subscription_id == subscription["id"]:
+            if row.stripe_state_at and seen_at < row.stripe_state_at:
+                return "ignored: older than the state already applied"
+        elif row.status in ENTITLED_STATUSES and status not in ENTITLED_STATUSES:
+            return "ignored: an ended subscription never replaces a live one"
+    else:
+        row = UserSubscription(user_id=user_id, plan_id=plan.id, status=status)
+    row.plan_id = plan.id
+    row.stripe_subscription_id = subscription["id"]
+    row.status = status
+    row.current_period_end = from_timestamp(item.get("current_period_end")) or utcnow()
+    row.cancel_at_period_end = bool(
+        subscription.get("cancel_at_period_end") or subscription.get("cancel_at")
+    )
+    row.stripe_state_at = seen_at
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    return f"subscription {subscription['id']} is {status} on {plan.id}"
+
+
+def current_subscription(
+    session: Session, *, user_id: uuid.UUID
+) -> tuple[UserSubscription, SubscriptionPlan] | None:
+    row = session.execute(
+        select(UserSubscription, SubscriptionPlan)
+        .join(SubscriptionPlan, SubscriptionPlan.id == UserSubscription.plan_id)
+        .where(UserSubscription.user_id == user_id)
+    ).first()
+    return (row[0], row[1]) if row else None

@@ -1,0 +1,199 @@
+"""/pricing: plans with a monthly/yearly toggle, and one-time credit packs."""
+
+import reflex as rx
+
+from credit_app.billing.catalog import PlanSpec, plans
+from credit_app.components.layout import page_shell
+from credit_app.state.billing import BillingState
+
+
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.0f}" if cents % 100 == 0 else f"${cents / 100:,.2f}"
+
+
+def _choose_button(plan: PlanSpec, label: str) -> rx.Component:
+    is_current = BillingState.signed_in & (BillingState.plan_id == plan.id)
+    return rx.button(
+        rx.cond(is_current, "Current plan", label),
+        id=f"choose-{plan.id}",
+        on_click=rx.cond(
+            BillingState.signed_in
+            & (BillingState.plan_id != "free")
+            & (plan.kind == "subscription"),
+            BillingState.manage,
+            BillingState.choose(plan.id),
+        ),
+        disabled=is_current | (BillingState.busy_plan != ""),
+        loading=BillingState.busy_plan == plan.id,
+        size="3",
+        width="100%",
+        variant=rx.cond(BillingState.selected_plan == plan.id, "solid", "outline"),
+    )
+
+
+def _tier_card(monthly: PlanSpec, yearly: PlanSpec) -> rx.Component:
+    subscribed_elsewhere = BillingState.signed_in & (BillingState.plan_id != "free")
+    label = rx.cond(subscribed_elsewhere, "Switch plan", "Subscribe")
+    return rx.card(
+        rx.vstack(
+            rx.heading(monthly.name, size="6", as_="h2"),
+            rx.text(monthly.description, color_scheme="gray"),
+            rx.cond(
+                BillingState.interval == "month",
+                rx.vstack(
+                    rx.hstack(
+                        rx.heading(_money(monthly.price), size="8"),
+                        rx.text("/ month", color_scheme="gray"),
+                        align="baseline",
+                    ),
+                    rx.text(f"{monthly.credits_granted:,} credits every month", weight="medium"),
+                    _choose_button(monthly, label),
+                    width="100%",
+                ),
+                rx.vstack(
+                    rx.hstack(
+                        rx.heading(_money(yearly.price), size="8"),
+                        rx.text("/ year", color_scheme="gray"),
+                        align="baseline",
+                    ),
+                    rx.text(f"{yearly.credits_granted:,} credits every year", weight="medium"),
+                    rx.text(
+                        f"Save {_money(monthly.price * 12 - yearly.price)} a year; "
+                        "all credits arrive when the year is paid.",
+                        size="1",
+                        color_scheme="grass",
+                    ),
+                    _choose_button(yearly, label),
+                    width="100%",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+        id=f"plan-{monthly.tier}",
+        style=rx.cond(
+            (BillingState.selected_plan == monthly.id) | (BillingState.selected_plan == yearly.id),
+            {"outline": "2px solid var(--accent-9)"},
+            {},
+        ),
+    )
+
+
+def _free_card(free: PlanSpec) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(free.name, size="6", as_="h2"),
+            rx.text(free.description, color_scheme="gray"),
+            rx.heading("$0", size="8"),
+            rx.text("No recurring credits", weight="medium"),
+            rx.cond(
+                BillingState.signed_in & (BillingState.plan_id == "free"),
+                rx.button("Current plan", disabled=True, size="3", width="100%"),
+                rx.cond(
+                    BillingState.signed_in,
+                    rx.button(
+                        "Cancel in Manage",
+                        on_click=BillingState.manage,
+                        size="3",
+                        width="100%",
+                        variant="outline",
+                    ),
+                    rx.button(
+                        rx.link("Sign up free", href="/signup"),
+                        as_child=True,
+                        size="3",
+                        width="100%",
+                    ),
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+        id="plan-free",
+    )
+
+
+def _pack_card(pack: PlanSpec) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.vstack(
+                rx.heading(pack.name, size="5", as_="h3"),
+                rx.text(pack.description, color_scheme="gray", size="2"),
+                spacing="1",
+            ),
+            rx.spacer(),
+            rx.heading(_money(pack.price), size="6"),
+            rx.box(_choose_button(pack, "Buy"), width="8em"),
+            align="center",
+            spacing="4",
+            width="100%",
+        ),
+        size="2",
+        width="100%",
+        id=f"pack-{pack.id}",
+    )
+
+
+def _content() -> rx.Component:
+    catalogue = plans()
+    free = next(p for p in catalogue if p.kind == "free")
+    subs = [p for p in catalogue if p.kind == "subscription"]
+    tiers = list(dict.fromkeys(p.tier for p in subs))
+    by_tier = [
+        (
+            next(p for p in subs if p.tier == t and p.interval == "month"),
+            next(p for p in subs if p.tier == t and p.interval == "year"),
+        )
+        for t in tiers
+    ]
+    packs = [p for p in catalogue if p.kind == "pack"]
+    return rx.fragment(
+        rx.vstack(
+            rx.heading("Plans and credits", size="8", as_="h1"),
+            rx.text(
+                "Subscribe for credits every billing period, or buy a one-time pack.",
+                color_scheme="gray",
+                size="4",
+            ),
+            spacing="2",
+        ),
+        rx.cond(
+            BillingState.notice != "", rx.callout(BillingState.notice, icon="info", width="100%")
+        ),
+        rx.cond(
+            BillingState.error != "",
+            rx.callout(
+                BillingState.error,
+                icon="triangle-alert",
+                color_scheme="red",
+                role="alert",
+                width="100%",
+                id="billing-error",
+            ),
+        ),
+        rx.segmented_control.root(
+            rx.segmented_control.item("Monthly", value="month"),
+            rx.segmented_control.item("Yearly", value="year"),
+            value=BillingState.interval,
+            on_change=BillingState.set_interval,
+            aria_label="Billing interval",
+            size="3",
+        ),
+        rx.grid(
+            _free_card(free),
+            *[_tier_card(m, y) for m, y in by_tier],
+            columns=rx.breakpoints(initial="1", md=str(1 + len(by_tier))),
+            spacing="4",
+            width="100%",
+        ),
+        rx.heading("Credit packs", size="6", as_="h2"),
+        rx.vstack(*[_pack_card(p) for p in packs], spacing="3", width="100%"),
+    )
+
+
+def pricing_page() -> rx.Component:
+    return page_shell(_content(), signed_in=BillingState.signed_in)

@@ -1,0 +1,185 @@
+"""The webhook processor on a real database: grants exactly once, subscription state never
+goes back in time, refunds and disputes take back at most what was granted."""
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import select
+
+from credit_app import credits
+from credit_app.billing.webhooks import Facts, RetryLater, apply_event
+from credit_app.db import session_scope
+from credit_app.models import Shortfall, StripeEvent, User, UserSubscription
+from tests import stripe_payloads as sp
+from tests.factories import make_user
+
+
+@pytest.fixture
+def buyer(engine):
+    user_id = make_user(engine)
+    customer = sp.new_id("cus")
+    with session_scope(engine) as session:
+        session.get(User, user_id).stripe_customer_id = customer
+    return str(user_id), customer
+
+
+def _balance(engine, user_id):
+    with session_scope(engine) as session:
+        return credits.balance(session, user_id=uuid.UUID(user_id))
+
+
+def _paid_invoice(engine, sub, amount=1200):
+    inv = sp.invoice(sub, amount=amount)
+    return apply_event(sp.event("invoice.paid", inv), Facts(subscription=sub), engine)
+
+
+def test_each_paid_invoice_grants_once_whatever_the_duplicates(engine, buyer):
+    user_id, customer = buyer
+    sub = sp.subscription(user_id, customer, "pro_monthly")
+    inv = sp.invoice(sub, amount=1200, reason="subscription_create")
+    paid = sp.event("invoice.paid", inv)
+    outcomes = [apply_event(paid, Facts(subscription=sub), engine) for _ in range(3)]
+    assert [o.duplicate for o in outcomes] == [False, True, True]
+    # The same invoice reported by another event id still grants nothing more.
+    again = apply_event(sp.event("invoice.paid", inv), Facts(subscription=sub), engine)
+    assert "already granted" in again.detail
+    assert _balance(engine, user_id) == 100 + 1000
+    with session_scope(engine) as session:
+        row = session.get(UserSubscription, uuid.UUID(user_id))
+        assert (row.plan_id, row.status) == ("pro_monthly", "active")
+
+
+def test_concurrent_duplicate_deliveries_apply_once(engine, buyer):
+    user_id, customer = buyer
+    sub = sp.subscription(user_id, customer, "business_monthly")
+    paid = sp.event("invoice.paid", sp.invoice(sub, amount=4900))
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(
+            pool.map(lambda _: apply_event(paid, Facts(subscription=sub), engine), range(6))
+        )
+    assert sum(not o.duplicate for o in outcomes) == 1
+    assert _balance(engine, user_id) == 100 + 5000
+
+
+def test_twelve_renewals_grant_twelve_times(engine, buyer):
+    user_id, customer = buyer
+    sub = sp.subscription(user_id, customer, "pro_monthly")
+    for _ in range(12):
+        _paid_invoice(engine, sub)
+    assert _balance(engine, user_id) == 100 + 12 * 1000
+
+
+def test_a_yearly_invoice_grants_the_year_of_credits(engine, buyer):
+    user_id, customer = buyer
+    sub = sp.subscription(user_id, customer, "pro_yearly")
+    _paid_invoice(engine, sub, amount=12000)
+    assert _balance(engine, user_id) == 100 + 12000
+
+
+def test_a_failed_payment_marks_past_due_and_grants_nothing(engine, buyer):
+    user_id, customer = buyer
+    sub = sp.subscription(user_id, customer, "pro_monthly")
+    _paid_invoice(engine, sub)
+    past_due = {**sub, "status": "past_due"}
+    inv = sp.invoice(past_due, amount=1200, paid=False)
+    apply_event(sp.event("invoice.payment_failed", inv), Facts(subscription=past_due), engine)
+    # An unpaid invoice delivered as "paid" by mistake still grants nothing.
+    apply_event(sp.event("invoice.paid", inv), Facts(subscription=past_due), engine)
+    assert _balance(engine, user_id) == 1100
+    with session_scope(engine) as session:
+        assert session.get(UserSubscription, uuid.UUID(user_id)).status == "past_due"
+
+
+def test_an_older_subscription_event_never_overwrites_a_newer_one(engine, buyer):
+    user_id, customer = buyer
+    now = int(time.time())
+    active = sp.subscription(user_id, customer, "pro_monthly", sub_id="sub_order")
+    canceling = {**active, "cancel_at_period_end": True}
+    newer = sp.event("customer.subscription.updated", canceling, created=now + 10)
+    older = sp.event("customer.subscription.updated", active, created=now)
+    apply_event(newer, Facts(subscription=canceling), engine)
+    outcome = apply_event(older, Facts(subscription=active), engine)
+    assert outcome.detail.startswith("ignored: older")
+    with session_scope(engine) as session:
+        assert session.get(UserSubscription, uuid.UUID(user_id)).cancel_at_period_end is True
+
+
+def test_unknown_event_types_are_recorded_as_ignored(engine):
+    outcome = apply_event(sp.event("radar.early_fraud_warning.created", {}), Facts(), engine)
+    assert not outcome.duplicate
+    with session_scope(engine) as session:
+        row = session.get(StripeEvent, outcome.event_id)
+        assert (row.outcome, row.type) == ("ignored", "radar.early_fraud_warning.created")
+
+
+def test_pack_purchase_grants_once_and_refunds_take_back_proportionally(engine, buyer):
+    user_id, customer = buyer
+    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    for _ in range(2):
+        apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
+    assert _balance(engine, user_id) == 600
+    ch = sp.charge(checkout["payment_intent"], 500, refunded=250)
+    apply_event(sp.event("charge.refunded", ch), Facts(), engine)
+    assert _balance(engine, user_id) == 350
+    # A later full refund takes the rest; replaying the half refund takes nothing more.
+    apply_event(sp.event("charge.refunded", {**ch, "amount_refunded": 500}), Facts(), engine)
+    apply_event(sp.event("charge.refunded", ch), Facts(), engine)
+    assert _balance(engine, user_id) == 100
+
+
+def test_a_refund_never_goes_below_zero_and_records_the_shortfall(engine, buyer):
+    user_id, customer = buyer
+    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
+    with session_scope(engine) as session:
+        credits.spend(
+            session, user_id=uuid.UUID(user_id), amount=550, idempotency_key="s", feature="qr"
+        )
+    apply_event(
+        sp.event("charge.refunded", sp.charge(checkout["payment_intent"], 500, 500)),
+        Facts(),
+        engine,
+    )
+    assert _balance(engine, user_id) == 0
+    with session_scope(engine) as session:
+        assert session.scalars(select(Shortfall.credits)).all() == [450]
+        assert credits.find_drift(session) == []
+
+
+def test_a_dispute_takes_back_and_a_won_dispute_restores(engine, buyer):
+    user_id, customer = buyer
+    checkout = sp.pack_checkout(user_id, customer, "pack_2000", 1500)
+    apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
+    ch = sp.charge(checkout["payment_intent"], 1500)
+    dp = sp.dispute(ch)
+    apply_event(sp.event("charge.dispute.created", dp), Facts(), engine)
+    assert _balance(engine, user_id) == 100
+    apply_event(sp.event("charge.dispute.closed", {**dp, "status": "won"}), Facts(), engine)
+    apply_event(sp.event("charge.dispute.closed", {**dp, "status": "won"}), Facts(), engine)
+    assert _balance(engine, user_id) == 2100
+
+
+def test_a_lost_dispute_takes_back_even_if_its_created_event_was_lost(engine, buyer):
+    user_id, customer = buyer
+    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
+    dp = sp.dispute(sp.charge(checkout["payment_intent"], 500), status="lost")
+    apply_event(sp.event("charge.dispute.closed", dp), Facts(), engine)
+    assert _balance(engine, user_id) == 100
+
+
+def test_a_refund_before_its_purchase_is_deferred_and_writes_nothing(engine, buyer):
+    refund = sp.event("charge.refunded", sp.charge(sp.new_id("pi"), 500, 500))
+    with pytest.raises(RetryLater):
+        apply_event(refund, Facts(), engine)
+    with session_scope(engine) as session:
+        assert session.get(StripeEvent, refund["id"]) is None
+
+
+def test_invoice_paid_before_checkout_completed_still_finds_the_user(engine):
+    user_id = str(make_user(engine))  # no customer id stored yet
+    sub = sp.subscription(user_id, sp.new_id("cus"), "pro_monthly")
+    _paid_invoice(engine, sub)
+    assert _balance(engine, user_id) == 1100

@@ -1,0 +1,66 @@
+"""Pure billing rules: the plan catalogue and Stripe payload parsing."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from credit_app.billing.catalog import load_plans, plans
+from credit_app.billing.webhooks import HANDLED, subscription_id_of
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
+
+
+def test_the_catalogue_has_free_two_paid_tiers_with_both_intervals_and_two_packs():
+    catalogue = plans()
+    assert [p.id for p in catalogue if p.kind == "free"] == ["free"]
+    tiers = {p.tier for p in catalogue if p.kind == "subscription"}
+    assert len(tiers) >= 2
+    for tier in tiers:
+        intervals = {p.interval for p in catalogue if p.tier == tier}
+        assert intervals == {"month", "year"}
+    assert len([p for p in catalogue if p.kind == "pack"]) >= 2
+    ranks = {p.tier: p.rank for p in catalogue if p.tier}
+    assert ranks == {"pro": 1, "business": 2}
+
+
+def test_yearly_plans_grant_a_year_of_monthly_credits():
+    by_id = {p.id: p for p in plans()}
+    for tier in ("pro", "business"):
+        assert (
+            by_id[f"{tier}_yearly"].credits_granted == 12 * by_id[f"{tier}_monthly"].credits_granted
+        )
+
+
+def test_a_bad_catalogue_is_refused(tmp_path):
+    bad = tmp_path / "plans.toml"
+    bad.write_text('[[plan]]\nid="x"\nname="X"\nkind="subscription"\nprice=1\ncredits_granted=1\n')
+    with pytest.raises(ValueError, match="interval"):
+        load_plans(bad)
+
+
+@pytest.mark.skipif(not FIXTURES.exists(), reason="shared/ not beside the project")
+def test_invoice_subscription_is_read_from_parent_details_as_in_the_fixture():
+    invoice = json.loads(FIXTURES.read_text())["resources"]["invoice"]
+    assert subscription_id_of(invoice) == invoice["parent"]["subscription_details"]["subscription"]
+
+
+def test_invoice_subscription_falls_back_to_the_legacy_field():
+    assert subscription_id_of({"parent": None, "subscription": "sub_old"}) == "sub_old"
+    assert subscription_id_of({"parent": {"type": "quote_details"}}) is None
+
+
+def test_the_issue_event_types_are_handled():
+    required = {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "charge.refunded",
+        "charge.dispute.created",
+        "charge.dispute.closed",
+    }
+    assert required <= HANDLED

@@ -2,17 +2,20 @@
 
 import argparse
 import asyncio
+import json
 import sys
 import uuid
 
+import httpx
 from sqlalchemy import select
 
 from credit_app import credits, migrations
 from credit_app.auth.validation import normalize_email
 from credit_app.billing import catalog, runtime
 from credit_app.billing.stripe_gateway import StripeGateway
+from credit_app.credits import holds
 from credit_app.db import session_scope
-from credit_app.models import GrantSource, SubscriptionPlan, User
+from credit_app.models import GrantSource, Shortfall, SubscriptionPlan, User
 from credit_app.settings import get_settings
 
 
@@ -73,14 +76,53 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(_args: argparse.Namespace) -> int:
     with session_scope() as session:
-        drift = credits.find_drift(session)
+        drift = credits.find_drift(session) + credits.find_hold_drift(session)
     if not drift:
-        print("ok: every cached balance equals its ledger sum")
+        print("ok: every cached balance equals its ledger sum, and every held total its holds")
         return 0
     print(f"DRIFT in {len(drift)} account(s):")
     for item in drift:
         print(f"  {item.describe()}")
     return 1
+
+
+def cmd_expire(_args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        released = holds.expire_stale(session)
+    print(f"released {released} expired hold(s)")
+    return 0
+
+
+def cmd_shortfalls(_args: argparse.Namespace) -> int:
+    """Credits refunds or disputes could not take back because they were already spent."""
+    with session_scope() as session:
+        rows = session.execute(
+            select(Shortfall.created_at, User.email, Shortfall.credits, Shortfall.reference)
+            .join(User, User.id == Shortfall.user_id)
+            .order_by(Shortfall.created_at)
+        ).all()
+    if not rows:
+        print("no shortfalls")
+    for created_at, email, short, reference in rows:
+        print(f"{created_at:%Y-%m-%d %H:%M} {email}: {short} credits not recovered ({reference})")
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    """Drive the Stripe sandbox's test controls (renewals, disputes, delivery faults)."""
+    base = (args.url or get_settings().app_url.rstrip("/") + runtime.SANDBOX_PATH) + "/_sandbox/"
+    requests = {
+        "advance": ("POST", f"subscriptions/{args.target}/advance", None),
+        "dispute": ("POST", f"charges/{args.target}/dispute", None),
+        "close-dispute": ("POST", f"disputes/{args.target}/close", {"status": args.status}),
+        "faults": ("POST", "faults", json.loads(args.target or "{}")),
+        "clear-faults": ("DELETE", "faults", None),
+        "deliveries": ("GET", "deliveries", None),
+    }
+    method, path, body = requests[args.action]
+    response = httpx.request(method, base + path, json=body, timeout=30)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.is_success else 1
 
 
 def _positive_int(text: str) -> int:
@@ -114,6 +156,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="check every balance against the ledger (exit 1 on drift)")
     p.set_defaults(func=cmd_reconcile)
+
+    sub.add_parser("expire", help="release holds past their expiry").set_defaults(func=cmd_expire)
+    sub.add_parser(
+        "shortfalls", help="list credits refunds/disputes could not take back"
+    ).set_defaults(func=cmd_shortfalls)
+
+    p = sub.add_parser("sandbox", help="Stripe sandbox test controls")
+    p.add_argument(
+        "action",
+        choices=["advance", "dispute", "close-dispute", "faults", "clear-faults", "deliveries"],
+    )
+    p.add_argument(
+        "target",
+        nargs="?",
+        help="subscription id (advance), charge id (dispute), dispute id (close-dispute), "
+        'or JSON for faults, e.g. \'{"duplicate": 3, "shuffle": true}\'',
+    )
+    p.add_argument("--status", choices=["won", "lost"], default="lost")
+    p.add_argument("--url", help="sandbox base URL (default: APP_URL + /stripe-sandbox)")
+    p.set_defaults(func=cmd_sandbox)
     return parser
 
 

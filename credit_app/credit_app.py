@@ -2,18 +2,26 @@
 
 import reflex as rx
 
-from credit_app.api import build_api
+from credit_app.api import build_api, live_updates
 from credit_app.pages.billing_success import billing_success_page
 from credit_app.pages.dashboard import dashboard_page
 from credit_app.pages.index import index_page
 from credit_app.pages.login import login_page
 from credit_app.pages.pricing import pricing_page
 from credit_app.pages.signup import signup_page
-from credit_app.state.account import AccountState
+from credit_app.state.account import AccountState, push_snapshot
 from credit_app.state.billing import BillingState, ConfirmState
 from credit_app.state.session import SessionState
 
 app = rx.App(api_transformer=build_api())
+
+
+async def _push_to_open_tabs(user_id: str) -> None:
+    await push_snapshot(app, user_id)
+
+
+# Webhooks commit outside any event handler; this lets them refresh the user's open tabs.
+live_updates.register(_push_to_open_tabs)
 app.add_page(index_page, route="/", title="Credit App")
 app.add_page(
     signup_page,

@@ -63,7 +63,12 @@ class Role(StrEnum):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("credits >= 0", name="credits_nonnegative"),)
+    __table_args__ = (
+        CheckConstraint("credits >= 0", name="credits_nonnegative"),
+        CheckConstraint("held >= 0", name="held_nonnegative"),
+        # Nothing can be spent out from under an active hold (DESIGN.md invariant 2).
+        CheckConstraint("credits >= held", name="credits_cover_holds"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_type=Uuid, primary_key=True)
     # Stored lower-cased, so the unique constraint makes emails case-insensitive.
@@ -78,6 +83,9 @@ class User(SQLModel, table=True):
     # signup grant in the ledger, in the same transaction that creates the user, so a row
     # inserted any other way still agrees with its (empty) ledger.
     credits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Sum of this user's active holds (cached like `credits`, in the same row so one
+    # conditional UPDATE can check `credits - held`). Available = credits - held.
+    held: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
@@ -86,6 +94,10 @@ class EntryKind(StrEnum):
     SPEND = "spend"
     # Credits taken back after a refund or a dispute; never below zero (see Shortfall).
     CLAWBACK = "clawback"
+    # The spend that settles a hold (see Hold): the captured amount, at most the held one.
+    CAPTURE = "capture"
+    # A spend given back because the tool it paid for failed.
+    REFUND = "refund"
 
 
 class GrantSource(StrEnum):
@@ -221,3 +233,29 @@ class Shortfall(SQLModel, table=True):
     reference: str = Field(max_length=255, unique=True)
     credits: int
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class HoldStatus(StrEnum):
+    ACTIVE = "active"
+    CAPTURED = "captured"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+class Hold(SQLModel, table=True):
+    """Credits reserved for long work. While active they are not available to spend
+    (available = balance - active holds); the balance itself changes only at capture."""
+
+    __tablename__ = "holds"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    amount: int
+    status: str = Field(default=HoldStatus.ACTIVE, max_length=16, index=True)
+    feature: str | None = Field(default=None, max_length=64)
+    idempotency_key: str = Field(max_length=255, unique=True)
+    captured: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    expires_at: datetime = Field(sa_column=_timestamp())
+    settled_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

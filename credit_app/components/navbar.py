@@ -2,13 +2,13 @@
 
 import reflex as rx
 
-from credit_app.state.account import AccountState
+from credit_app.state.account import AccountState, LiveAccount
 
 
 def balance_badge() -> rx.Component:
     return rx.badge(
         rx.icon("coins", size=16),
-        rx.text(AccountState.balance, " credits", id="balance-badge-value"),
+        rx.text(LiveAccount.balance, " credits", id="balance-badge-value"),
         id="balance-badge",
         aria_label="Credit balance",
         size="3",
@@ -43,15 +43,15 @@ def navbar() -> rx.Component:
                 rx.menu.trigger(
                     rx.button(
                         rx.icon("circle-user", size=18),
-                        rx.text(AccountState.name, display=["none", "none", "inline"]),
+                        rx.text(LiveAccount.name, display=["none", "none", "inline"]),
                         variant="ghost",
                         aria_label="Account menu",
                     )
                 ),
                 rx.menu.content(
-                    rx.menu.item(AccountState.email, disabled=True),
+                    rx.menu.item(LiveAccount.email, disabled=True),
                     rx.menu.separator(),
-                    rx.menu.item("Log out", on_select=AccountState.sign_out),
+                    rx.menu.item("Log out", on_select=AccountState.log_out),
                 ),
             ),
             spacing="4",

@@ -93,6 +93,14 @@ def balance(session: Session, *, user_id: uuid.UUID) -> int:
     return credits
 
 
+def available(session: Session, *, user_id: uuid.UUID) -> int:
+    """Credits that can be spent now: the balance minus active holds."""
+    row = session.execute(select(User.credits, User.held).where(User.id == user_id)).first()
+    if row is None:
+        raise UnknownUser(user_id)
+    return row.credits - row.held
+
+
 def recent_entries(session: Session, *, user_id: uuid.UUID, limit: int = 10) -> list[LedgerEntry]:
     statement = (
         select(LedgerEntry)
@@ -124,7 +132,8 @@ def _apply(
     #    A concurrent change to this user waits here until we commit or roll back.
     new_balance = session.scalar(
         update(User)
-        .where(User.id == user_id, User.credits + delta >= 0)
+        # Spendable is what active holds leave free: credits - held (invariant 2).
+        .where(User.id == user_id, User.credits - User.held + delta >= 0)
         .values(credits=User.credits + delta)
         .returning(User.credits)
         .execution_options(synchronize_session=False)
@@ -134,8 +143,7 @@ def _apply(
         # spent the credits this one sees missing: that is a replay, not a refusal.
         if (existing := _entry_by_key(session, idempotency_key)) is not None:
             return _replay(existing, user_id=user_id, kind=kind, delta=delta)
-        available = balance(session, user_id=user_id)
-        raise InsufficientCredits(required=-delta, available=available)
+        raise InsufficientCredits(required=-delta, available=available(session, user_id=user_id))
 
     # 2. Record the change, unless the key was used before: then undo step 1 inside this
     #    transaction, so a repeated request changes nothing and returns the first result.
@@ -214,12 +222,14 @@ def clawback(
 ) -> ClawbackResult:
     """Take back up to `amount` credits (a refund or dispute), never below zero.
 
-    What the user has already spent cannot be taken; that part is recorded as a Shortfall
-    for admins. Repeating the key takes nothing more.
+    What the user has already spent (or holds for running work) cannot be taken; that part
+    is recorded as a Shortfall for admins. Repeating the key takes nothing more.
     """
     _check_amount(amount)
-    available = session.scalar(select(User.credits).where(User.id == user_id).with_for_update())
-    if available is None:
+    locked = session.execute(
+        select(User.credits, User.held).where(User.id == user_id).with_for_update()
+    ).first()
+    if locked is None:
         raise UnknownUser(user_id)
     existing = _entry_by_key(session, idempotency_key)
     recorded_short = session.scalar(
@@ -229,7 +239,8 @@ def clawback(
         taken = -existing.delta if existing is not None else 0
         return ClawbackResult(taken=taken, shortfall=recorded_short or 0, replayed=True)
 
-    taken = min(amount, available)
+    # Credits reserved by an active hold pay for work already running; leave them.
+    taken = min(amount, locked.credits - locked.held)
     if taken:
         _apply(
             session,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
-from credit_app.models import LedgerEntry, User
+from credit_app.models import Hold, HoldStatus, LedgerEntry, User
 
 
 @dataclass(frozen=True)
@@ -34,3 +34,30 @@ def find_drift(session: Session) -> list[Drift]:
         .order_by(User.email)
     )
     return [Drift(*row) for row in session.execute(statement)]
+
+
+@dataclass(frozen=True)
+class HoldDrift:
+    user_id: uuid.UUID
+    email: str
+    cached_held: int
+    active_holds: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.email} ({self.user_id}): held {self.cached_held}, "
+            f"active holds sum {self.active_holds}"
+        )
+
+
+def find_hold_drift(session: Session) -> list[HoldDrift]:
+    """Users whose cached `held` differs from the sum of their active holds."""
+    active = func.coalesce(func.sum(Hold.amount), 0)
+    statement = (
+        select(User.id, User.email, User.held, active)
+        .outerjoin(Hold, (Hold.user_id == User.id) & (Hold.status == HoldStatus.ACTIVE))
+        .group_by(User.id, User.email, User.held)
+        .having(User.held != active)
+        .order_by(User.email)
+    )
+    return [HoldDrift(*row) for row in session.execute(statement)]

@@ -3,6 +3,7 @@
 import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
+from credit_app.state.account import LiveAccount
 from credit_app.state.billing import ConfirmState
 
 
@@ -38,9 +39,9 @@ def billing_success_page() -> rx.Component:
                             "+",
                             ConfirmState.credits_granted,
                             " credits. Your balance is ",
-                            rx.text.strong(ConfirmState.balance, id="confirmed-balance"),
+                            rx.text.strong(LiveAccount.balance, id="confirmed-balance"),
                             " and your plan is ",
-                            rx.text.strong(ConfirmState.plan_name, id="confirmed-plan"),
+                            rx.text.strong(LiveAccount.plan_name, id="confirmed-plan"),
                             ".",
                         ),
                         rx.button(rx.link("Go to dashboard", href="/dashboard"), as_child=True),

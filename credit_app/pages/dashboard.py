@@ -3,7 +3,7 @@
 import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
-from credit_app.state.account import AccountState
+from credit_app.state.account import AccountState, LiveAccount
 from credit_app.state.billing import BillingState
 
 
@@ -46,7 +46,7 @@ def _recent_activity() -> rx.Component:
         rx.vstack(
             rx.heading("Recent activity", size="4", as_="h2"),
             rx.cond(
-                AccountState.entries.length() > 0,
+                LiveAccount.entries.length() > 0,
                 rx.table.root(
                     rx.table.header(
                         rx.table.row(
@@ -57,7 +57,7 @@ def _recent_activity() -> rx.Component:
                             rx.table.column_header_cell("Balance", text_align="right"),
                         )
                     ),
-                    rx.table.body(rx.foreach(AccountState.entries, _entry)),
+                    rx.table.body(rx.foreach(LiveAccount.entries, _entry)),
                     width="100%",
                     id="recent-activity",
                 ),
@@ -73,17 +73,17 @@ def _recent_activity() -> rx.Component:
 
 def _content() -> rx.Component:
     return rx.fragment(
-        rx.heading("Welcome, ", AccountState.name, size="7", as_="h1"),
+        rx.heading("Welcome, ", LiveAccount.name, size="7", as_="h1"),
         rx.grid(
             _stat(
                 "Credit balance",
-                rx.heading(AccountState.balance, size="8"),
+                rx.heading(LiveAccount.balance, size="8"),
                 "coins",
                 "dashboard-balance",
             ),
             _stat(
                 "Plan",
-                rx.heading(AccountState.plan_name, size="8"),
+                rx.heading(LiveAccount.plan_name, size="8"),
                 "badge-check",
                 "dashboard-plan",
             ),
@@ -98,14 +98,14 @@ def _content() -> rx.Component:
 
 def _subscription() -> rx.Component:
     status_line = rx.cond(
-        AccountState.cancel_at_period_end,
+        LiveAccount.cancel_at_period_end,
         rx.text(
-            "Cancels on ", AccountState.period_end, ". You keep your credits.", id="plan-status"
+            "Cancels on ", LiveAccount.period_end, ". You keep your credits.", id="plan-status"
         ),
         rx.cond(
-            AccountState.subscription_status == "canceled",
+            LiveAccount.subscription_status == "canceled",
             rx.text("Your subscription has ended.", id="plan-status"),
-            rx.text("Renews on ", AccountState.period_end, ".", id="plan-status"),
+            rx.text("Renews on ", LiveAccount.period_end, ".", id="plan-status"),
         ),
     )
     return rx.card(
@@ -113,13 +113,13 @@ def _subscription() -> rx.Component:
             rx.hstack(
                 rx.heading("Subscription", size="4", as_="h2"),
                 rx.cond(
-                    AccountState.subscription_status != "",
-                    rx.badge(AccountState.subscription_status, id="subscription-status"),
+                    LiveAccount.subscription_status != "",
+                    rx.badge(LiveAccount.subscription_status, id="subscription-status"),
                 ),
                 align="center",
             ),
             rx.cond(
-                AccountState.payment_failed,
+                LiveAccount.payment_failed,
                 rx.callout(
                     "Your last payment failed. Update your card to keep your plan; no credits "
                     "are added until it is paid.",
@@ -131,7 +131,7 @@ def _subscription() -> rx.Component:
                 ),
             ),
             rx.cond(
-                AccountState.subscription_status != "",
+                LiveAccount.subscription_status != "",
                 status_line,
                 rx.text("You are on Free: no recurring credits.", color_scheme="gray"),
             ),
@@ -141,7 +141,7 @@ def _subscription() -> rx.Component:
             ),
             rx.hstack(
                 rx.cond(
-                    AccountState.has_billing_account,
+                    LiveAccount.has_billing_account,
                     rx.button(
                         "Manage subscription",
                         on_click=BillingState.manage,

@@ -4,6 +4,7 @@ import reflex as rx
 
 from credit_app.billing.catalog import PlanSpec, plans
 from credit_app.components.layout import page_shell
+from credit_app.state.account import LiveAccount
 from credit_app.state.billing import BillingState
 
 
@@ -12,13 +13,13 @@ def _money(cents: int) -> str:
 
 
 def _choose_button(plan: PlanSpec, label: str) -> rx.Component:
-    is_current = BillingState.signed_in & (BillingState.plan_id == plan.id)
+    is_current = BillingState.signed_in & (LiveAccount.plan_id == plan.id)
     return rx.button(
         rx.cond(is_current, "Current plan", label),
         id=f"choose-{plan.id}",
         on_click=rx.cond(
             BillingState.signed_in
-            & (BillingState.plan_id != "free")
+            & (LiveAccount.plan_id != "free")
             & (plan.kind == "subscription"),
             BillingState.manage,
             BillingState.choose(plan.id),
@@ -32,7 +33,7 @@ def _choose_button(plan: PlanSpec, label: str) -> rx.Component:
 
 
 def _tier_card(monthly: PlanSpec, yearly: PlanSpec) -> rx.Component:
-    subscribed_elsewhere = BillingState.signed_in & (BillingState.plan_id != "free")
+    subscribed_elsewhere = BillingState.signed_in & (LiveAccount.plan_id != "free")
     label = rx.cond(subscribed_elsewhere, "Switch plan", "Subscribe")
     return rx.card(
         rx.vstack(
@@ -89,7 +90,7 @@ def _free_card(free: PlanSpec) -> rx.Component:
             rx.heading("$0", size="8"),
             rx.text("No recurring credits", weight="medium"),
             rx.cond(
-                BillingState.signed_in & (BillingState.plan_id == "free"),
+                BillingState.signed_in & (LiveAccount.plan_id == "free"),
                 rx.button("Current plan", disabled=True, size="3", width="100%"),
                 rx.cond(
                     BillingState.signed_in,

@@ -50,8 +50,7 @@ class SessionState(rx.State):
     def _signed_in(self, token: str) -> None:
         self.session_token = token
 
-    @rx.event
-    async def sign_out(self):
+    async def _end_session(self):
         token = self.session_token
         self.session_token = ""
         self._user_id = ""

@@ -72,9 +72,11 @@ def app(tmp_path_factory) -> Iterator[RunningApp]:
         "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
         "REFLEX_USE_NPM": "1",
         "DATABASE_URL": database_url,
+        "APP_URL": f"http://127.0.0.1:{port}",
         "INITIAL_CREDITS": "100",
     }
-    env.pop("REDIS_URL", None)
+    for name in ("REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE"):
+        env.pop(name, None)
     log = workdir / "app.log"
     with log.open("w") as out:
         process = subprocess.Popen(

@@ -50,7 +50,7 @@ def test_balance_grant_and_reconcile(database_url, engine):
     assert _cli(database_url, "balance", "ops@example.com").stdout.strip() == "125"
 
     ok = _cli(database_url, "reconcile")
-    assert (ok.returncode, ok.stdout.startswith("ok")) == (0, True)
+    assert (ok.returncode, ok.stdout.startswith("ok")) == (0, True), ok.stdout
 
     with session_scope(engine) as session:
         session.execute(text("UPDATE users SET credits = credits - 3"))

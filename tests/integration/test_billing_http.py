@@ -1,0 +1,167 @@
+"""Checkout → webhook → grant over real HTTP: the app's webhook route and the Stripe
+sandbox, on SQLite and PostgreSQL (DESIGN.md invariant 3)."""
+
+import hashlib
+import hmac
+import json
+import time
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import func, select
+
+from credit_app.billing import runtime
+from credit_app.db import session_scope
+from credit_app.models import Purchase, StripeEvent
+from tests.factories import make_user
+from tests.integration.billing_server import (
+    CARD_DECLINED,
+    CARD_FAILS_LATER,
+    BillingServer,
+    serve,
+)
+
+
+@pytest.fixture
+def app(database_url, monkeypatch):
+    yield from serve(database_url, monkeypatch)
+
+
+def _stripe(app: BillingServer) -> stripe.StripeClient:
+    return stripe.StripeClient(runtime.SANDBOX_API_KEY, base_addresses={"api": app.sandbox})
+
+
+def test_subscribe_grants_the_plan_credits_and_records_the_plan(app):
+    user = make_user(app.engine)
+    response = app.checkout(user, "pro_monthly")
+    assert response.status_code in (302, 303)
+    assert "/billing/success?session_id=cs_" in response.headers["location"]
+    assert app.balance(user) == 100 + 1000
+    sub = app.subscription(user)
+    assert (sub.plan_id, sub.status, sub.cancel_at_period_end) == ("pro_monthly", "active", False)
+
+
+def test_duplicated_concurrent_shuffled_deliveries_grant_once_per_invoice(app):
+    app.control("POST", "faults", json={"duplicate": 3, "concurrent": True, "shuffle": True})
+    user = make_user(app.engine)
+    app.checkout(user, "business_monthly")
+    app.advance(user)
+    assert app.balance(user) == 100 + 2 * 5000
+    with session_scope(app.engine) as session:
+        assert session.scalar(select(func.count()).select_from(Purchase)) == 2
+
+
+def test_a_dropped_first_delivery_is_retried_and_applied_once(app):
+    app.control("POST", "faults", json={"drop_first": True})
+    user = make_user(app.engine)
+    app.checkout(user, "pack_500")
+    assert app.balance(user) == 600
+
+
+def test_twelve_renewals_grant_twelve_times(app):
+    user = make_user(app.engine)
+    app.checkout(user, "pro_monthly")
+    for _ in range(12):
+        app.advance(user)
+    assert app.balance(user) == 100 + 13 * 1000
+
+
+def test_a_declined_card_changes_nothing(app):
+    user = make_user(app.engine)
+    response = app.checkout(user, "pro_monthly", card=CARD_DECLINED)
+    assert response.status_code == 200 and "declined" in response.text.lower()
+    assert app.balance(user) == 100
+    assert app.subscription(user) is None
+
+
+def test_a_failed_renewal_means_past_due_and_no_grant(app):
+    user = make_user(app.engine)
+    app.checkout(user, "pro_monthly", card=CARD_FAILS_LATER)
+    assert app.balance(user) == 1100
+    app.advance(user)
+    assert app.balance(user) == 1100
+    assert app.subscription(user).status == "past_due"
+
+
+def test_cancel_at_period_end_ends_the_plan_with_no_more_grants(app):
+    user = make_user(app.engine)
+    app.checkout(user, "pro_monthly")
+    sub_id = app.subscription(user).stripe_subscription_id
+    _stripe(app).v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
+    app.wait_idle()
+    assert app.subscription(user).cancel_at_period_end is True
+    app.advance(user)
+    assert app.subscription(user).status == "canceled"
+    assert app.balance(user) == 1100
+
+
+def test_refund_and_dispute_take_back_and_a_won_dispute_restores(app):
+    user = make_user(app.engine)
+    app.checkout(user, "pack_2000")
+    app.checkout(user, "pack_500")
+    assert app.balance(user) == 2600
+    with session_scope(app.engine) as session:
+        big, small = session.scalars(select(Purchase).order_by(Purchase.id)).all()
+    client = _stripe(app)
+    client.v1.refunds.create(params={"payment_intent": small.stripe_payment_intent_id})
+    app.wait_idle()
+    assert app.balance(user) == 2100
+
+    charge = client.v1.payment_intents.retrieve(big.stripe_payment_intent_id).latest_charge
+    dispute = app.control("POST", f"charges/{charge}/dispute").json()
+    app.wait_idle()
+    assert app.balance(user) == 100
+    app.control("POST", f"disputes/{dispute['id']}/close", json={"status": "won"})
+    app.wait_idle()
+    assert app.balance(user) == 2100
+
+
+def _signed(body: bytes, secret: str) -> str:
+    at = int(time.time())
+    mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={at},v1={mac}"
+
+
+def test_bad_signatures_and_bodies_are_refused_and_write_nothing(app):
+    webhook = f"{app.url}/api/webhooks/stripe"
+    body = json.dumps(
+        {
+            "id": "evt_forged",
+            "object": "event",
+            "type": "invoice.paid",
+            "created": 1,
+            "data": {"object": {}},
+        }
+    ).encode()
+    assert httpx.post(webhook, content=body).status_code == 400
+    assert (
+        httpx.post(
+            webhook, content=body, headers={"Stripe-Signature": _signed(body, "whsec_wrong")}
+        ).status_code
+        == 400
+    )
+    assert httpx.post(webhook, content=b"x" * (1024 * 1024 + 1)).status_code == 413
+    with session_scope(app.engine) as session:
+        assert session.scalar(select(func.count()).select_from(StripeEvent)) == 0
+
+
+def test_a_signed_unknown_event_type_gets_2xx_and_is_recorded(app):
+    secret = app.gateway.config.webhook_secret
+    body = json.dumps(
+        {
+            "id": "evt_unknown",
+            "object": "event",
+            "type": "balance.available",
+            "created": 1,
+            "data": {"object": {}},
+        }
+    ).encode()
+    response = httpx.post(
+        f"{app.url}/api/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": _signed(body, secret)},
+    )
+    assert response.status_code == 200
+    with session_scope(app.engine) as session:
+        assert session.get(StripeEvent, "evt_unknown").outcome == "ignored"

@@ -120,7 +120,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         "deliveries": ("GET", "deliveries", None),
     }
     method, path, body = requests[args.action]
-    response = httpx.request(method, base + path, json=body, timeout=30)
+    key = get_settings().stripe_secret_key or runtime.SANDBOX_API_KEY
+    response = httpx.request(
+        method, base + path, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
     print(json.dumps(response.json(), indent=2))
     return 0 if response.is_success else 1
 

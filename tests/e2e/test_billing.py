@@ -74,7 +74,7 @@ def test_cancel_in_the_portal_then_see_until_when(page: Page, new_email: str):
 
 def test_signed_out_visitors_sign_up_and_come_back_to_their_plan(page: Page, new_email: str):
     page.goto("/pricing")
-    page.locator("#choose-business_yearly").wait_for(state="attached")
+    page.locator("#choose-business_monthly").wait_for()
     page.get_by_role("radio", name="Yearly").click()
     page.locator("#choose-business_yearly").click()
     expect(page).to_have_url(re.compile(r"/signup/?\?next="))

@@ -42,7 +42,13 @@ class BillingServer:
         return self.url + runtime.SANDBOX_PATH
 
     def control(self, method: str, path: str, **kwargs) -> httpx.Response:
-        response = httpx.request(method, f"{self.sandbox}/_sandbox/{path}", timeout=30, **kwargs)
+        response = httpx.request(
+            method,
+            f"{self.sandbox}/_sandbox/{path}",
+            headers={"Authorization": f"Bearer {runtime.SANDBOX_API_KEY}"},
+            timeout=30,
+            **kwargs,
+        )
         response.raise_for_status()
         return response
 
@@ -56,9 +62,10 @@ class BillingServer:
         raise AssertionError(f"webhooks still pending after {timeout}s")
 
     def checkout(self, user_id: uuid.UUID, plan_id: str, card: str = CARD_OK) -> httpx.Response:
+        # A fresh gateway: its httpx client must belong to this asyncio.run's event loop.
         url = asyncio.run(
             checkout.start_checkout(
-                self.gateway,
+                StripeGateway(self.gateway.config),
                 user_id=user_id,
                 plan_id=plan_id,
                 app_url=self.url,

@@ -70,7 +70,7 @@ def test_twelve_renewals_grant_twelve_times(app):
 def test_a_declined_card_changes_nothing(app):
     user = make_user(app.engine)
     response = app.checkout(user, "pro_monthly", card=CARD_DECLINED)
-    assert response.status_code == 200 and "declined" in response.text.lower()
+    assert response.status_code == 402 and "your card was declined" in response.text.lower()
     assert app.balance(user) == 100
     assert app.subscription(user) is None
 

@@ -1,0 +1,69 @@
+"""QR code generator: text or a URL in, a scannable QR code out as SVG markup and a PNG data URL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import segno
+from segno import DataOverflowError
+
+from credit_app.features.errors import ToolInputError
+
+MAX_CHARS = 1000
+ERROR_LEVELS = ("L", "M", "Q", "H")
+
+
+@dataclass(frozen=True)
+class QrResult:
+    text: str
+    svg: str  # inline <svg> element (no XML declaration), sized by its viewBox
+    png_data_url: str  # "data:image/png;base64,..." for an <img> or a download link
+    version: int  # QR version 1..40: the symbol's size class
+    error_level: str  # L, M, Q or H as encoded (may be higher than asked, see run)
+    modules: int  # width of the symbol in modules, quiet zone excluded
+
+
+def run(text: str, *, error_level: str = "M", scale: int = 8) -> QrResult:
+    """Encode `text` as a QR code.
+
+    `error_level` is the minimum error correction (L 7%, M 15%, Q 25%, H 30% of the symbol can
+    be damaged); the library raises it for free when the data fits the same symbol size.
+    `scale` is pixels per module in the PNG and the SVG's nominal size.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ToolInputError("Enter the text or link to put in the QR code.", field="text")
+    if len(text) > MAX_CHARS:
+        raise ToolInputError(
+            f"That is {len(text):,} characters; a QR code here holds at most {MAX_CHARS:,}.",
+            field="text",
+        )
+    level = error_level.upper() if isinstance(error_level, str) else ""
+    if level not in ERROR_LEVELS:
+        raise ToolInputError("Error correction must be one of L, M, Q or H.", field="error_level")
+    if not isinstance(scale, int) or not 1 <= scale <= 40:
+        raise ToolInputError("Scale must be a whole number from 1 to 40.", field="scale")
+
+    try:
+        # micro=False: Micro QR codes are smaller but most phone cameras cannot read them.
+        qr = segno.make(text, error=level, micro=False, boost_error=True)
+    except DataOverflowError as exc:
+        # 1,000 ASCII characters always fit; emoji and non-Latin letters take 3-4 bytes each
+        # and can overflow the largest symbol (version 40), which is the person's to fix.
+        raise ToolInputError(
+            "This text is too long to fit in a QR code. Shorten it: emoji and non-Latin "
+            "letters take more room than plain letters.",
+            field="text",
+        ) from exc
+
+    # Explicit white background: a transparent code on a dark-themed page does not scan.
+    # omitsize=True gives a viewBox instead of fixed width/height, so CSS can size the SVG.
+    svg = qr.svg_inline(scale=scale, dark="#000", light="#fff", omitsize=True, border=4)
+    png = qr.png_data_uri(scale=scale, dark="#000", light="#fff", border=4)
+    return QrResult(
+        text=text,
+        svg=svg,
+        png_data_url=png,
+        version=int(qr.version),
+        error_level=qr.error,
+        modules=qr.symbol_size(border=0)[0],
+    )

@@ -1,0 +1,194 @@
+"""REST routes for Checkout Sessions and customer-portal sessions."""
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from . import objects
+from .core import Sandbox
+from .endpoint import paginate, route
+from .errors import StripeError, required
+from .events import Batch
+from .formdata import as_int, as_metadata, as_str_list
+
+
+def _line_item(sb: Sandbox, params: dict[str, Any], mode: str) -> tuple[dict[str, Any], int]:
+    items = params.get("line_items")
+    if not items:
+        raise required("line_items")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise StripeError(400, "Invalid array", param="line_items")
+    if len(items) != 1:
+        raise StripeError(
+            400, "The sandbox supports exactly one line item per session.", param="line_items"
+        )
+    item = items[0]
+    if "price_data" in item:
+        raise StripeError(
+            400,
+            "line_items[0][price_data] is not supported by the sandbox; pass a price.",
+            param="line_items[0][price_data]",
+        )
+    price_id = item.get("price")
+    if not price_id:
+        raise required("line_items[0][price]")
+    p = sb.store.maybe("price", price_id)
+    if p is None:
+        raise StripeError(
+            400,
+            f"No such price: '{price_id}'",
+            param="line_items[0][price]",
+            code="resource_missing",
+        )
+    if not p["active"]:
+        raise StripeError(
+            400,
+            "The price specified is inactive. This field only accepts active prices.",
+            param="line_items[0][price]",
+        )
+    if mode == "subscription" and p["type"] != "recurring":
+        raise StripeError(
+            400,
+            "You must provide at least one recurring price in `subscription` mode when using "
+            "prices.",
+            param="line_items[0][price]",
+        )
+    if mode == "payment" and p["type"] == "recurring":
+        raise StripeError(
+            400,
+            "You specified `payment` mode but passed a recurring price. Either switch to "
+            "`subscription` mode or use only one-time prices.",
+            param="line_items[0][price]",
+        )
+    quantity = as_int(item, "quantity", "line_items[0][quantity]")
+    quantity = 1 if quantity is None else quantity
+    if quantity < 1:
+        raise StripeError(
+            400,
+            "Quantity must be at least 1.",
+            param="line_items[0][quantity]",
+            code="parameter_invalid_integer",
+        )
+    return p, quantity
+
+
+def _nested_metadata(params: dict[str, Any], parent: str) -> dict[str, str]:
+    section = params.get(parent)
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise StripeError(400, "Invalid hash", param=parent, code="parameter_invalid_hash")
+    try:
+        return as_metadata(section) or {}
+    except StripeError as exc:
+        exc.param = f"{parent}[metadata]"
+        raise
+
+
+def create_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -> dict:
+    mode = params.get("mode")
+    if not mode:
+        raise required("mode")
+    if mode not in ("payment", "subscription"):
+        raise StripeError(
+            400,
+            f"Invalid mode: {mode}. The sandbox supports `payment` and `subscription`.",
+            param="mode",
+            code="parameter_invalid_enum" if mode != "setup" else None,
+        )
+    customer_id = params.get("customer") or None
+    customer_email = params.get("customer_email") or None
+    if customer_id and customer_email:
+        raise StripeError(
+            400,
+            "You may only specify one of these parameters: customer, customer_email.",
+            param="customer_email",
+        )
+    if customer_id and sb.store.maybe("customer", customer_id) is None:
+        # Stripe answers 400 (not 404) for a bad id inside a create call's body.
+        raise StripeError(
+            400, f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
+        )
+    p, quantity = _line_item(sb, params, mode)
+    session = objects.checkout_session(
+        mode=mode,
+        url_for=sb.checkout_url,
+        amount=p["unit_amount"] * quantity,
+        currency=p["currency"],
+        customer_id=customer_id,
+        customer_email=customer_email,
+        client_reference_id=params.get("client_reference_id") or None,
+        metadata=as_metadata(params) or {},
+        success_url=params.get("success_url") or None,
+        cancel_url=params.get("cancel_url") or None,
+    )
+    sb.store.put(session)
+    sb.store.private_of(session["id"]).update(
+        price=p["id"],
+        quantity=quantity,
+        subscription_metadata=_nested_metadata(params, "subscription_data"),
+        payment_intent_metadata=_nested_metadata(params, "payment_intent_data"),
+        line_item=objects.checkout_line_item(p, quantity, _product_name(sb, p)),
+    )
+    return session
+
+
+def _product_name(sb: Sandbox, p: dict[str, Any]) -> str:
+    prod = sb.store.maybe("product", p["product"])
+    return prod["name"] if prod else p["product"]
+
+
+def _with_line_items(sb: Sandbox, session: dict[str, Any], params: dict[str, Any]) -> dict:
+    """`line_items` is only present when expanded, as on Stripe."""
+    if "line_items" not in as_str_list(params, "expand"):
+        return session
+    item = sb.store.private_of(session["id"])["line_item"]
+    url = f"/v1/checkout/sessions/{session['id']}/line_items"
+    return {**session, "line_items": objects.list_object([item], url)}
+
+
+def get_session(sb: Sandbox, request: Request, params: dict[str, Any], batch: Batch) -> dict:
+    session = sb.store.get("checkout.session", request.path_params["id"])
+    sb.billing.expire_if_due(batch, session)
+    return _with_line_items(sb, session, params)
+
+
+def list_line_items(sb: Sandbox, request: Request, params: dict[str, Any], __: Batch) -> dict:
+    session = sb.store.get("checkout.session", request.path_params["id"])
+    item = sb.store.private_of(session["id"])["line_item"]
+    return paginate([item], params, f"/v1/checkout/sessions/{session['id']}/line_items")
+
+
+def list_sessions(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -> dict:
+    items = sb.store.newest_first("checkout.session")
+    for name in ("customer", "subscription", "payment_intent", "status"):
+        if params.get(name):
+            items = [s for s in items if s[name] == params[name]]
+    return paginate(items, params, "/v1/checkout/sessions")
+
+
+def expire_session(sb: Sandbox, request: Request, _: dict[str, Any], batch: Batch) -> dict:
+    session = sb.store.get("checkout.session", request.path_params["id"])
+    return sb.billing.expire_checkout(batch, session)
+
+
+def create_portal_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -> dict:
+    customer_id = params.get("customer")
+    if not customer_id:
+        raise required("customer")
+    sb.store.get("customer", customer_id, param="customer")
+    return sb.store.put(
+        objects.portal_session(customer_id, params.get("return_url") or None, sb.portal_url)
+    )
+
+
+def routes(sb: Sandbox) -> list[Route]:
+    return [
+        Route("/v1/checkout/sessions", route(sb, create_session), methods=["POST"]),
+        Route("/v1/checkout/sessions", route(sb, list_sessions), methods=["GET"]),
+        Route("/v1/checkout/sessions/{id}", route(sb, get_session), methods=["GET"]),
+        Route("/v1/checkout/sessions/{id}/line_items", route(sb, list_line_items), methods=["GET"]),
+        Route("/v1/checkout/sessions/{id}/expire", route(sb, expire_session), methods=["POST"]),
+        Route("/v1/billing_portal/sessions", route(sb, create_portal_session), methods=["POST"]),
+    ]

@@ -1,0 +1,38 @@
+"""The Starlette application that serves one sandbox."""
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import api_billing, api_catalog, api_checkout, control_api, pages
+from .core import Sandbox
+from .errors import StripeError
+from .settings import SandboxSettings
+
+
+def create_app(settings: SandboxSettings) -> Starlette:
+    """A fresh sandbox (empty store) as an ASGI app, usable standalone or under a Mount."""
+    sandbox = Sandbox(settings)
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"ok": True, "public_url": settings.public_url})
+
+    async def not_found(request: Request, _: Exception) -> Response:
+        # Unknown /v1 paths answer like Stripe, so the SDK raises InvalidRequestError.
+        return StripeError(
+            404,
+            f"Unrecognized request URL ({request.method}: {request.url.path}).",
+        ).response()
+
+    routes = [
+        Route("/_sandbox/health", health, methods=["GET"]),
+        *api_catalog.routes(sandbox),
+        *api_checkout.routes(sandbox),
+        *api_billing.routes(sandbox),
+        *pages.routes(sandbox),
+        *control_api.routes(sandbox),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app.state.sandbox = sandbox
+    return app

@@ -1,0 +1,47 @@
+"""Stripe's test card numbers and what each one does."""
+
+import enum
+
+
+class CardOutcome(enum.Enum):
+    OK = "ok"
+    # 4000 0000 0000 0002: every charge is declined, nothing is saved.
+    DECLINED = "declined"
+    # 4000 0000 0000 0341: attaching succeeds (the first checkout payment goes through) but
+    # later off-session charges fail; used to simulate failed renewals.
+    ATTACH_THEN_FAIL = "attach_then_fail"
+    INVALID = "invalid"
+
+
+_CARDS = {
+    "4242424242424242": CardOutcome.OK,
+    "4000000000000002": CardOutcome.DECLINED,
+    "4000000000000341": CardOutcome.ATTACH_THEN_FAIL,
+}
+
+
+def normalise(number: str) -> str:
+    return "".join(number.split()).replace("-", "")
+
+
+def classify(number: str) -> CardOutcome:
+    return _CARDS.get(normalise(number), CardOutcome.INVALID)
+
+
+def card_details(number: str) -> dict:
+    """The `card` hash Stripe shows on payment methods and charges (all test cards are Visa)."""
+    digits = normalise(number)
+    return {
+        "brand": "visa",
+        "checks": {
+            "address_line1_check": None,
+            "address_postal_code_check": None,
+            "cvc_check": "pass",
+        },
+        "country": "US",
+        "exp_month": 12,
+        "exp_year": 2034,
+        "fingerprint": "sbx" + digits[-8:],
+        "funding": "credit",
+        "last4": digits[-4:],
+    }

@@ -1,0 +1,92 @@
+"""Synchronous client for the `/_sandbox/*` control endpoints (tests and scripts)."""
+
+import time
+from typing import Any
+
+import httpx
+
+
+class SandboxControl:
+    """Drives a running sandbox: time travel, faults, disputes, delivery inspection."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "SandboxControl":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
+        response = self._http.request(method, path, json=json)
+        response.raise_for_status()
+        return response.json()
+
+    def set_faults(
+        self,
+        *,
+        duplicate: int = 1,
+        concurrent: bool = False,
+        shuffle: bool = False,
+        delay_ms: int = 0,
+        drop_first: bool = False,
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            "/_sandbox/faults",
+            {
+                "duplicate": duplicate,
+                "concurrent": concurrent,
+                "shuffle": shuffle,
+                "delay_ms": delay_ms,
+                "drop_first": drop_first,
+            },
+        )
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self._call("DELETE", "/_sandbox/faults")
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/_sandbox/deliveries")["data"]
+
+    def pending(self) -> int:
+        return self._call("GET", "/_sandbox/idle")["pending"]
+
+    def wait_idle(self, timeout: float = 30.0, interval: float = 0.02) -> None:
+        """Block until every event was delivered or gave up retrying."""
+        deadline = time.monotonic() + timeout
+        while (pending := self.pending()) > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{pending} webhook event(s) still pending after {timeout}s")
+            time.sleep(interval)
+
+    def advance(self, subscription_id: str) -> dict[str, Any]:
+        """Renew a subscription now; returns the new invoice, or the subscription if it ended."""
+        return self._call("POST", f"/_sandbox/subscriptions/{subscription_id}/advance")
+
+    def pay_checkout(
+        self, session_id: str, card: str = "4242424242424242", email: str | None = None
+    ) -> dict[str, Any]:
+        """Complete a checkout session as the hosted page would."""
+        body: dict[str, Any] = {"card": card}
+        if email:
+            body["email"] = email
+        return self._call("POST", f"/_sandbox/checkout/{session_id}/pay", body)
+
+    def dispute(self, charge_id: str, reason: str = "fraudulent") -> dict[str, Any]:
+        return self._call("POST", f"/_sandbox/charges/{charge_id}/dispute", {"reason": reason})
+
+    def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
+        return self._call("POST", f"/_sandbox/disputes/{dispute_id}/close", {"status": status})
+
+    def resend(self, event_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/_sandbox/events/{event_id}/resend")
+
+    def reset(self) -> dict[str, Any]:
+        return self._call("POST", "/_sandbox/reset")

@@ -1,0 +1,154 @@
+"""`/_sandbox/*` JSON endpoints that let tests drive time, faults and delivery.
+
+They are not part of Stripe's API. When the sandbox was given an api_key they require it
+too, so a sandbox mounted into a shared app cannot be reset by any passer-by.
+"""
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .billing import PaymentDeclined
+from .core import Sandbox
+from .errors import StripeError
+from .store import Store
+from .webhooks import Faults, faults_json
+
+
+def _authorised(sb: Sandbox, request: Request) -> bool:
+    expected = sb.settings.api_key
+    return not expected or request.headers.get("authorization", "") == f"Bearer {expected}"
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise StripeError(400, "Body must be JSON.") from None
+    if not isinstance(data, dict):
+        raise StripeError(400, "Body must be a JSON object.")
+    return data
+
+
+def _endpoint(sb: Sandbox, fn: Any) -> Any:
+    async def endpoint(request: Request) -> Response:
+        if not _authorised(sb, request):
+            return StripeError(401, "Invalid API Key provided.").response()
+        try:
+            body = await _body(request)
+            result = await fn(sb, request, body)
+        except StripeError as exc:
+            return exc.response()
+        return JSONResponse(result)
+
+    return endpoint
+
+
+async def _in_batch(sb: Sandbox, action: Any) -> dict[str, Any]:
+    """Run a billing action under the lock, then deliver its events like any other action."""
+    batch = sb.batch()
+    with sb.store.lock:
+        result = Store.snapshot(action(batch))
+    sb.deliverer.enqueue(batch.events)
+    return result
+
+
+async def get_faults(sb: Sandbox, _: Request, __: dict) -> dict:
+    return faults_json(sb.deliverer.faults)
+
+
+async def set_faults(sb: Sandbox, _: Request, body: dict) -> dict:
+    try:
+        faults = Faults.from_json(body)
+    except (TypeError, ValueError) as exc:
+        raise StripeError(400, str(exc)) from None
+    sb.deliverer.set_faults(faults)
+    return faults_json(faults)
+
+
+async def clear_faults(sb: Sandbox, _: Request, __: dict) -> dict:
+    sb.deliverer.set_faults(Faults())
+    return faults_json(sb.deliverer.faults)
+
+
+async def deliveries(sb: Sandbox, _: Request, __: dict) -> dict:
+    return {"data": [r.as_json() for r in sb.deliverer.records.values()]}
+
+
+async def idle(sb: Sandbox, _: Request, __: dict) -> dict:
+    return {"pending": sb.deliverer.pending()}
+
+
+async def advance(sb: Sandbox, request: Request, _: dict) -> dict:
+    sub_id = request.path_params["id"]
+    return await _in_batch(
+        sb, lambda batch: sb.billing.advance(batch, sb.store.get("subscription", sub_id))
+    )
+
+
+async def dispute(sb: Sandbox, request: Request, body: dict) -> dict:
+    charge_id = request.path_params["id"]
+    reason = str(body.get("reason", "fraudulent"))
+    return await _in_batch(
+        sb, lambda batch: sb.billing.open_dispute(batch, sb.store.get("charge", charge_id), reason)
+    )
+
+
+async def close_dispute(sb: Sandbox, request: Request, body: dict) -> dict:
+    dispute_id = request.path_params["id"]
+    status = str(body.get("status", ""))
+    return await _in_batch(
+        sb,
+        lambda batch: sb.billing.close_dispute(batch, sb.store.get("dispute", dispute_id), status),
+    )
+
+
+async def pay_checkout(sb: Sandbox, request: Request, body: dict) -> dict:
+    """What the hosted checkout form does, as JSON (for tests that do not drive HTML)."""
+    session_id = request.path_params["id"]
+
+    def pay(batch: Any) -> dict[str, Any]:
+        session = sb.store.get("checkout.session", session_id)
+        try:
+            return sb.billing.complete_checkout(
+                batch, session, str(body.get("card", "4242424242424242")), body.get("email")
+            )
+        except PaymentDeclined as exc:
+            raise StripeError(402, exc.message, type_="card_error", code="card_declined") from None
+
+    return await _in_batch(sb, pay)
+
+
+async def resend(sb: Sandbox, request: Request, _: dict) -> dict:
+    evt = sb.store.get("event", request.path_params["id"])
+    sb.deliverer.enqueue([evt])
+    return {"id": evt["id"], "resent": True}
+
+
+async def reset(sb: Sandbox, _: Request, __: dict) -> dict:
+    await sb.deliverer.reset()
+    sb.store.reset()
+    return {"reset": True}
+
+
+def routes(sb: Sandbox) -> list[Route]:
+    e = _endpoint
+    return [
+        Route("/_sandbox/faults", e(sb, get_faults), methods=["GET"]),
+        Route("/_sandbox/faults", e(sb, set_faults), methods=["POST"]),
+        Route("/_sandbox/faults", e(sb, clear_faults), methods=["DELETE"]),
+        Route("/_sandbox/deliveries", e(sb, deliveries), methods=["GET"]),
+        Route("/_sandbox/idle", e(sb, idle), methods=["GET"]),
+        Route("/_sandbox/subscriptions/{id}/advance", e(sb, advance), methods=["POST"]),
+        Route("/_sandbox/charges/{id}/dispute", e(sb, dispute), methods=["POST"]),
+        Route("/_sandbox/disputes/{id}/close", e(sb, close_dispute), methods=["POST"]),
+        Route("/_sandbox/checkout/{id}/pay", e(sb, pay_checkout), methods=["POST"]),
+        Route("/_sandbox/events/{id}/resend", e(sb, resend), methods=["POST"]),
+        Route("/_sandbox/reset", e(sb, reset), methods=["POST"]),
+    ]

@@ -15,7 +15,9 @@ MIN_WORDS = 20
 MAX_CHARS = 50_000
 MAX_TOP = 30
 
-_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+# A word: letters/digits, optionally joined by an apostrophe (straight or typographic) or a
+# hyphen, so "don't", "don\u2019t" and "well-known" each count once.
+_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 
 
 @dataclass(frozen=True)

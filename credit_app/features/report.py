@@ -1,4 +1,4 @@
-"""Render a person's credit ledger as a PDF report: title page, totals, per-tool chart, every entry."""
+"""Render a person's credit ledger as a PDF: title page, totals, per-tool chart, every entry."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ from credit_app.features.errors import ToolInputError
 ProgressCallback = Callable[[float, str], None]
 
 MAX_ROWS = 100_000  # ~2,200 pages; past that a person should pick a shorter period
-ROWS_PER_TABLE = 42  # one ledger table per A4 page, so each page is one progress step
+# About one A4 page of rows per table: reportlab reports progress per flowable, so a page-sized
+# table gives a step per page (a table that does not fit is split across pages as usual).
+ROWS_PER_TABLE = 50
 # Kinds that pay for (or give back the price of) a tool; their `what` names the tool.
 USAGE_KINDS = frozenset({"spend", "capture", "refund"})
 MAX_TOOLS_IN_CHART = 12
@@ -64,19 +66,18 @@ class _Row:
 
 class _Progress:
     """Forwards progress to the caller's callback: never backwards, and not more often than
-    every 1% (each call may push a live update to a browser), but always on a new message."""
+    every 1% unless forced (each call may push a live update to a browser)."""
 
     def __init__(self, callback: ProgressCallback | None) -> None:
         self._callback = callback
         self._last = -1.0
-        self._message = ""
 
     def __call__(self, fraction: float, message: str, *, force: bool = False) -> None:
         if self._callback is None:
             return
         fraction = min(1.0, max(fraction, self._last, 0.0))
-        if force or message != self._message or fraction - self._last >= 0.01:
-            self._last, self._message = fraction, message
+        if force or fraction - self._last >= 0.01:
+            self._last = fraction
             # An exception from the callback (e.g. the person cancelled) stops the report.
             self._callback(fraction, message)
 
@@ -115,12 +116,12 @@ def run(
         if index % step == 0:
             report(0.05 * index / len(rows), f"Reading {len(rows):,} ledger entries")
 
-    report(0.05, "Adding up totals")
+    report(0.05, "Adding up totals", force=True)
     story: list[Flowable] = []
     story += _title_page(entries, person, balance, generated_at)
     story += _summary_pages(entries, balance)
 
-    report(0.10, "Preparing the ledger tables")
+    report(0.10, "Preparing the ledger tables", force=True)
     story.append(Paragraph("Every ledger entry", _styles()["Heading1"]))
     chunks = range(0, len(entries), ROWS_PER_TABLE)
     for number, start in enumerate(chunks):
@@ -276,6 +277,8 @@ def _tool_chart(ranked: list[tuple[str, list[int]]]) -> Drawing:
     chart.categoryAxis.labels.boxAnchor = "e"
     chart.categoryAxis.labels.fontSize = 8
     chart.valueAxis.valueMin = 0
+    # Headroom so the number printed after the longest bar stays inside the drawing.
+    chart.valueAxis.valueMax = max(1, *chart.data[0]) * 1.15
     chart.valueAxis.labels.fontSize = 8
     chart.bars[0].fillColor = _ACCENT
     chart.bars[0].strokeColor = None
@@ -374,8 +377,12 @@ def _build(
 
     def on_progress(kind: str, value: int) -> None:
         # reportlab reports how many flowables it has laid out; a ledger table is a page.
-        if kind == "PROGRESS" and total:
-            report(0.20 + 0.75 * value / total, f"Laying out page {pages + 1}")
+        if kind == "PROGRESS" and value >= total:
+            # Everything is laid out; reportlab now serialises the pages (about a tenth of
+            # the time) and has no progress event of its own for that.
+            report(0.95, "Writing the PDF", force=True)
+        elif kind == "PROGRESS":
+            report(0.20 + 0.75 * value / total, f"Laying out the pages ({pages} done)")
 
     doc = SimpleDocTemplate(
         buffer,
@@ -390,9 +397,8 @@ def _build(
         creator="credit_app",
     )
     doc.setProgressCallBack(on_progress)
-    report(0.20, "Laying out page 1")
+    report(0.20, "Laying out the pages", force=True)
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
-    report(0.97, "Writing the PDF")
     return pages
 
 

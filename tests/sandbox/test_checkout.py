@@ -161,3 +161,12 @@ def test_existing_customer_is_reused(env: Env) -> None:
     env.control.wait_idle()
     assert "customer.created" not in env.receiver.types
     assert env.client.v1.checkout.sessions.retrieve(session.id).customer == cust.id
+
+
+def test_control_can_pay_a_session_without_html(env: Env) -> None:
+    session = env.checkout(env.catalog().id, customer_email="json@x.io")
+    with pytest.raises(httpx.HTTPStatusError) as declined:
+        env.control.pay_checkout(session.id, card="4000000000000002")
+    assert declined.value.response.status_code == 402
+    paid = env.control.pay_checkout(session.id)
+    assert paid["status"] == "complete" and paid["subscription"].startswith("sub_")

@@ -9,9 +9,13 @@ from credit_app.pages.index import index_page
 from credit_app.pages.login import login_page
 from credit_app.pages.pricing import pricing_page
 from credit_app.pages.signup import signup_page
+from credit_app.pages.tools import tools_page
+from credit_app.pages.usage import usage_page
 from credit_app.state.account import AccountState, push_snapshot
 from credit_app.state.billing import BillingState, ConfirmState
 from credit_app.state.session import SessionState
+from credit_app.state.tools import ToolsState
+from credit_app.state.usage import UsageState
 
 app = rx.App(api_transformer=build_api())
 
@@ -47,3 +51,5 @@ app.add_page(
     title="Confirming payment · Credit App",
     on_load=[AccountState.load, ConfirmState.start],
 )
+app.add_page(tools_page, route="/tools", title="Tools · Credit App", on_load=ToolsState.load)
+app.add_page(usage_page, route="/usage", title="Usage · Credit App", on_load=UsageState.load)

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     # URL switches to PostgreSQL with no code change.
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'credit_app.db'}"
     initial_credits: int = Field(default=100, ge=0)
+    # Below this many available credits, every signed-in page shows a low-balance banner.
+    low_balance_threshold: int = Field(default=20, ge=0)
     # Sessions last this long after sign-in; a sliding expiry would let a stolen token live on.
     session_ttl_hours: int = Field(default=24 * 14, gt=0)
     # Login throttling: after this many failures for one email, each further attempt must

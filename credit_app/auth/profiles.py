@@ -19,6 +19,7 @@ class AccountSnapshot:
     name: str
     email: str
     balance: int
+    available: int  # balance minus active holds
     plan_id: str
     plan_name: str
     plan_rank: int
@@ -41,6 +42,7 @@ def account_snapshot(session: Session, *, user_id: uuid.UUID, recent: int = 10) 
         name=user.name or user.email,
         email=user.email,
         balance=user.credits,
+        available=user.credits - user.held,
         plan_id=plan.id if entitled else "free",
         plan_name=plan.name if entitled else FREE_PLAN_NAME,
         plan_rank=plan.rank if entitled else 0,

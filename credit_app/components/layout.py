@@ -3,12 +3,36 @@
 import reflex as rx
 
 from credit_app.components.navbar import navbar
+from credit_app.state.account import LiveAccount
+
+
+def low_balance_banner() -> rx.Component:
+    return rx.cond(
+        LiveAccount.low_balance,
+        rx.callout(
+            rx.text(
+                "You have ",
+                rx.text.strong(LiveAccount.available),
+                " credits left. ",
+                rx.link("Buy credits or upgrade", href="/pricing"),
+                " to keep using the premium tools.",
+            ),
+            icon="battery-low",
+            color_scheme="amber",
+            id="low-balance-banner",
+            width="100%",
+        ),
+    )
 
 
 def signed_in_layout(*children: rx.Component) -> rx.Component:
     return rx.box(
         navbar(),
-        rx.container(rx.vstack(*children, spacing="6", width="100%"), size="3", padding_y="2em"),
+        rx.container(
+            rx.vstack(low_balance_banner(), *children, spacing="6", width="100%"),
+            size="3",
+            padding_y="2em",
+        ),
         min_height="100vh",
         background="var(--gray-2)",
     )
@@ -43,7 +67,13 @@ def page_shell(*children: rx.Component, signed_in: rx.Var[bool]) -> rx.Component
     """A page open to everyone: the signed-in navbar when there is a session."""
     return rx.box(
         rx.cond(signed_in, navbar(), public_header()),
-        rx.container(rx.vstack(*children, spacing="6", width="100%"), size="3", padding_y="2em"),
+        rx.container(
+            rx.vstack(
+                rx.cond(signed_in, low_balance_banner()), *children, spacing="6", width="100%"
+            ),
+            size="3",
+            padding_y="2em",
+        ),
         min_height="100vh",
         background="var(--gray-2)",
     )

@@ -32,7 +32,11 @@ def navbar() -> rx.Component:
                 high_contrast=True,
             ),
             rx.hstack(
-                _nav_link("Dashboard", "/dashboard"), _nav_link("Pricing", "/pricing"), spacing="5"
+                _nav_link("Dashboard", "/dashboard"),
+                _nav_link("Tools", "/tools"),
+                _nav_link("Usage", "/usage"),
+                _nav_link("Pricing", "/pricing"),
+                spacing="5",
             ),
             spacing="7",
             align="center",

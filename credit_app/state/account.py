@@ -16,6 +16,7 @@ import reflex as rx
 from credit_app.auth.profiles import AccountSnapshot, account_snapshot
 from credit_app.db import session_scope
 from credit_app.models import LedgerEntry
+from credit_app.settings import get_settings
 from credit_app.state.session import SessionState
 
 
@@ -48,6 +49,8 @@ class LiveAccount(rx.SharedState):
     name: str = ""
     email: str = ""
     balance: int = 0
+    available: int = 0
+    low_balance_threshold: int = 0
     plan_name: str = ""
     plan_id: str = "free"
     plan_rank: int = 0
@@ -58,6 +61,10 @@ class LiveAccount(rx.SharedState):
     entries: list[dict[str, str]] = []
 
     @rx.var
+    def low_balance(self) -> bool:
+        return bool(self.email) and self.available < self.low_balance_threshold
+
+    @rx.var
     def payment_failed(self) -> bool:
         return self.subscription_status in ("past_due", "unpaid")
 
@@ -65,6 +72,8 @@ class LiveAccount(rx.SharedState):
         self.name = snapshot.name
         self.email = snapshot.email
         self.balance = snapshot.balance
+        self.available = snapshot.available
+        self.low_balance_threshold = get_settings().low_balance_threshold
         self.plan_name = snapshot.plan_name
         self.plan_id = snapshot.plan_id
         self.plan_rank = snapshot.plan_rank

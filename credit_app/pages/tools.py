@@ -1,0 +1,229 @@
+"""/tools: the premium tools, each with its cost on its button."""
+
+import reflex as rx
+
+from credit_app.components.layout import signed_in_layout
+from credit_app.features import load_catalogue
+from credit_app.state.account import LiveAccount
+from credit_app.state.tools import ToolsState
+
+
+def _cost(tool: str) -> rx.Var[int]:
+    return ToolsState.costs[tool].to(int)
+
+
+def _short(tool: str) -> rx.Var[bool]:
+    return LiveAccount.available < _cost(tool)
+
+
+def _run_button(tool: str, label: str, **props) -> rx.Component:
+    return rx.vstack(
+        rx.button(
+            label,
+            " · ",
+            _cost(tool),
+            rx.cond(_cost(tool) == 1, " credit", " credits"),
+            id=f"run-{tool}",
+            disabled=_short(tool) | (ToolsState.running != ""),
+            loading=ToolsState.running == tool,
+            size="3",
+            **props,
+        ),
+        rx.cond(
+            _short(tool),
+            rx.text(
+                "Needs ",
+                _cost(tool),
+                " credits; you have ",
+                LiveAccount.available,
+                ". ",
+                rx.link("Get more", href="/pricing"),
+                size="2",
+                color_scheme="amber",
+                id=f"{tool}-disabled-reason",
+            ),
+        ),
+        spacing="1",
+    )
+
+
+def _messages(tool: str) -> rx.Component:
+    return rx.fragment(
+        rx.cond(
+            ToolsState.errors[tool] != "",
+            rx.callout(
+                ToolsState.errors[tool], color_scheme="red", role="alert", id=f"{tool}-error"
+            ),
+        ),
+        rx.cond(
+            ToolsState.notices[tool] != "",
+            rx.callout(ToolsState.notices[tool], icon="info", id=f"{tool}-notice"),
+        ),
+    )
+
+
+def _card(tool: str, *body: rx.Component) -> rx.Component:
+    spec = load_catalogue()[tool]
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.icon(spec.icon, size=24, color="var(--accent-9)"),
+                rx.heading(spec.name, size="5", as_="h2"),
+                align="center",
+            ),
+            rx.text(spec.description, color_scheme="gray"),
+            *body,
+            _messages(tool),
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+        id=f"tool-{tool}",
+    )
+
+
+def _action_id(tool: str) -> rx.Component:
+    return rx.el.input(type="hidden", name="action_id", value=ToolsState.action_ids[tool])
+
+
+def _qr() -> rx.Component:
+    return _card(
+        "qr",
+        rx.form(
+            rx.vstack(
+                rx.el.label("Text or link", html_for="qr-text", style={"fontWeight": 500}),
+                rx.input(id="qr-text", name="text", max_length=1000, width="100%", size="3"),
+                _action_id("qr"),
+                _run_button("qr", "Generate QR code", type="submit"),
+                width="100%",
+            ),
+            on_submit=ToolsState.make_qr,
+            reset_on_submit=False,
+            width="100%",
+        ),
+        rx.cond(
+            ToolsState.qr_png != "",
+            rx.hstack(
+                rx.image(src=ToolsState.qr_png, width="10em", alt="Your QR code", id="qr-image"),
+                rx.link("Download PNG", href=ToolsState.qr_png, download="qr-code.png"),
+                align="center",
+                spacing="4",
+            ),
+        ),
+    )
+
+
+def _keywords() -> rx.Component:
+    return _card(
+        "keywords",
+        rx.form(
+            rx.vstack(
+                rx.el.label("Text to analyse", html_for="keywords-text", style={"fontWeight": 500}),
+                rx.text_area(id="keywords-text", name="text", rows="6", width="100%"),
+                _action_id("keywords"),
+                _run_button("keywords", "Extract keywords", type="submit"),
+                width="100%",
+            ),
+            on_submit=ToolsState.extract_keywords,
+            reset_on_submit=False,
+            width="100%",
+        ),
+        rx.cond(
+            ToolsState.keyphrases.length() > 0,
+            rx.vstack(
+                rx.flex(
+                    rx.foreach(
+                        ToolsState.keyphrases,
+                        lambda k: rx.badge(k["phrase"], " ", k["score"], variant="soft", size="2"),
+                    ),
+                    wrap="wrap",
+                    gap="2",
+                    id="keyphrases",
+                ),
+                rx.heading("Summary", size="3", as_="h3"),
+                rx.foreach(ToolsState.summary, lambda line: rx.text(line)),
+                width="100%",
+            ),
+        ),
+    )
+
+
+def _report() -> rx.Component:
+    return _card(
+        "report",
+        _run_button(
+            "report",
+            "Build PDF report",
+            on_click=ToolsState.make_report(ToolsState.action_ids["report"]),
+        ),
+        rx.cond(
+            ToolsState.running == "report",
+            rx.vstack(
+                rx.progress(value=ToolsState.report_progress.to(int), max=100, width="100%"),
+                rx.text(
+                    ToolsState.report_message, " (", ToolsState.report_progress, "%)", size="2"
+                ),
+                width="100%",
+                role="status",
+                id="report-progress",
+            ),
+            rx.cond(
+                ToolsState.report_message != "",
+                rx.text(ToolsState.report_message, size="2", id="report-status"),
+            ),
+        ),
+    )
+
+
+def _insufficient_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Not enough credits"),
+            rx.alert_dialog.description(
+                "This needs ",
+                ToolsState.dialog_needed,
+                " credits and you have ",
+                ToolsState.dialog_available,
+                ". Upgrade your plan or buy a credit pack.",
+                id="insufficient-text",
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        "Close",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=ToolsState.close_dialog,
+                    )
+                ),
+                rx.button(
+                    rx.link("Buy credits", href="/pricing?plan=pack_500"),
+                    as_child=True,
+                    variant="outline",
+                ),
+                rx.button(
+                    rx.link("Upgrade plan", href="/pricing?plan=" + ToolsState.upgrade_plan),
+                    as_child=True,
+                ),
+                spacing="3",
+                justify="end",
+                margin_top="1em",
+            ),
+        ),
+        open=ToolsState.dialog_open,
+    )
+
+
+def tools_page() -> rx.Component:
+    return signed_in_layout(
+        rx.heading("Premium tools", size="8", as_="h1"),
+        rx.text(
+            "Each use costs the credits shown on its button. If a tool fails, you get them back.",
+            color_scheme="gray",
+        ),
+        _qr(),
+        _keywords(),
+        _report(),
+        _insufficient_dialog(),
+    )

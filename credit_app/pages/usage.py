@@ -1,0 +1,178 @@
+"""/usage: ledger history with filters, pagination, CSV export, a chart and period totals."""
+
+import reflex as rx
+
+from credit_app.components.layout import signed_in_layout
+from credit_app.features import load_catalogue
+from credit_app.state.usage import UsageState
+
+SERIES_COLORS = ["var(--violet-9)", "var(--teal-9)", "var(--amber-9)", "var(--crimson-9)"]
+
+
+def _total(label: str, value: rx.Var[int], test_id: str) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.text(label, size="2", color_scheme="gray"),
+            rx.heading(value, size="7", id=test_id),
+            spacing="1",
+        ),
+        width="100%",
+    )
+
+
+def _chart() -> rx.Component:
+    tools = load_catalogue()
+    return rx.card(
+        rx.vstack(
+            rx.heading("Credits spent per day, last 30 days", size="4", as_="h2"),
+            rx.recharts.bar_chart(
+                *[
+                    rx.recharts.bar(
+                        data_key=tool.id,
+                        name=tool.name,
+                        stack_id="spent",
+                        fill=SERIES_COLORS[i % len(SERIES_COLORS)],
+                    )
+                    for i, tool in enumerate(tools.values())
+                ],
+                rx.recharts.x_axis(data_key="day", font_size=12),
+                rx.recharts.y_axis(allow_decimals=False, font_size=12, width=40),
+                rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
+                rx.recharts.graphing_tooltip(),
+                rx.recharts.legend(),
+                data=UsageState.chart,
+                width="100%",
+                height=260,
+            ),
+            width="100%",
+            id="usage-chart",
+        ),
+        width="100%",
+        size="3",
+    )
+
+
+def _filters() -> rx.Component:
+    return rx.hstack(
+        rx.vstack(
+            rx.el.label("Kind", html_for="filter-kind", style={"fontWeight": 500}),
+            rx.select(
+                UsageState.kinds,
+                value=UsageState.kind,
+                on_change=UsageState.set_kind,
+                id="filter-kind",
+            ),
+            spacing="1",
+        ),
+        rx.vstack(
+            rx.el.label("Tool", html_for="filter-tool", style={"fontWeight": 500}),
+            rx.select(
+                UsageState.feature_options,
+                value=UsageState.feature,
+                on_change=UsageState.set_feature,
+                id="filter-tool",
+            ),
+            spacing="1",
+        ),
+        rx.spacer(),
+        rx.button(
+            rx.icon("download", size=16),
+            "Export CSV",
+            on_click=UsageState.download_csv,
+            variant="outline",
+        ),
+        align="end",
+        width="100%",
+        spacing="4",
+    )
+
+
+def _row(row: rx.Var[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row["when"]),
+        rx.table.cell(rx.badge(row["kind"], variant="surface")),
+        rx.table.cell(row["what"]),
+        rx.table.cell(
+            rx.text(
+                row["delta"],
+                weight="bold",
+                color_scheme=rx.cond(row["positive"] == "yes", "grass", "tomato"),
+            ),
+            text_align="right",
+        ),
+        rx.table.cell(row["balance_after"], text_align="right"),
+    )
+
+
+def _ledger() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("History", size="4", as_="h2"),
+            _filters(),
+            rx.cond(
+                UsageState.total > 0,
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            rx.table.column_header_cell("When"),
+                            rx.table.column_header_cell("Kind"),
+                            rx.table.column_header_cell("Description"),
+                            rx.table.column_header_cell("Credits", text_align="right"),
+                            rx.table.column_header_cell("Balance", text_align="right"),
+                        )
+                    ),
+                    rx.table.body(rx.foreach(UsageState.rows, _row)),
+                    width="100%",
+                    id="usage-ledger",
+                ),
+                rx.text("No entries match these filters.", color_scheme="gray", id="usage-empty"),
+            ),
+            rx.hstack(
+                rx.button(
+                    "Previous",
+                    on_click=UsageState.go_to_page(UsageState.page - 1),
+                    disabled=UsageState.page <= 1,
+                    variant="soft",
+                ),
+                rx.text(
+                    "Page ",
+                    UsageState.page,
+                    " of ",
+                    UsageState.page_count,
+                    " (",
+                    UsageState.total,
+                    " entries)",
+                    id="usage-page",
+                ),
+                rx.button(
+                    "Next",
+                    on_click=UsageState.go_to_page(UsageState.page + 1),
+                    disabled=UsageState.page >= UsageState.page_count,
+                    variant="soft",
+                ),
+                align="center",
+                spacing="4",
+            ),
+            spacing="4",
+            width="100%",
+        ),
+        width="100%",
+        size="3",
+    )
+
+
+def usage_page() -> rx.Component:
+    return signed_in_layout(
+        rx.heading("Usage", size="8", as_="h1"),
+        rx.text("This billing period, since ", UsageState.period_since, color_scheme="gray"),
+        rx.grid(
+            _total("Credits added", UsageState.period_granted, "period-granted"),
+            _total("Credits spent on tools", UsageState.period_spent, "period-spent"),
+            _total("Taken back (refunds, disputes)", UsageState.period_taken_back, "period-taken"),
+            columns=rx.breakpoints(initial="1", sm="3"),
+            spacing="4",
+            width="100%",
+        ),
+        _chart(),
+        _ledger(),
+    )

@@ -1,0 +1,234 @@
+"""The premium tools page. Every tool runs through the credit guard
+(credits.charging.run_charged): session re-checked on the server, one charge per action,
+credits back if the tool fails."""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import reflex as rx
+
+from credit_app import credits
+from credit_app.billing import catalog
+from credit_app.credits import charging, history
+from credit_app.db import session_scope
+from credit_app.features import ToolInputError, keywords, load_catalogue, qr, report
+from credit_app.state.account import AccountState, LiveAccount, entry_row
+
+logger = logging.getLogger(__name__)
+
+TOOL_FAILED = "The tool failed and your credits were given back. Try again."
+PROGRESS_REFRESH_SECONDS = 0.2
+
+
+def _new_action_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _report_rows(user_id: uuid.UUID) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        rows, _ = history.ledger_page(
+            session,
+            user_id=user_id,
+            where=history.LedgerFilter(),
+            page=1,
+            per_page=report.MAX_ROWS,
+        )
+    return [
+        {
+            **entry_row(e),
+            "when": e.created_at.isoformat(),
+            "delta": e.delta,
+            "balance_after": e.balance_after,
+        }
+        for e in reversed(rows)
+    ]
+
+
+def next_plan_up(plan_rank: int) -> str:
+    """The monthly plan one tier above the current one; a pack above the top tier."""
+    above = sorted(
+        (p for p in catalog.plans() if p.kind == "subscription" and p.interval == "month"),
+        key=lambda p: p.rank,
+    )
+    return next((p.id for p in above if p.rank > plan_rank), "pack_2000")
+
+
+class ToolsState(AccountState):
+    costs: dict[str, int] = {}
+    names: dict[str, str] = {}
+    # One id per pending action and tool: a double-click or a retry repeats the same id,
+    # so the guard charges it once.
+    action_ids: dict[str, str] = {}
+    running: str = ""
+    errors: dict[str, str] = {}
+    notices: dict[str, str] = {}
+
+    qr_svg: str = ""
+    qr_png: str = ""
+    keyphrases: list[dict[str, str]] = []
+    summary: list[str] = []
+    report_progress: float = 0
+    report_message: str = ""
+
+    dialog_open: bool = False
+    dialog_needed: int = 0
+    dialog_available: int = 0
+    upgrade_plan: str = "pro_monthly"
+
+    @rx.event
+    async def load(self):
+        user_id = await self._authenticated_user_id()
+        if user_id is None:
+            return rx.redirect("/login?next=/tools")
+        tools = load_catalogue()  # read each time: an edited cost applies at once
+        self.costs = {t.id: t.credits for t in tools.values()}
+        self.names = {t.id: t.name for t in tools.values()}
+        self.action_ids = {t: self.action_ids.get(t) or _new_action_id() for t in tools}
+        await self._refresh(user_id)
+        return None
+
+    @rx.event
+    def close_dialog(self):
+        self.dialog_open = False
+
+    async def _charged(
+        self,
+        tool: str,
+        action_id: str,
+        work: Callable[[], Awaitable[Any]],
+        *,
+        background: bool = False,
+    ) -> tuple[Any, Any]:
+        """Run `work` under the credit guard; returns (redirect or None, result or None).
+
+        In a background event the state lock is taken only around state changes, never
+        while the work runs, so progress updates and other events go on meanwhile.
+        """
+        state_lock = self if background else contextlib.nullcontext()
+        async with state_lock:
+            user_id = await self._authenticated_user_id()
+            if user_id is None:
+                return rx.redirect("/login?next=/tools"), None
+            self.errors = {**self.errors, tool: ""}
+            self.notices = {**self.notices, tool: ""}
+            plan_rank = (await self.get_state(LiveAccount)).plan_rank
+        spec = load_catalogue()[tool]
+        outcome, refused, error = None, None, ""
+        try:
+            outcome = await charging.run_charged(
+                user_id=user_id,
+                feature=tool,
+                cost=spec.credits,
+                action_key=charging.action_key(user_id, tool, action_id or _new_action_id()),
+                description=spec.name,
+                work=work,
+                long=background,
+            )
+        except credits.InsufficientCredits as exc:
+            refused = exc
+        except ToolInputError as exc:
+            error = f"{exc.message} Your credits were given back."
+        except Exception:
+            logger.exception("tool %s failed", tool)
+            error = TOOL_FAILED
+        async with state_lock:
+            self.action_ids = {**self.action_ids, tool: _new_action_id()}
+            if refused is not None:
+                self.dialog_needed, self.dialog_available = refused.required, refused.available
+                self.upgrade_plan = next_plan_up(plan_rank)
+                self.dialog_open = True
+            self.errors = {**self.errors, tool: error}
+            if outcome is not None and outcome.repeated:
+                self.notices = {**self.notices, tool: "Already done: that action was charged once."}
+            await self._refresh(user_id)
+        if outcome is None or outcome.repeated:
+            return None, None
+        return None, outcome.result
+
+    @rx.event
+    async def make_qr(self, form_data: dict):
+        text = str(form_data.get("text", ""))
+        if not text.strip():
+            self.errors = {**self.errors, "qr": "Enter the text or link to put in the QR code."}
+            return
+        self.running = "qr"
+        yield
+        redirect, result = await self._charged(
+            "qr", str(form_data.get("action_id", "")), lambda: asyncio.to_thread(qr.run, text)
+        )
+        self.running = ""
+        if result is not None:
+            self.qr_svg, self.qr_png = result.svg, result.png_data_url
+        if redirect is not None:
+            yield redirect
+
+    @rx.event
+    async def extract_keywords(self, form_data: dict):
+        text = str(form_data.get("text", ""))
+        self.running = "keywords"
+        yield
+        redirect, result = await self._charged(
+            "keywords",
+            str(form_data.get("action_id", "")),
+            lambda: asyncio.to_thread(keywords.run, text),
+        )
+        self.running = ""
+        if result is not None:
+            self.keyphrases = [
+                {"phrase": k.phrase, "score": f"{k.score:.2f}"} for k in result.keyphrases
+            ]
+            self.summary = list(result.summary)
+        if redirect is not None:
+            yield redirect
+
+    @rx.event(background=True)
+    async def make_report(self, action_id: str):
+        """Long work: runs in the background (the page stays responsive), holds the
+        credits while it runs, shows progress, and captures them when the PDF is ready."""
+        async with self:
+            if self.running:
+                return
+            self.running, self.report_progress = "report", 0.0
+            self.report_message = "Starting"
+            live = await self.get_state(LiveAccount)
+            name, balance = live.name, live.balance
+            user_id = uuid.UUID(self._user_id) if self._user_id else None
+        latest: dict[str, Any] = {"fraction": 0.0, "message": "Starting"}
+        done = threading.Event()
+
+        def progress(fraction: float, message: str) -> None:
+            latest.update(fraction=fraction, message=message)
+
+        async def build():
+            # Runs after the guard re-checked the session and reserved the credits.
+            rows = await asyncio.to_thread(_report_rows, user_id)
+            return await asyncio.to_thread(
+                report.run, rows, name=name, balance=balance, progress=progress
+            )
+
+        async def show_progress():
+            while not done.is_set():
+                async with self:
+                    self.report_progress = round(latest["fraction"] * 100, 1)
+                    self.report_message = latest["message"]
+                await asyncio.sleep(PROGRESS_REFRESH_SECONDS)
+
+        watcher = asyncio.create_task(show_progress())
+        redirect, result = await self._charged("report", action_id, build, background=True)
+        done.set()  # also when the guard refused before the work started
+        await watcher
+        async with self:
+            self.running = ""
+            if result is not None:
+                self.report_progress, self.report_message = 100, f"Done: {result.pages} pages"
+        if result is not None:
+            yield rx.download(
+                data=result.pdf, filename=result.filename, mime_type="application/pdf"
+            )
+        if redirect is not None:
+            yield redirect

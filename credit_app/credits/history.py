@@ -143,3 +143,18 @@ def period_start(period_end: datetime | None, interval: str | None, now: datetim
     year, month = divmod(period_end.year * 12 + period_end.month - 1 - months, 12)
     day = min(period_end.day, calendar.monthrange(year, month + 1)[1])
     return period_end.replace(year=year, month=month + 1, day=day)
+
+
+def changed_since(session: Session, *, after_id: int) -> tuple[int, set[uuid.UUID]]:
+    """Users with ledger entries newer than `after_id`, and the newest entry id seen."""
+    rows = session.execute(
+        select(LedgerEntry.user_id, func.max(LedgerEntry.id))
+        .where(LedgerEntry.id > after_id)
+        .group_by(LedgerEntry.user_id)
+    ).all()
+    newest = max((row[1] for row in rows), default=after_id)
+    return newest, {row[0] for row in rows}
+
+
+def newest_entry_id(session: Session) -> int:
+    return session.scalar(select(func.coalesce(func.max(LedgerEntry.id), 0)))

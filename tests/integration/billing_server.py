@@ -1,7 +1,6 @@
 """The app's HTTP side (webhook route + embedded Stripe sandbox) served by uvicorn on a
 free port, against one test database: real HTTP both ways, nothing mocked."""
 
-import asyncio
 import socket
 import threading
 import time
@@ -18,6 +17,7 @@ from credit_app.billing import checkout, runtime
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.db import session_scope
 from credit_app.models import UserSubscription
+from tests import async_run
 from tests.html_forms import submit
 
 CARD_OK = "4242 4242 4242 4242"
@@ -62,8 +62,8 @@ class BillingServer:
         raise AssertionError(f"webhooks still pending after {timeout}s")
 
     def checkout(self, user_id: uuid.UUID, plan_id: str, card: str = CARD_OK) -> httpx.Response:
-        # A fresh gateway: its httpx client must belong to this asyncio.run's event loop.
-        url = asyncio.run(
+        # A fresh gateway: its httpx client must belong to the event loop that runs it.
+        url = async_run.run(
             checkout.start_checkout(
                 StripeGateway(self.gateway.config),
                 user_id=user_id,

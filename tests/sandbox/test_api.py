@@ -1,12 +1,11 @@
 """The REST subset through the unchanged official SDK: catalog, errors, idempotency, async."""
 
-import asyncio
-
 import httpx
 import pytest
 import stripe
 
 from stripe_sandbox import SandboxSettings, create_app
+from tests import async_run
 
 from .conftest import SECRET, Env
 from .harness import free_port, serve
@@ -131,7 +130,7 @@ def test_async_calls_with_the_httpx_client(env: Env) -> None:
         fetched = await client.v1.customers.retrieve_async(cust.id)
         return cust.id, fetched.email
 
-    cust_id, email = asyncio.run(scenario())
+    cust_id, email = async_run.run(scenario())
     assert cust_id.startswith("cus_") and email == "async@x.io"
 
 

@@ -153,8 +153,8 @@ class StripeGateway:
             params={"lookup_keys": [plan.lookup_key], "active": True}
         )
         for price in found.data:
-            recurring = price.get("recurring")
-            interval = recurring["interval"] if recurring else None
+            recurring = price.recurring
+            interval = recurring.interval if recurring else None
             if (price.unit_amount, price.currency, interval) == (
                 plan.price,
                 plan.currency,

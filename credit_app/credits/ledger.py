@@ -30,6 +30,11 @@ from credit_app.credits.errors import (
 from credit_app.db import insert_unless_exists
 from credit_app.models import EntryKind, GrantSource, LedgerEntry, Shortfall, User, utcnow
 
+# The hot path uses the Core tables: ORM-enabled UPDATE/INSERT statements cost noticeably
+# more Python time per call (benchmarks/spend_throughput.py) and buy nothing here.
+_USERS = User.__table__
+_LEDGER = LedgerEntry.__table__
+
 
 @dataclass(frozen=True)
 class LedgerResult:
@@ -130,13 +135,13 @@ def _apply(
     # 1. The conditional UPDATE changes the balance and, in the same round trip, takes the
     #    user's row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock).
     #    A concurrent change to this user waits here until we commit or roll back.
+    users = _USERS.c
     new_balance = session.scalar(
-        update(User)
+        update(_USERS)
         # Spendable is what active holds leave free: credits - held (invariant 2).
-        .where(User.id == user_id, User.credits - User.held + delta >= 0)
-        .values(credits=User.credits + delta)
-        .returning(User.credits)
-        .execution_options(synchronize_session=False)
+        .where(users.id == user_id, users.credits - users.held + delta >= 0)
+        .values(credits=users.credits + delta)
+        .returning(users.credits)
     )
     if new_balance is None:
         # Refused or no such user. An identical earlier request may have succeeded and
@@ -150,7 +155,7 @@ def _apply(
     #    Under the row lock, an earlier use of the key for this user has committed and is
     #    visible (READ COMMITTED takes a fresh snapshot per statement).
     inserted = session.execute(
-        insert_unless_exists(session, LedgerEntry, key="idempotency_key")
+        insert_unless_exists(session, _LEDGER, key="idempotency_key")
         .values(
             user_id=user_id,
             kind=kind,
@@ -162,7 +167,7 @@ def _apply(
             idempotency_key=idempotency_key,
             created_at=utcnow(),
         )
-        .returning(LedgerEntry.id, LedgerEntry.created_at)
+        .returning(_LEDGER.c.id, _LEDGER.c.created_at)
     ).first()
     if inserted is None:
         session.execute(

@@ -11,9 +11,11 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
-from credit_app.billing import runtime
+from credit_app.billing import catalog, runtime
+from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.db import session_scope
 from credit_app.models import Purchase, StripeEvent
+from tests import async_run
 from tests.factories import make_user
 from tests.integration.billing_server import (
     CARD_DECLINED,
@@ -165,3 +167,16 @@ def test_a_signed_unknown_event_type_gets_2xx_and_is_recorded(app):
     assert response.status_code == 200
     with session_scope(app.engine) as session:
         assert session.get(StripeEvent, "evt_unknown").outcome == "ignored"
+
+
+def test_seeding_plans_twice_creates_each_price_once(app):
+    paid = [p for p in catalog.plans() if p.lookup_key]
+
+    async def seed():
+        gateway = StripeGateway(app.gateway.config)
+        return [await gateway.ensure_price(p) for p in paid]
+
+    first, second = async_run.run(seed()), async_run.run(seed())
+    assert first == second and len(set(first)) == len(paid)
+    prices = _stripe(app).v1.prices.list(params={"limit": 100}).data
+    assert sorted(p.lookup_key for p in prices) == sorted(p.lookup_key for p in paid)

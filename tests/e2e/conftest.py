@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,7 +31,7 @@ CHROMIUM_ARGS = [
 STARTUP_TIMEOUT = 400  # the first production build installs and bundles the frontend
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -58,14 +59,27 @@ class RunningApp:
         self.url = url
         self.database_url = database_url
         self.engine = make_engine(database_url)
+        self.process: subprocess.Popen | None = None
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory) -> Iterator[RunningApp]:
-    workdir = tmp_path_factory.mktemp("app")
-    database_url = f"sqlite:///{workdir / 'e2e.db'}"
-    migrations.upgrade(database_url)
-    port = _free_port()
+@contextmanager
+def running_process(command: list[str], *, cwd: Path, env: dict, log: Path):
+    """A process in its own session, so stopping it stops everything it started."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def app_env(port: int, database_url: str, **extra: str) -> dict:
     venv_bin = str(Path(sys.executable).parent)
     env = {
         **os.environ,
@@ -75,41 +89,47 @@ def app(tmp_path_factory) -> Iterator[RunningApp]:
         "APP_URL": f"http://127.0.0.1:{port}",
         "INITIAL_CREDITS": "100",
     }
-    for name in ("REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE"):
+    for name in ("REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET"):
         env.pop(name, None)
+    return {**env, **extra}
+
+
+@contextmanager
+def start_app(workdir: Path, *, cwd: Path = ROOT, port: int | None = None, **extra_env: str):
+    """`reflex run --env prod` on a (free) port with its own SQLite database."""
+    database_url = f"sqlite:///{workdir / 'e2e.db'}"
+    migrations.upgrade(database_url)
+    port = port or free_port()
+    command = [
+        "reflex",
+        "run",
+        "--env",
+        "prod",
+        "--frontend-port",
+        str(port),
+        "--backend-port",
+        str(port),
+        "--loglevel",
+        "warning",
+    ]
     log = workdir / "app.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                "reflex",
-                "run",
-                "--env",
-                "prod",
-                "--frontend-port",
-                str(port),
-                "--backend-port",
-                str(port),
-                "--loglevel",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    env = app_env(port, database_url, **extra_env)
+    with running_process(command, cwd=cwd, env=env, log=log) as process:
+        url = f"http://127.0.0.1:{port}"
         _wait_until_up(url, process, log)
         running = RunningApp(url, database_url)
-        yield running
-        running.engine.dispose()
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        running.process = process
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            yield running
+        finally:
+            running.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory) -> Iterator[RunningApp]:
+    """The app on the embedded default: SQLite and the Stripe sandbox it serves itself."""
+    with start_app(tmp_path_factory.mktemp("app")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,149 @@
+"""Several backend workers sharing state through Redis (production mode): a change made in
+one tab, or by a webhook landing in any worker, reaches every open tab of the user.
+
+This app runs against the Stripe sandbox started standalone (the embedded one keeps its
+state in one process's memory, so it is only for the single-worker default)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.conftest import ROOT, free_port, running_process, start_app
+from tests.e2e.helpers import pay_on_checkout, sign_up
+
+pytestmark = pytest.mark.e2e
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SANDBOX_KEY = "sk_test_multiworker"
+
+
+def _require_redis() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI but unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the sandbox exited"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer in {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def multi_app(tmp_path_factory):
+    _require_redis()
+    workdir = tmp_path_factory.mktemp("multiworker")
+    # A copy of the project, so its frontend build does not touch the other app's.
+    project = workdir / "project"
+    shutil.copytree(
+        ROOT,
+        project,
+        ignore=shutil.ignore_patterns(".venv", ".web", ".git", "*.db*", "__pycache__", ".*cache"),
+    )
+    port, sandbox_port = free_port(), free_port()
+    secret = "whsec_" + uuid.uuid4().hex
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    sandbox = [
+        sys.executable,
+        "-m",
+        "stripe_sandbox",
+        "--port",
+        str(sandbox_port),
+        "--api-key",
+        SANDBOX_KEY,
+        "--webhook-secret",
+        secret,
+        "--webhook-url",
+        f"http://127.0.0.1:{port}/api/webhooks/stripe",
+        "--public-url",
+        sandbox_url,
+        "--retry-base-seconds",
+        "0.2",
+    ]
+    with running_process(
+        sandbox, cwd=project, env=dict(os.environ), log=workdir / "sandbox.log"
+    ) as proc:
+        _wait_for(f"{sandbox_url}/_sandbox/health", proc)
+        stripe_env = {
+            "STRIPE_SECRET_KEY": SANDBOX_KEY,
+            "STRIPE_API_BASE": sandbox_url,
+            "STRIPE_WEBHOOK_SECRET": secret,
+        }
+        # As an operator would before going live: products and prices in "Stripe".
+        seeded = subprocess.run(
+            [sys.executable, "-m", "credit_app.cli", "seed-plans"],
+            env={**os.environ, **stripe_env, "DATABASE_URL": f"sqlite:///{workdir / 'e2e.db'}"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        with start_app(
+            workdir,
+            cwd=project,
+            port=port,
+            REDIS_URL=REDIS_URL,
+            **stripe_env,
+        ) as running:
+            yield running
+
+
+def _processes_in_session(session_id: int) -> int:
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session_id:
+                    count += 1
+            except ProcessLookupError:
+                continue
+    return count
+
+
+def test_tabs_on_several_workers_all_see_spends_and_webhook_grants(browser: Browser, multi_app):
+    # reflex + the server + several workers (Reflex picks 2 x cores + 1 with Redis).
+    assert _processes_in_session(multi_app.process.pid) >= 4
+    context = browser.new_context(base_url=multi_app.url)
+    context.set_default_timeout(20_000)
+    first = context.new_page()
+    sign_up(first, f"multi-{uuid.uuid4().hex[:8]}@example.com")
+    expect(first).to_have_url(re.compile(r"/dashboard/?$"))
+    others = [context.new_page() for _ in range(3)]
+    for tab in others:
+        tab.goto("/dashboard")
+        expect(tab.locator("#dashboard-balance")).to_have_text("100")
+
+    first.goto("/tools")
+    first.get_by_label("Text or link").fill("https://example.com/multi")
+    first.locator("#run-qr").click()
+    for tab in others:
+        expect(tab.locator("#dashboard-balance")).to_have_text("99", timeout=1000)
+
+    first.goto("/pricing")
+    first.locator("#choose-pro_monthly").click()
+    pay_on_checkout(first)
+    expect(first.locator("#confirmed")).to_be_visible(timeout=30_000)
+    for tab in others:
+        expect(tab.locator("#dashboard-balance")).to_have_text("1099")
+        expect(tab.locator("#dashboard-plan")).to_have_text("Pro")
+    context.close()

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from credit_app.components.navbar import navbar
+from credit_app.components.navbar import brand, navbar, top_bar
 from credit_app.state.account import LiveAccount
 
 
@@ -39,27 +39,14 @@ def signed_in_layout(*children: rx.Component) -> rx.Component:
 
 
 def public_header() -> rx.Component:
-    return rx.flex(
-        rx.link(
-            rx.hstack(rx.icon("gem", size=22), rx.heading("Credit App", size="5")),
-            href="/",
-            underline="none",
-            color_scheme="gray",
-            high_contrast=True,
-        ),
+    return top_bar(
+        brand("/"),
         rx.hstack(
             rx.link("Log in", href="/login", weight="medium"),
             rx.button(rx.link("Sign up", href="/signup"), as_child=True),
             spacing="4",
             align="center",
         ),
-        justify="between",
-        align="center",
-        padding_x="1.5em",
-        padding_y="0.9em",
-        border_bottom="1px solid var(--gray-a5)",
-        background="var(--color-panel-solid)",
-        width="100%",
     )
 
 

@@ -21,16 +21,37 @@ def _nav_link(text: str, href: str) -> rx.Component:
     return rx.link(text, href=href, size="3", weight="medium", underline="none")
 
 
-def navbar() -> rx.Component:
+def brand(href: str) -> rx.Component:
+    return rx.link(
+        rx.hstack(rx.icon("gem", size=22), rx.heading("Credit App", size="5")),
+        href=href,
+        underline="none",
+        color_scheme="gray",
+        high_contrast=True,
+    )
+
+
+def top_bar(*children: rx.Component) -> rx.Component:
+    """The bar across the top of every page (signed in or not)."""
     return rx.flex(
+        *children,
+        justify="between",
+        align="center",
+        padding_x="1.5em",
+        padding_y="0.9em",
+        border_bottom="1px solid var(--gray-a5)",
+        background="var(--color-panel-solid)",
+        position="sticky",
+        top="0",
+        z_index="10",
+        width="100%",
+    )
+
+
+def navbar() -> rx.Component:
+    return top_bar(
         rx.hstack(
-            rx.link(
-                rx.hstack(rx.icon("gem", size=22), rx.heading("Credit App", size="5")),
-                href="/dashboard",
-                underline="none",
-                color_scheme="gray",
-                high_contrast=True,
-            ),
+            brand("/dashboard"),
             rx.hstack(
                 _nav_link("Dashboard", "/dashboard"),
                 _nav_link("Tools", "/tools"),
@@ -61,14 +82,4 @@ def navbar() -> rx.Component:
             spacing="4",
             align="center",
         ),
-        justify="between",
-        align="center",
-        padding_x="1.5em",
-        padding_y="0.9em",
-        border_bottom="1px solid var(--gray-a5)",
-        background="var(--color-panel-solid)",
-        position="sticky",
-        top="0",
-        z_index="10",
-        width="100%",
     )

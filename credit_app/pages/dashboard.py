@@ -3,6 +3,7 @@
 import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
+from credit_app.components.ledger_table import ledger_table
 from credit_app.state.account import AccountState, LiveAccount
 from credit_app.state.billing import BillingState
 
@@ -24,43 +25,13 @@ def _stat(label: str, value: rx.Component, icon: str, test_id: str) -> rx.Compon
     )
 
 
-def _entry(row: rx.Var[dict[str, str]]) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(row["when"]),
-        rx.table.cell(rx.badge(row["kind"], variant="surface")),
-        rx.table.cell(row["what"]),
-        rx.table.cell(
-            rx.text(
-                row["delta"],
-                weight="bold",
-                color_scheme=rx.cond(row["positive"] == "yes", "grass", "tomato"),
-            ),
-            text_align="right",
-        ),
-        rx.table.cell(row["balance_after"], text_align="right"),
-    )
-
-
 def _recent_activity() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading("Recent activity", size="4", as_="h2"),
             rx.cond(
                 LiveAccount.entries.length() > 0,
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("When"),
-                            rx.table.column_header_cell("Kind"),
-                            rx.table.column_header_cell("Description"),
-                            rx.table.column_header_cell("Credits", text_align="right"),
-                            rx.table.column_header_cell("Balance", text_align="right"),
-                        )
-                    ),
-                    rx.table.body(rx.foreach(LiveAccount.entries, _entry)),
-                    width="100%",
-                    id="recent-activity",
-                ),
+                ledger_table(LiveAccount.entries, "recent-activity"),
                 rx.text("No activity yet.", color_scheme="gray"),
             ),
             spacing="3",

@@ -3,6 +3,7 @@
 import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
+from credit_app.components.ledger_table import ledger_table
 from credit_app.features import load_catalogue
 from credit_app.state.usage import UsageState
 
@@ -87,23 +88,6 @@ def _filters() -> rx.Component:
     )
 
 
-def _row(row: rx.Var[dict[str, str]]) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(row["when"]),
-        rx.table.cell(rx.badge(row["kind"], variant="surface")),
-        rx.table.cell(row["what"]),
-        rx.table.cell(
-            rx.text(
-                row["delta"],
-                weight="bold",
-                color_scheme=rx.cond(row["positive"] == "yes", "grass", "tomato"),
-            ),
-            text_align="right",
-        ),
-        rx.table.cell(row["balance_after"], text_align="right"),
-    )
-
-
 def _ledger() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -111,20 +95,7 @@ def _ledger() -> rx.Component:
             _filters(),
             rx.cond(
                 UsageState.total > 0,
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("When"),
-                            rx.table.column_header_cell("Kind"),
-                            rx.table.column_header_cell("Description"),
-                            rx.table.column_header_cell("Credits", text_align="right"),
-                            rx.table.column_header_cell("Balance", text_align="right"),
-                        )
-                    ),
-                    rx.table.body(rx.foreach(UsageState.rows, _row)),
-                    width="100%",
-                    id="usage-ledger",
-                ),
+                ledger_table(UsageState.rows, "usage-ledger"),
                 rx.text("No entries match these filters.", color_scheme="gray", id="usage-empty"),
             ),
             rx.hstack(

@@ -1,0 +1,37 @@
+"""A table of ledger entries (rows as made by state.account.entry_row)."""
+
+import reflex as rx
+
+
+def _row(row: rx.Var[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row["when"]),
+        rx.table.cell(rx.badge(row["kind"], variant="surface")),
+        rx.table.cell(row["what"]),
+        rx.table.cell(
+            rx.text(
+                row["delta"],
+                weight="bold",
+                color_scheme=rx.cond(row["positive"] == "yes", "grass", "tomato"),
+            ),
+            text_align="right",
+        ),
+        rx.table.cell(row["balance_after"], text_align="right"),
+    )
+
+
+def ledger_table(rows: rx.Var[list[dict[str, str]]], table_id: str) -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                rx.table.column_header_cell("When"),
+                rx.table.column_header_cell("Kind"),
+                rx.table.column_header_cell("Description"),
+                rx.table.column_header_cell("Credits", text_align="right"),
+                rx.table.column_header_cell("Balance", text_align="right"),
+            )
+        ),
+        rx.table.body(rx.foreach(rows, _row)),
+        width="100%",
+        id=table_id,
+    )

@@ -18,10 +18,11 @@ def make_engine(url: str) -> Engine:
     PostgreSQL: the ledger takes a row lock (SELECT ... FOR UPDATE) on the user, which is
     enough under the default READ COMMITTED isolation.
 
-    SQLite has no row locks, so every transaction starts with BEGIN IMMEDIATE: it takes the
-    database's write lock up front, which serializes writers across threads and processes
-    (readers keep reading under WAL). pysqlite's own transaction handling is switched off
-    because it would emit a plain deferred BEGIN.
+    SQLite has no row locks, so every write transaction starts with BEGIN IMMEDIATE: it
+    takes the database's write lock up front, which serializes writers across threads and
+    processes. Read-only transactions (`read_scope`) begin DEFERRED and, under WAL, never
+    wait for writers. pysqlite's own transaction handling is switched off because it would
+    emit a plain deferred BEGIN for everything.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -37,10 +38,14 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_on_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = conn.get_execution_options().get(_READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_READ_ONLY = "credit_app_read_only"
 
 
 @lru_cache
@@ -58,6 +63,16 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A transaction that only reads (and is rolled back): it never queues behind writers,
+    so page loads and session checks stay fast while spends are busy."""
+    reader = (engine or get_engine()).execution_options(**{_READ_ONLY: True})
+    # Closing (not rolling back) ends the transaction and leaves loaded objects readable.
+    with Session(reader) as session:
+        yield session
 
 
 def insert_unless_exists(session: Session, model: type, *, key: str):

@@ -23,6 +23,13 @@ def build_api() -> Starlette:
     # inside the same process, and nothing secret is ever written down.
     webhook_secret = "whsec_" + secrets.token_hex(24)
     if runtime.uses_embedded_sandbox(settings):
+        if settings.redis_url:
+            # Several workers would each hold a different in-memory sandbox and secret.
+            raise RuntimeError(
+                "The embedded Stripe sandbox needs a single worker: with REDIS_URL, run "
+                "`python -m stripe_sandbox` and set STRIPE_SECRET_KEY, STRIPE_API_BASE and "
+                "STRIPE_WEBHOOK_SECRET (see README)."
+            )
         from stripe_sandbox import SandboxSettings, create_app
 
         base = settings.app_url.rstrip("/")

@@ -48,7 +48,12 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     except RetryLater as exc:
         logger.info("stripe event %s deferred: %s", event["id"], exc)
         return JSONResponse({"error": "retry later", "detail": str(exc)}, status_code=503)
-    await live_updates.account_changed(outcome.user_ids)
+    try:
+        await live_updates.account_changed(outcome.user_ids)
+    except Exception:
+        # The event is committed; a failed refresh of open tabs must not make Stripe retry
+        # it (the retry would be a duplicate). The ledger follower catches the tabs up.
+        logger.exception("pushing stripe event %s to open tabs failed", event["id"])
     return JSONResponse(
         {"received": True, "duplicate": outcome.duplicate, "detail": outcome.detail}
     )

@@ -5,9 +5,10 @@ Kept in the database, not in memory, so it holds across app workers and restarts
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
+from credit_app.db import insert_unless_exists
 from credit_app.models import LoginThrottle
 
 
@@ -32,15 +33,18 @@ def retry_after(
 
 
 def record_failure(session: Session, *, email: str, now: datetime) -> None:
-    row = session.scalar(
-        select(LoginThrottle).where(LoginThrottle.email == email).with_for_update()
+    """Count one more failure. Insert-if-missing then increment, so concurrent failures
+    for a new email neither collide on the key nor lose a count."""
+    session.execute(
+        insert_unless_exists(session, LoginThrottle, key="email").values(
+            email=email, failures=0, last_failure_at=now
+        )
     )
-    if row is None:
-        session.add(LoginThrottle(email=email, failures=1, last_failure_at=now))
-    else:
-        row.failures += 1
-        row.last_failure_at = now
-    session.flush()
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.email == email)
+        .values(failures=LoginThrottle.failures + 1, last_failure_at=now)
+    )
 
 
 def clear(session: Session, *, email: str) -> None:

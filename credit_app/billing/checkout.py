@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from credit_app.billing import catalog
 from credit_app.billing.stripe_gateway import PlanNotInStripe, StripeGateway
 from credit_app.billing.subscriptions import ENTITLED_STATUSES, current_subscription
-from credit_app.db import session_scope
+from credit_app.db import read_scope, session_scope
 from credit_app.models import Purchase, User
 
 
@@ -26,7 +26,7 @@ class _Buyer:
 
 
 def _buyer(user_id: uuid.UUID) -> _Buyer:
-    with session_scope() as session:
+    with read_scope() as session:
         user = session.get(User, user_id)
         found = current_subscription(session, user_id=user_id)
         subscribed = found is not None and found[0].status in ENTITLED_STATUSES
@@ -104,7 +104,7 @@ class Confirmation:
 
 
 def _purchase_recorded(subscription_id: str | None, payment_intent: str | None) -> Purchase | None:
-    with session_scope() as session:
+    with read_scope() as session:
         if payment_intent:
             return session.scalar(
                 select(Purchase).where(Purchase.stripe_payment_intent_id == payment_intent)

@@ -21,6 +21,7 @@ from credit_app.models import (
     Purchase,
     Shortfall,
     SubscriptionPlan,
+    User,
 )
 
 
@@ -116,6 +117,13 @@ def find_purchase(
     return None
 
 
+def _lock_owner(session: Session, purchase: Purchase) -> None:
+    """Serialize take-backs of one user's purchases: a refund and a dispute applied at the
+    same time must each see what the other took (READ COMMITTED: every statement after
+    this lock sees what was committed before it was granted)."""
+    session.execute(select(User.id).where(User.id == purchase.user_id).with_for_update())
+
+
 def _prefix(purchase: Purchase) -> str:
     return f"stripe:purchase:{purchase.id}:"
 
@@ -154,6 +162,7 @@ def clawback_refund(session: Session, purchase: Purchase, charge: dict) -> str:
     amount, refunded = charge.get("amount") or 0, charge.get("amount_refunded") or 0
     if amount <= 0 or refunded <= 0:
         return "nothing refunded"
+    _lock_owner(session, purchase)
     target = purchase.credits_granted * min(refunded, amount) // amount
     due = target - credits_taken_back(session, purchase)
     key = f"{_prefix(purchase)}refund:{refunded}"
@@ -163,6 +172,7 @@ def clawback_refund(session: Session, purchase: Purchase, charge: dict) -> str:
 def clawback_dispute(session: Session, purchase: Purchase, dispute_id: str) -> str:
     """A dispute withdraws the payment: take back whatever this purchase still holds."""
     key = f"{_prefix(purchase)}dispute:{dispute_id}"
+    _lock_owner(session, purchase)
     if session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)):
         return f"already taken back ({key})"
     due = purchase.credits_granted - credits_taken_back(session, purchase)
@@ -171,6 +181,7 @@ def clawback_dispute(session: Session, purchase: Purchase, dispute_id: str) -> s
 
 def restore_dispute(session: Session, purchase: Purchase, dispute_id: str) -> str:
     """A dispute won: give back exactly what that dispute took."""
+    _lock_owner(session, purchase)
     taken = session.scalar(
         select(LedgerEntry.delta).where(
             LedgerEntry.idempotency_key == f"{_prefix(purchase)}dispute:{dispute_id}"

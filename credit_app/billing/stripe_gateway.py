@@ -124,6 +124,14 @@ class StripeGateway:
         subscription = await self._client.v1.subscriptions.retrieve_async(subscription_id)
         return subscription.to_dict()
 
+    async def retrieve_price(self, price_id: str) -> dict[str, Any]:
+        price = await self._client.v1.prices.retrieve_async(price_id)
+        return price.to_dict()
+
+    async def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
+        dispute = await self._client.v1.disputes.retrieve_async(dispute_id)
+        return dispute.to_dict()
+
     async def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:
         """Since API 2025-03, invoices link to payments through invoice_payment objects."""
         payments = await self._client.v1.invoice_payments.list_async(

@@ -13,7 +13,8 @@ object is the newest state whatever arrived first (see subscriptions.apply_subsc
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -27,7 +28,7 @@ from credit_app.billing.subscriptions import (
     plan_for_price,
     user_for,
 )
-from credit_app.db import insert_unless_exists, session_scope
+from credit_app.db import insert_unless_exists, read_scope, session_scope
 from credit_app.models import StripeEvent, SubscriptionPlan, User, utcnow
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,17 @@ class Facts:
     """What step one fetched from Stripe for step two."""
 
     subscription: dict[str, Any] | None = None
+    # The price an invoice billed (not the subscription's price now: it may have changed
+    # since, e.g. an upgrade while this invoice's event was being retried).
+    invoice_price: dict[str, Any] | None = None
     invoice_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # A dispute's current state: events about it may arrive in any order.
+    dispute: dict[str, Any] | None = None
+
+
+# Stripe retries a failing webhook for about three days; a refund whose payment we have
+# still not recorded after this long is not ours to act on (another product's charge).
+DEFER_AT_MOST = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,16 @@ class Outcome:
     user_ids: tuple[str, ...] = ()  # whose balance or plan may have changed
 
 
+def invoice_price_id(invoice: dict[str, Any]) -> str | None:
+    """The price billed by an invoice's first line (API 2025-03+: `pricing.price_details`)."""
+    lines = (invoice.get("lines") or {}).get("data") or []
+    if not lines:
+        return None
+    pricing = lines[0].get("pricing") or {}
+    price = (pricing.get("price_details") or {}).get("price") or lines[0].get("price")
+    return price if isinstance(price, str) else (price or {}).get("id")
+
+
 def subscription_id_of(obj: dict[str, Any]) -> str | None:
     """An invoice's subscription: `parent.subscription_details.subscription` since API
     2025-03; older payloads had a top-level `subscription`."""
@@ -79,7 +99,7 @@ def subscription_id_of(obj: dict[str, Any]) -> str | None:
 
 
 def _already_recorded(engine: Engine | None, event_id: str) -> bool:
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         return session.get(StripeEvent, event_id) is not None
 
 
@@ -96,6 +116,10 @@ async def gather_facts(gateway: StripeGateway, event: dict[str, Any]) -> Facts:
         subscription_id = obj.get("subscription")
     if subscription_id:
         facts.subscription = await gateway.retrieve_subscription(subscription_id)
+    if kind == "invoice.paid" and (price_id := invoice_price_id(obj)):
+        facts.invoice_price = await gateway.retrieve_price(price_id)
+    if kind.startswith("charge.dispute."):
+        facts.dispute = await gateway.retrieve_dispute(obj["id"])
     if kind == "charge.refunded" or kind.startswith("charge.dispute."):
         payment_intent = obj.get("payment_intent")
         if payment_intent:
@@ -207,8 +231,9 @@ def _invoice_paid(session: Session, event: dict, facts: Facts) -> Result:
     )
     if user_id is None:
         return "ignored: no user for this invoice", ()
-    # The plan billed is the subscription's price at the time (its first item).
-    plan = plan_for_price(session, subscription["items"]["data"][0]["price"])
+    # The plan billed is the invoice's own price; an invoice without lines (or a payload
+    # from before `pricing`) falls back to the subscription's price.
+    plan = plan_for_price(session, facts.invoice_price or subscription["items"]["data"][0]["price"])
     if plan is None:
         return "ignored: the subscription's price is not one of our plans", ()
     granted = purchases.grant_invoice(
@@ -225,36 +250,50 @@ def _invoice_payment_failed(session: Session, event: dict, facts: Facts) -> Resu
     return f"payment failed, nothing granted; {detail}", users
 
 
-def _purchase_for_charge(session: Session, charge_like: dict, facts: Facts):
+class _NotOurs(Exception):
+    pass
+
+
+def _purchase_for_charge(session: Session, event: dict, facts: Facts):
+    charge_like = event["data"]["object"]
     purchase = purchases.find_purchase(
         session, payment_intent=charge_like.get("payment_intent"), invoice=facts.invoice_id
     )
-    if purchase is None:
+    if purchase is not None:
+        return purchase
+    age = utcnow() - (from_timestamp(event.get("created")) or utcnow())
+    if age < DEFER_AT_MOST:
         raise RetryLater(f"no purchase recorded yet for {charge_like.get('payment_intent')}")
-    return purchase
+    raise _NotOurs
 
 
-def _charge_refunded(session: Session, event: dict, facts: Facts) -> Result:
-    charge = event["data"]["object"]
-    purchase = _purchase_for_charge(session, charge, facts)
-    return purchases.clawback_refund(session, purchase, charge), (purchase.user_id,)
+def _with_purchase(handler):
+    """Charge events need the purchase they refer to (see _purchase_for_charge)."""
+
+    def run(session: Session, event: dict, facts: Facts) -> Result:
+        try:
+            purchase = _purchase_for_charge(session, event, facts)
+        except _NotOurs:
+            return "ignored: no purchase of ours was paid by this charge", ()
+        return handler(session, event, facts, purchase), (purchase.user_id,)
+
+    return run
 
 
-def _dispute_created(session: Session, event: dict, facts: Facts) -> Result:
-    dispute = event["data"]["object"]
-    purchase = _purchase_for_charge(session, dispute, facts)
-    return purchases.clawback_dispute(session, purchase, dispute["id"]), (purchase.user_id,)
+@_with_purchase
+def _charge_refunded(session: Session, event: dict, facts: Facts, purchase) -> str:
+    return purchases.clawback_refund(session, purchase, event["data"]["object"])
 
 
-def _dispute_closed(session: Session, event: dict, facts: Facts) -> Result:
-    dispute = event["data"]["object"]
-    purchase = _purchase_for_charge(session, dispute, facts)
-    if dispute.get("status") == "won":
-        return purchases.restore_dispute(session, purchase, dispute["id"]), (purchase.user_id,)
-    if dispute.get("status") == "lost":
-        # Normally taken at dispute creation already; this covers a lost created event.
-        return purchases.clawback_dispute(session, purchase, dispute["id"]), (purchase.user_id,)
-    return f"ignored: dispute closed as {dispute.get('status')}", ()
+@_with_purchase
+def _dispute_changed(session: Session, event: dict, facts: Facts, purchase) -> str:
+    """Created or closed, act on the dispute's *current* status (re-fetched), so the
+    order in which its events arrive does not matter: open or lost -> the credits are
+    taken back; won -> whatever this dispute took is restored (and nothing taken later)."""
+    dispute = facts.dispute or event["data"]["object"]
+    if dispute.get("status") in ("won", "warning_closed"):
+        return purchases.restore_dispute(session, purchase, dispute["id"])
+    return purchases.clawback_dispute(session, purchase, dispute["id"])
 
 
 _HANDLERS = {
@@ -264,7 +303,7 @@ _HANDLERS = {
     "invoice.paid": _invoice_paid,
     "invoice.payment_failed": _invoice_payment_failed,
     "charge.refunded": _charge_refunded,
-    "charge.dispute.created": _dispute_created,
-    "charge.dispute.closed": _dispute_closed,
+    "charge.dispute.created": _dispute_changed,
+    "charge.dispute.closed": _dispute_changed,
 }
 assert set(_HANDLERS) == HANDLED

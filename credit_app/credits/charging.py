@@ -121,5 +121,10 @@ async def _run_with_hold(user_id, feature, cost, key, description, work) -> Char
     except BaseException:
         await asyncio.shield(asyncio.to_thread(_release, user_id, hold.hold_id))
         raise
-    entry = await asyncio.to_thread(_capture, user_id, hold.hold_id, cost, description)
+    try:
+        entry = await asyncio.to_thread(_capture, user_id, hold.hold_id, cost, description)
+    except holds.HoldNotActive:
+        # The work outlived its hold, which expired and freed the credits: charge them
+        # directly, under the same key, if they are still there.
+        entry = await asyncio.to_thread(_spend, user_id, cost, key, feature, description)
     return Charged(result, cost, entry.balance_after if entry else None)

@@ -145,15 +145,16 @@ def period_start(period_end: datetime | None, interval: str | None, now: datetim
     return period_end.replace(year=year, month=month + 1, day=day)
 
 
-def changed_since(session: Session, *, after_id: int) -> tuple[int, set[uuid.UUID]]:
-    """Users with ledger entries newer than `after_id`, and the newest entry id seen."""
-    rows = session.execute(
-        select(LedgerEntry.user_id, func.max(LedgerEntry.id))
-        .where(LedgerEntry.id > after_id)
-        .group_by(LedgerEntry.user_id)
-    ).all()
-    newest = max((row[1] for row in rows), default=after_id)
-    return newest, {row[0] for row in rows}
+def entries_since(session: Session, *, after_id: int) -> list[tuple[int, uuid.UUID]]:
+    """(entry id, user id) of every ledger entry newer than `after_id`."""
+    return [
+        (row[0], row[1])
+        for row in session.execute(
+            select(LedgerEntry.id, LedgerEntry.user_id)
+            .where(LedgerEntry.id > after_id)
+            .order_by(LedgerEntry.id)
+        )
+    ]
 
 
 def newest_entry_id(session: Session) -> int:

@@ -4,8 +4,8 @@ A hold does not change the balance: it raises `users.held`, and spending checks
 `credits - held`. Capture turns (part of) a hold into a ledger spend; release and expiry
 just lower `held`. Every step locks the user's row through a conditional UPDATE, like the
 ledger, so holds and spends never overdraw each other, on SQLite and PostgreSQL.
-An expired hold releases itself: lazily when its user next needs the credits, and for
-everyone with `credit-app expire`.
+An expired hold releases itself: when its user next reserves credits, every minute in the
+app (state/background.py), and with `credit-app expire`.
 """
 
 import uuid

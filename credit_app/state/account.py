@@ -14,14 +14,14 @@ from urllib.parse import quote
 import reflex as rx
 
 from credit_app.auth.profiles import AccountSnapshot, account_snapshot
-from credit_app.db import session_scope
+from credit_app.db import read_scope
 from credit_app.models import LedgerEntry
 from credit_app.settings import get_settings
 from credit_app.state.session import SessionState
 
 
 def load_snapshot(user_id: uuid.UUID) -> AccountSnapshot:
-    with session_scope() as session:
+    with read_scope() as session:
         return account_snapshot(session, user_id=user_id)
 
 

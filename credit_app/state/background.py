@@ -5,7 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from credit_app.credits import history, holds
-from credit_app.db import session_scope
+from credit_app.db import read_scope, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -14,23 +14,31 @@ LEDGER_FOLLOW_SECONDS = 0.5
 HOLD_EXPIRY_SECONDS = 60
 
 
-def _ledger_changes(after_id: int) -> tuple[int, set]:
-    with session_scope() as session:
-        if after_id < 0:
-            return history.newest_entry_id(session), set()
-        return history.changed_since(session, after_id=after_id)
+# PostgreSQL hands out ids at insert but rows appear at commit, so a row with a lower id
+# can become visible after a higher one: look this many ids back, skipping ones seen.
+LOOKBACK_IDS = 1000
+
+
+def _entries_since(after_id: int) -> tuple[int, list]:
+    with read_scope() as session:
+        return history.newest_entry_id(session), history.entries_since(session, after_id=after_id)
 
 
 async def follow_ledger(push: Callable[[str], Awaitable[None]]) -> None:
     """Changes committed by other processes (an operator's `credit-app grant`, another
     worker) reach open tabs too: one indexed query per tick for all users, instead of
     every browser polling. Changes made in this process are pushed at once anyway."""
-    newest = -1
+    newest, seen = None, set()
     while True:
         try:
-            newest, users = await asyncio.to_thread(_ledger_changes, newest)
-            for user_id in users:
-                await push(str(user_id))
+            start = -1 if newest is None else newest - LOOKBACK_IDS
+            latest, entries = await asyncio.to_thread(_entries_since, start)
+            fresh = [(i, user) for i, user in entries if i not in seen]
+            seen = {i for i in seen if i > latest - LOOKBACK_IDS} | {i for i, _ in fresh}
+            if newest is not None:  # on the first look, only learn where the ledger is
+                for user_id in {user for _, user in fresh}:
+                    await push(str(user_id))
+            newest = latest
         except Exception:
             logger.exception("following the ledger failed; retrying")
         await asyncio.sleep(LEDGER_FOLLOW_SECONDS)

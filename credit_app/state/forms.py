@@ -29,10 +29,11 @@ def _register(email: str, name: str, password: str, image: str) -> tuple[str | N
 
 def _login(email: str, password: str) -> tuple[str | None, str]:
     settings = get_settings()
+    # authenticate() owns its transactions (Argon2 runs outside them).
+    outcome = accounts.authenticate(email=email, password=password, settings=settings)
+    if outcome.user_id is None:
+        return None, outcome.error or accounts.GENERIC_LOGIN_ERROR
     with session_scope() as session:
-        outcome = accounts.authenticate(session, email=email, password=password, settings=settings)
-        if outcome.user_id is None:
-            return None, outcome.error or accounts.GENERIC_LOGIN_ERROR
         return create_session(session, user_id=outcome.user_id, ttl=settings.session_ttl), ""
 
 

@@ -6,14 +6,14 @@ import uuid
 import reflex as rx
 
 from credit_app.auth.sessions import resolve_session, revoke_session
-from credit_app.db import session_scope
+from credit_app.db import read_scope, session_scope
 from credit_app.settings import get_settings
 
 SESSION_COOKIE = "credit_session"
 
 
 def _resolve(token: str) -> uuid.UUID | None:
-    with session_scope() as session:
+    with read_scope() as session:
         return resolve_session(session, token)
 
 

@@ -15,7 +15,7 @@ import reflex as rx
 from credit_app import credits
 from credit_app.billing import catalog
 from credit_app.credits import charging, history
-from credit_app.db import session_scope
+from credit_app.db import read_scope
 from credit_app.features import ToolInputError, keywords, load_catalogue, qr, report
 from credit_app.state.account import AccountState, LiveAccount, entry_row
 
@@ -29,8 +29,16 @@ def _new_action_id() -> str:
     return uuid.uuid4().hex
 
 
+def _action_id(sent: str) -> str:
+    """The browser sends back the id we gave it; anything else gets a fresh one (so it
+    can neither collide with another action's key nor overflow the key column)."""
+    if len(sent) == 32 and all(c in "0123456789abcdef" for c in sent):
+        return sent
+    return _new_action_id()
+
+
 def _report_rows(user_id: uuid.UUID) -> list[dict[str, Any]]:
-    with session_scope() as session:
+    with read_scope() as session:
         rows, _ = history.ledger_page(
             session,
             user_id=user_id,
@@ -124,7 +132,7 @@ class ToolsState(AccountState):
                 user_id=user_id,
                 feature=tool,
                 cost=spec.credits,
-                action_key=charging.action_key(user_id, tool, action_id or _new_action_id()),
+                action_key=charging.action_key(user_id, tool, _action_id(action_id)),
                 description=spec.name,
                 work=work,
                 long=background,
@@ -133,6 +141,9 @@ class ToolsState(AccountState):
             refused = exc
         except ToolInputError as exc:
             error = f"{exc.message} Your credits were given back."
+        except credits.CreditError as exc:  # refused before anything was charged
+            logger.warning("tool %s refused: %s", tool, exc)
+            error = "That could not be charged, so it did not run. Try again."
         except Exception:
             logger.exception("tool %s failed", tool)
             error = TOOL_FAILED
@@ -193,11 +204,14 @@ class ToolsState(AccountState):
         async with self:
             if self.running:
                 return
+            user_id = await self._authenticated_user_id()
+            if user_id is None:
+                yield rx.redirect("/login?next=/tools")
+                return
             self.running, self.report_progress = "report", 0.0
             self.report_message = "Starting"
             live = await self.get_state(LiveAccount)
             name, balance = live.name, live.balance
-            user_id = uuid.UUID(self._user_id) if self._user_id else None
         latest: dict[str, Any] = {"fraction": 0.0, "message": "Starting"}
         done = threading.Event()
 
@@ -219,9 +233,11 @@ class ToolsState(AccountState):
                 await asyncio.sleep(PROGRESS_REFRESH_SECONDS)
 
         watcher = asyncio.create_task(show_progress())
-        redirect, result = await self._charged("report", action_id, build, background=True)
-        done.set()  # also when the guard refused before the work started
-        await watcher
+        try:
+            redirect, result = await self._charged("report", action_id, build, background=True)
+        finally:
+            done.set()  # also when the guard refused before the work, or we were cancelled
+            await watcher
         async with self:
             self.running = ""
             if result is not None:

@@ -8,7 +8,7 @@ import reflex as rx
 
 from credit_app.billing.subscriptions import current_subscription
 from credit_app.credits import history
-from credit_app.db import session_scope
+from credit_app.db import read_scope
 from credit_app.models import EntryKind, utcnow
 from credit_app.state.account import AccountState, entry_row
 
@@ -33,7 +33,7 @@ def _filter(kind: str, feature: str) -> history.LedgerFilter:
 
 def _load(user_id: uuid.UUID, kind: str, feature: str, page: int) -> _Usage:
     now = utcnow()
-    with session_scope() as session:
+    with read_scope() as session:
         rows, total = history.ledger_page(
             session, user_id=user_id, where=_filter(kind, feature), page=page, per_page=PER_PAGE
         )
@@ -54,7 +54,7 @@ def _load(user_id: uuid.UUID, kind: str, feature: str, page: int) -> _Usage:
 
 
 def _csv(user_id: uuid.UUID, kind: str, feature: str) -> str:
-    with session_scope() as session:
+    with read_scope() as session:
         return history.ledger_csv(session, user_id=user_id, where=_filter(kind, feature))
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from credit_app.auth import accounts, sessions
 from credit_app.auth.validation import validate_signup
 from credit_app.db import session_scope
-from credit_app.models import LedgerEntry, User, utcnow
+from credit_app.models import LedgerEntry, LoginThrottle, User, utcnow
 from credit_app.settings import Settings
 from tests.factories import make_user
 
@@ -46,10 +46,9 @@ def test_zero_initial_credits_creates_no_ledger_row(engine):
 
 
 def _login(engine, email, password, now=None):
-    with session_scope(engine) as session:
-        return accounts.authenticate(
-            session, email=email, password=password, settings=SETTINGS, now=now
-        )
+    return accounts.authenticate(
+        email=email, password=password, settings=SETTINGS, engine=engine, now=now
+    )
 
 
 def test_login_accepts_the_right_password_in_any_email_case(engine):
@@ -109,3 +108,14 @@ def test_only_the_token_hash_is_stored(engine):
     with session_scope(engine) as session:
         stored = session.scalars(select(sessions.AuthSession.token_hash)).all()
     assert token not in stored and len(stored) == 1 and len(stored[0]) == 64
+
+
+def test_concurrent_failures_for_a_new_email_are_all_counted(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(lambda _: _login(engine, "new@example.com", "bad"), range(6)))
+    assert all(o.user_id is None for o in outcomes)
+    with session_scope(engine) as session:
+        row = session.get(LoginThrottle, "new@example.com")
+    assert row.failures == sum(o.retry_after == 0 for o in outcomes)

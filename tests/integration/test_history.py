@@ -52,13 +52,13 @@ def test_spending_per_day_has_every_day_and_nets_refunds(engine):
     assert (totals.granted, totals.spent, totals.taken_back) == (100, 4, 0)
 
 
-def test_changed_since_names_the_users_with_new_entries(engine):
+def test_entries_since_lists_new_entries_with_their_users(engine):
     alice, bob = make_user(engine), make_user(engine)
     with session_scope(engine) as session:
         mark = history.newest_entry_id(session)
     _spend(engine, bob, 1, "b1", "qr")
     with session_scope(engine) as session:
-        newest, users = history.changed_since(session, after_id=mark)
-        assert users == {bob} and newest > mark
-        assert history.changed_since(session, after_id=newest) == (newest, set())
+        (entry,) = history.entries_since(session, after_id=mark)
+        assert entry[1] == bob and entry[0] > mark
+        assert history.entries_since(session, after_id=entry[0]) == []
     assert alice != bob

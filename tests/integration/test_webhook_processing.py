@@ -6,12 +6,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from credit_app import credits
+from credit_app.billing import purchases
 from credit_app.billing.webhooks import Facts, RetryLater, apply_event
 from credit_app.db import session_scope
-from credit_app.models import Shortfall, StripeEvent, User, UserSubscription
+from credit_app.models import Purchase, Shortfall, StripeEvent, User, UserSubscription
 from tests import stripe_payloads as sp
 from tests.factories import make_user
 
@@ -183,3 +184,70 @@ def test_invoice_paid_before_checkout_completed_still_finds_the_user(engine):
     sub = sp.subscription(user_id, sp.new_id("cus"), "pro_monthly")
     _paid_invoice(engine, sub)
     assert _balance(engine, user_id) == 1100
+
+
+def test_a_refund_and_a_dispute_at_once_take_back_at_most_the_purchase(engine, buyer):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs write transactions one at a time; nothing to interleave")
+    user_id, customer = buyer
+    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
+    ch = sp.charge(checkout["payment_intent"], 500)
+    with session_scope(engine) as session:
+        purchase = session.scalar(select(Purchase))
+        # The half refund is applied but not yet committed when the dispute arrives.
+        purchases.clawback_refund(session, purchase, {**ch, "amount_refunded": 250})
+        with ThreadPoolExecutor(1) as pool:
+            dispute = pool.submit(
+                apply_event, sp.event("charge.dispute.created", sp.dispute(ch)), Facts(), engine
+            )
+            _wait_until_a_transaction_waits_for_a_lock(engine)
+            session.commit()  # lets the dispute go on
+        dispute.result(timeout=30)
+    assert _balance(engine, user_id) == 100  # 600 - 250 - 250: never more than the 500
+    with session_scope(engine) as session:
+        assert session.scalars(select(Shortfall)).all() == []
+
+
+def _wait_until_a_transaction_waits_for_a_lock(engine, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            waiting = connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            ).scalar()
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the second transaction never waited for the first")
+
+
+def test_an_invoice_grants_the_plan_it_billed_even_after_an_upgrade(engine, buyer):
+    user_id, customer = buyer
+    upgraded = sp.subscription(user_id, customer, "business_monthly")
+    billed_pro = sp.invoice(upgraded, amount=1200)
+    apply_event(
+        sp.event("invoice.paid", billed_pro),
+        Facts(subscription=upgraded, invoice_price=sp.price("pro_monthly")),
+        engine,
+    )
+    assert _balance(engine, user_id) == 100 + 1000
+
+
+def test_a_won_dispute_arriving_first_means_its_created_event_takes_nothing(engine, buyer):
+    user_id, customer = buyer
+    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
+    dp = sp.dispute(sp.charge(checkout["payment_intent"], 500))
+    won_now = {**dp, "status": "won"}
+    apply_event(sp.event("charge.dispute.closed", won_now), Facts(dispute=won_now), engine)
+    apply_event(sp.event("charge.dispute.created", dp), Facts(dispute=won_now), engine)
+    assert _balance(engine, user_id) == 600
+
+
+def test_a_long_unmatched_refund_is_recorded_as_not_ours(engine):
+    old = sp.event(
+        "charge.refunded", sp.charge(sp.new_id("pi"), 500, 500), created=int(time.time()) - 7 * 3600
+    )
+    outcome = apply_event(old, Facts(), engine)
+    assert outcome.detail.startswith("ignored: no purchase of ours")

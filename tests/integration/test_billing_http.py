@@ -180,3 +180,37 @@ def test_seeding_plans_twice_creates_each_price_once(app):
     assert first == second and len(set(first)) == len(paid)
     prices = _stripe(app).v1.prices.list(params={"limit": 100}).data
     assert sorted(p.lookup_key for p in prices) == sorted(p.lookup_key for p in paid)
+
+
+def test_upgrade_now_grants_the_new_plan_and_a_downgrade_waits_for_renewal(app):
+    user = make_user(app.engine)
+    app.checkout(user, "pro_monthly")
+    business = async_run.run(
+        StripeGateway(app.gateway.config).ensure_price(catalog.plan_by_id("business_monthly"))
+    )
+    client = _stripe(app)
+    sub = client.v1.subscriptions.retrieve(app.subscription(user).stripe_subscription_id)
+    client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": sub["items"].data[0].id, "price": business}],
+            "proration_behavior": "always_invoice",
+        },
+    )
+    app.wait_idle()
+    assert app.subscription(user).plan_id == "business_monthly"
+    assert app.balance(user) == 100 + 1000 + 5000
+
+    pro = client.v1.prices.list(params={"lookup_keys": ["pro_monthly"]}).data[0]
+    client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": sub["items"].data[0].id, "price": pro.id}],
+            "proration_behavior": "none",
+        },
+    )
+    app.wait_idle()
+    assert app.subscription(user).plan_id == "business_monthly"  # until the period ends
+    app.advance(user)
+    assert app.subscription(user).plan_id == "pro_monthly"
+    assert app.balance(user) == 100 + 1000 + 5000 + 1000

@@ -186,9 +186,11 @@ def test_invoice_paid_before_checkout_completed_still_finds_the_user(engine):
     assert _balance(engine, user_id) == 1100
 
 
+# PostgreSQL only: SQLite runs write transactions one at a time, so nothing interleaves.
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_a_refund_and_a_dispute_at_once_take_back_at_most_the_purchase(engine, buyer):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs write transactions one at a time; nothing to interleave")
     user_id, customer = buyer
     checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)

@@ -45,8 +45,10 @@ def _save_customer(user_id: uuid.UUID, customer_id: str) -> str:
         return session.scalar(select(User.stripe_customer_id).where(User.id == user_id))
 
 
-async def ensure_customer(gateway: StripeGateway, user_id: uuid.UUID) -> str:
-    buyer = await asyncio.to_thread(_buyer, user_id)
+async def ensure_customer(
+    gateway: StripeGateway, user_id: uuid.UUID, buyer: _Buyer | None = None
+) -> str:
+    buyer = buyer or await asyncio.to_thread(_buyer, user_id)
     if buyer.customer_id:
         return buyer.customer_id
     created = await gateway.create_customer(
@@ -70,7 +72,7 @@ async def start_checkout(
     buyer = await asyncio.to_thread(_buyer, user_id)
     if plan.kind == "subscription" and buyer.subscribed:
         raise CheckoutRefused("You already have a subscription: switch plans under Manage.")
-    customer_id = await ensure_customer(gateway, user_id)
+    customer_id = await ensure_customer(gateway, user_id, buyer)
     try:
         price_id = await gateway.price_for(plan)
     except PlanNotInStripe:
@@ -100,7 +102,6 @@ async def open_portal(gateway: StripeGateway, *, user_id: uuid.UUID, app_url: st
 class Confirmation:
     confirmed: bool
     credits_granted: int = 0
-    plan_id: str | None = None
 
 
 def _purchase_recorded(subscription_id: str | None, payment_intent: str | None) -> Purchase | None:
@@ -131,4 +132,4 @@ async def confirm_checkout(
     )
     if purchase is None:
         return Confirmation(confirmed=False)
-    return Confirmation(True, purchase.credits_granted, purchase.plan_id)
+    return Confirmation(True, purchase.credits_granted)

@@ -155,14 +155,6 @@ def expire_stale(
     return expired
 
 
-def active_holds(session: Session, *, user_id: uuid.UUID) -> list[Hold]:
-    return list(
-        session.scalars(
-            select(Hold).where(Hold.user_id == user_id, Hold.status == HoldStatus.ACTIVE)
-        )
-    )
-
-
 def _settle(session: Session, hold: Hold, status: HoldStatus) -> None:
     _change_held(session, hold.user_id, -hold.amount)
     hold.status, hold.settled_at = status, utcnow()

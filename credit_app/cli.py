@@ -10,17 +10,18 @@ import httpx
 from sqlalchemy import select
 
 from credit_app import credits, migrations
-from credit_app.auth.validation import normalize_email
+from credit_app.auth import accounts
 from credit_app.billing import catalog, runtime
+from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.credits import holds
 from credit_app.db import session_scope
 from credit_app.models import GrantSource, Shortfall, SubscriptionPlan, User
-from credit_app.settings import get_settings
+from credit_app.settings import Settings, get_settings
 
 
 def _user_id(session, email: str) -> uuid.UUID:
-    user_id = session.scalar(select(User.id).where(User.email == normalize_email(email)))
+    user_id = accounts.user_id_by_email(session, email)
     if user_id is None:
         raise SystemExit(f"error: no user with email {email}")
     return user_id
@@ -35,8 +36,13 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 def cmd_seed_plans(_args: argparse.Namespace) -> int:
     """Create or update the Stripe products and prices of every paid plan (by lookup key),
     then record the price ids. Running it twice creates nothing new."""
-    settings = get_settings()
-    gateway = StripeGateway(runtime.config_from_settings(settings, sandbox_webhook_secret=""))
+    payments = payment_settings(get_settings())
+    if payments.sandbox:
+        raise SystemExit(
+            "error: seed-plans is for PAYMENTS=stripe; the embedded sandbox creates its "
+            "prices on demand"
+        )
+    gateway = StripeGateway(runtime.stripe_config(payments))
     migrations.upgrade()
     paid = [p for p in catalog.plans() if p.lookup_key]
 
@@ -108,9 +114,21 @@ def cmd_shortfalls(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _control_key(settings: Settings) -> str:
+    try:
+        return settings.sandbox_control_key_file.read_text().strip()
+    except FileNotFoundError:
+        raise SystemExit(
+            f"error: no sandbox control key at {settings.sandbox_control_key_file}: start the "
+            "app with PAYMENTS=sandbox SANDBOX_CONTROLS=true, or pass --api-key for a "
+            "standalone sandbox"
+        ) from None
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     """Drive the Stripe sandbox's test controls (renewals, disputes, delivery faults)."""
-    base = (args.url or get_settings().app_url.rstrip("/") + runtime.SANDBOX_PATH) + "/_sandbox/"
+    settings = get_settings()
+    base = (args.url or settings.app_url.rstrip("/") + runtime.SANDBOX_PATH).rstrip("/")
     requests = {
         "advance": ("POST", f"subscriptions/{args.target}/advance", None),
         "dispute": ("POST", f"charges/{args.target}/dispute", None),
@@ -120,11 +138,25 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         "deliveries": ("GET", "deliveries", None),
     }
     method, path, body = requests[args.action]
-    key = get_settings().stripe_secret_key or runtime.SANDBOX_API_KEY
-    response = httpx.request(
-        method, base + path, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    )
-    print(json.dumps(response.json(), indent=2))
+    key = args.api_key or _control_key(settings)
+    try:
+        response = httpx.request(
+            method,
+            f"{base}/_sandbox/{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        print(f"error: the sandbox at {base} did not answer: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code == 404 and not args.target:
+        print("error: the sandbox's test controls are off (SANDBOX_CONTROLS)", file=sys.stderr)
+        return 1
+    try:
+        print(json.dumps(response.json(), indent=2))
+    except ValueError:  # not JSON: say what came back instead of a traceback
+        print(f"HTTP {response.status_code}: {response.text[:500]}", file=sys.stderr)
     return 0 if response.is_success else 1
 
 
@@ -178,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--status", choices=["won", "lost"], default="lost")
     p.add_argument("--url", help="sandbox base URL (default: APP_URL + /stripe-sandbox)")
+    p.add_argument(
+        "--api-key", help="a standalone sandbox's key (default: the app's control key file)"
+    )
     p.set_defaults(func=cmd_sandbox)
     return parser
 
@@ -186,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except credits.CreditError as exc:
+    except (credits.CreditError, UnsafeSettings) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

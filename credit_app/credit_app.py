@@ -1,8 +1,10 @@
 """The Reflex app: pages, their on_load guards, and the extra HTTP routes."""
 
 import reflex as rx
+from reflex.utils.prerequisites import get_web_dir
+from reflex_base import constants
 
-from credit_app.api import build_api, live_updates
+from credit_app.api import live_updates, server
 from credit_app.pages.billing_success import billing_success_page
 from credit_app.pages.dashboard import dashboard_page
 from credit_app.pages.index import index_page
@@ -12,23 +14,31 @@ from credit_app.pages.signup import signup_page
 from credit_app.pages.tools import tools_page
 from credit_app.pages.usage import usage_page
 from credit_app.state import background
-from credit_app.state.account import AccountState, push_snapshot
+from credit_app.state.account import AccountState
 from credit_app.state.billing import BillingState, ConfirmState
+from credit_app.state.live import push_snapshot, sign_out_tabs
 from credit_app.state.session import SessionState
 from credit_app.state.tools import ToolsState
 from credit_app.state.usage import UsageState
 
-app = rx.App(api_transformer=build_api())
+# The HTTP routes, the start-up checks and the guard around everything are put in place
+# when the backend starts serving (credit_app.api.server), not when pages are compiled.
+app = rx.App(api_transformer=server(get_web_dir() / constants.Dirs.STATIC))
 
 
 async def _push_to_open_tabs(user_id: str) -> None:
     await push_snapshot(app, user_id)
 
 
+async def _sign_out_tabs(live_tokens: list[str]) -> None:
+    await sign_out_tabs(app, live_tokens)
+
+
 # Webhooks commit outside any event handler; this lets them refresh the user's open tabs.
 live_updates.register(_push_to_open_tabs)
 app.register_lifespan_task(background.follow_ledger, push=_push_to_open_tabs)
 app.register_lifespan_task(background.expire_stale_holds)
+app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
 
 app.add_page(index_page, route="/", title="Credit App")
 app.add_page(

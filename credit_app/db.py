@@ -75,9 +75,12 @@ def read_scope(engine: Engine | None = None) -> Iterator[Session]:
         yield session
 
 
-def insert_unless_exists(session: Session, model: type, *, key: str):
-    """INSERT ... ON CONFLICT (key) DO NOTHING in the session's dialect. With RETURNING,
-    no row back means the key was taken: how idempotency keys and event ids are claimed."""
+def insert_unless_exists(session: Session, model: type, *, key: str | list[str]):
+    """INSERT ... ON CONFLICT (key) DO NOTHING in the session's dialect (`key`: a column,
+    or the columns of a composite key). With RETURNING, no row back means the key was
+    taken: how idempotency keys and event ids are claimed."""
     dialect = session.get_bind().dialect.name
     insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect]
-    return insert(model).on_conflict_do_nothing(index_elements=[key])
+    return insert(model).on_conflict_do_nothing(
+        index_elements=[key] if isinstance(key, str) else key
+    )

@@ -8,6 +8,10 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Integer, T
 from sqlmodel import Field, SQLModel
 
 EMAIL_MAX = 64
+# NFKC can lengthen a string (one ligature becomes several letters): room for that.
+EMAIL_KEY_MAX = 255
+# The longest client address kept (an IPv6 address with a zone fits).
+CLIENT_ADDRESS_MAX = 64
 NAME_MAX = 64
 IMAGE_MAX = 256
 
@@ -71,8 +75,11 @@ class User(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_type=Uuid, primary_key=True)
-    # Stored lower-cased, so the unique constraint makes emails case-insensitive.
+    # The address as entered, in email-validator's normalised form (shown and mailed to).
     email: str = Field(max_length=EMAIL_MAX, unique=True)
+    # What "the same address" means: NFKC + casefold of `email`, so the NFD, fullwidth and
+    # upper-case variants of one address collide here (auth.validation.email_key).
+    email_key: str = Field(max_length=EMAIL_KEY_MAX, unique=True)
     name: str | None = Field(default=None, max_length=NAME_MAX)
     image: str | None = Field(default=None, max_length=IMAGE_MAX)
     password_hash: str = Field(max_length=255)
@@ -138,19 +145,25 @@ class AuthSession(SQLModel, table=True):
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
+    # The secret this session's tabs link their live account state under (hex, never sent
+    # to a browser): guessing it would mean reading the user's live numbers.
+    live_token: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     expires_at: datetime = Field(sa_column=_timestamp())
     revoked_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Consecutive failed logins per email, to slow down password guessing."""
+    """Consecutive failed logins per (email, client address), to slow down password
+    guessing without letting one client's failures lock the owner out elsewhere."""
 
     __tablename__ = "login_throttles"
 
-    email: str = Field(max_length=EMAIL_MAX, primary_key=True)
+    email_key: str = Field(max_length=EMAIL_KEY_MAX, primary_key=True)
+    client: str = Field(max_length=CLIENT_ADDRESS_MAX, primary_key=True)
     failures: int = 0
-    last_failure_at: datetime = Field(sa_column=_timestamp())
+    # No attempt before this time; an attempt claims its slot by moving it forward.
+    blocked_until: datetime = Field(sa_column=_timestamp())
 
 
 class SubscriptionPlan(SQLModel, table=True):
@@ -202,6 +215,18 @@ class StripeEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     outcome: str = Field(max_length=32)  # applied | ignored
     detail: str = Field(default="", max_length=255)
+
+
+class CheckoutRecord(SQLModel, table=True):
+    """A Checkout Session we created, so the return page can tell ours from unknown or
+    foreign ids without asking Stripe."""
+
+    __tablename__ = "checkout_sessions"
+
+    id: str = Field(max_length=255, primary_key=True)  # Stripe's cs_... id
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    plan_id: str = Field(max_length=64, foreign_key="subscription_plans.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
 class Purchase(SQLModel, table=True):
@@ -259,3 +284,16 @@ class Hold(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     expires_at: datetime = Field(sa_column=_timestamp())
     settled_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class ToolRun(SQLModel, table=True):
+    """The heavy tool run a user has going, at most one per user across every process; a
+    row past `expires_at` belongs to a run that died and may be taken over."""
+
+    __tablename__ = "tool_runs"
+
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", primary_key=True)
+    tool: str = Field(max_length=64)
+    run_id: str = Field(max_length=64)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    expires_at: datetime = Field(sa_column=_timestamp())

@@ -1,8 +1,17 @@
-"""One Settings object, read from the environment (DESIGN.md section 5)."""
+"""One Settings object, read from the environment (DESIGN.md section 5).
 
+Reading settings never needs a secret: migrations, the build and `reflex export` run with
+none. What serving needs is checked by `payment_settings()` (payments.py), called when the
+app starts serving and by the commands that touch payments, so a deployment that forgot a
+setting stops at start-up instead of taking money the wrong way.
+"""
+
+import ipaddress
 from datetime import timedelta
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -10,8 +19,29 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class PaymentMode(StrEnum):
+    # The Stripe sandbox served by the app itself: simulated cards, nothing is charged.
+    SANDBOX = "sandbox"
+    # Real Stripe (test or live keys), or any Stripe-compatible server at STRIPE_API_BASE.
+    STRIPE = "stripe"
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: a URL only this machine can reach."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    # An empty variable counts as unset: `STRIPE_SECRET_KEY=` must not mean "a key".
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", env_ignore_empty=True)
 
     # SQLite file by default so the app runs with no other service; a postgresql+psycopg://
     # URL switches to PostgreSQL with no code change.
@@ -21,15 +51,37 @@ class Settings(BaseSettings):
     low_balance_threshold: int = Field(default=20, ge=0)
     # Sessions last this long after sign-in; a sliding expiry would let a stolen token live on.
     session_ttl_hours: int = Field(default=24 * 14, gt=0)
-    # Login throttling: after this many failures for one email, each further attempt must
-    # wait twice as long as the previous one (capped).
+    # Login throttling per (email, client address): after this many failures, each further
+    # attempt must wait twice as long as the previous one (capped).
     login_free_failures: int = Field(default=3, ge=1)
     login_max_delay_seconds: int = Field(default=300, gt=0)
+    # Attempts per client address, sliding window, in the `limits` library's notation.
+    # Every test client comes from 127.0.0.1, so tests raise these.
+    login_rate_limit: str = "20/minute"
+    signup_rate_limit: str = "5/hour"
+    # Password hashing (Argon2, ~150 ms and 64 MiB each) runs on its own pool of this many
+    # threads; a request that cannot get a turn within the wait is told to try again.
+    password_hash_workers: int = Field(default=2, ge=1)
+    password_hash_wait_seconds: float = Field(default=2.0, gt=0)
+
+    # Premium tools run in a pool of processes, each run limited in time and memory.
+    tool_workers: int = Field(default=2, ge=1)
+    tool_time_limit_seconds: float = Field(default=30.0, gt=0)
+    tool_memory_limit_mb: int = Field(default=1024, ge=128)
 
     # Where people reach the app; Stripe's return URLs and the embedded sandbox use it.
     app_url: str = "http://localhost:3000"
 
-    # No STRIPE_SECRET_KEY: the app serves a local Stripe sandbox itself (DESIGN.md 6).
+    # sandbox | stripe. No default on purpose: see payments.py.
+    payments: PaymentMode | None = None
+    # The loud opt-in for serving the simulated-payments sandbox on a non-loopback APP_URL
+    # (a shared demo); without it sandbox mode refuses to start there.
+    allow_public_sandbox: bool = False
+    # Turns on the embedded sandbox's test controls (/stripe-sandbox/_sandbox/...: renew,
+    # dispute, delivery faults) for development and tests; their key is written to
+    # `sandbox_control_key_file` (mode 0600) for `credit-app sandbox ...`.
+    sandbox_controls: bool = False
+    sandbox_control_key_file: Path = PROJECT_ROOT / ".sandbox-control-key"
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
@@ -38,6 +90,20 @@ class Settings(BaseSettings):
     @property
     def session_ttl(self) -> timedelta:
         return timedelta(hours=self.session_ttl_hours)
+
+    @property
+    def app_origin(self) -> str:
+        """scheme://host[:port] of APP_URL: the only place Stripe may send people back to."""
+        parts = urlsplit(self.app_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def https(self) -> bool:
+        return urlsplit(self.app_url).scheme == "https"
+
+    @property
+    def app_is_loopback(self) -> bool:
+        return is_loopback_host(urlsplit(self.app_url).hostname)
 
 
 @lru_cache

@@ -2,7 +2,12 @@
 
     python -m stripe_sandbox --port 12111 --webhook-url http://127.0.0.1:8000/stripe/webhook \
         --webhook-secret whsec_dev [--api-key sk_test_x] [--public-url URL] \
-        [--retry-base-seconds 0.2] [--max-attempts 8]
+        [--retry-base-seconds 0.2] [--max-attempts 8] \
+        [--allowed-return-origin http://127.0.0.1:8000 ...] [--loopback-only] \
+        [--max-body-bytes 262144]
+
+A test tool: the /_sandbox/* controls are always on, and return URLs may point anywhere
+(http or https) unless --allowed-return-origin names the origins they must be on.
 
 Served by uvicorn when it is installed, else by granian (a Reflex dependency). Always one
 worker process: the sandbox keeps its state in memory.
@@ -15,6 +20,7 @@ import sys
 
 from .app import create_app
 from .settings import SandboxSettings
+from .urls import origin
 
 _ENV = "STRIPE_SANDBOX_"
 
@@ -29,7 +35,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--public-url", default=None, help="browser-facing base URL")
     parser.add_argument("--retry-base-seconds", type=float, default=1.0)
     parser.add_argument("--max-attempts", type=int, default=8)
+    parser.add_argument(
+        "--allowed-return-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        type=_origin,
+        help="success/cancel/return URLs must be on this origin (repeatable)",
+    )
+    parser.add_argument(
+        "--loopback-only", action="store_true", help="answer only Host: localhost/127.x/[::1]"
+    )
+    parser.add_argument("--max-body-bytes", type=int, default=SandboxSettings.max_body_bytes)
     return parser
+
+
+def _origin(value: str) -> str:
+    if origin(value) is None:
+        raise argparse.ArgumentTypeError(f"not an http(s) origin: {value!r}")
+    return value
 
 
 def settings_from_env() -> SandboxSettings:
@@ -41,6 +65,10 @@ def settings_from_env() -> SandboxSettings:
         webhook_url=env.get(_ENV + "WEBHOOK_URL") or None,
         retry_base_seconds=float(env.get(_ENV + "RETRY_BASE_SECONDS", "1.0")),
         max_attempts=int(env.get(_ENV + "MAX_ATTEMPTS", "8")),
+        # Space-separated: an origin contains no spaces.
+        allowed_return_origins=tuple(env.get(_ENV + "ALLOWED_RETURN_ORIGINS", "").split()),
+        loopback_only=env.get(_ENV + "LOOPBACK_ONLY") == "1",
+        max_body_bytes=int(env.get(_ENV + "MAX_BODY_BYTES", SandboxSettings.max_body_bytes)),
     )
 
 
@@ -63,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
             _ENV + "API_KEY": args.api_key or "",
             _ENV + "RETRY_BASE_SECONDS": str(args.retry_base_seconds),
             _ENV + "MAX_ATTEMPTS": str(args.max_attempts),
+            _ENV + "ALLOWED_RETURN_ORIGINS": " ".join(args.allowed_return_origin),
+            _ENV + "LOOPBACK_ONLY": "1" if args.loopback_only else "",
+            _ENV + "MAX_BODY_BYTES": str(args.max_body_bytes),
         }
     )
     print(f"Stripe sandbox on {public_url} (webhooks → {args.webhook_url})", flush=True)

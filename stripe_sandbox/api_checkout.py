@@ -11,6 +11,7 @@ from .endpoint import paginate, route
 from .errors import StripeError, required
 from .events import Batch
 from .formdata import as_int, as_metadata, as_str_list
+from .urls import return_url
 
 
 def _line_item(sb: Sandbox, params: dict[str, Any], mode: str) -> tuple[dict[str, Any], int]:
@@ -111,6 +112,9 @@ def create_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -
             400, f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
         )
     p, quantity = _line_item(sb, params, mode)
+    allowed = sb.settings.allowed_return_origins
+    success_url = return_url(params.get("success_url"), "success_url", allowed)
+    cancel_url = return_url(params.get("cancel_url"), "cancel_url", allowed)
     session = objects.checkout_session(
         mode=mode,
         url_for=sb.checkout_url,
@@ -120,8 +124,8 @@ def create_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -
         customer_email=customer_email,
         client_reference_id=params.get("client_reference_id") or None,
         metadata=as_metadata(params) or {},
-        success_url=params.get("success_url") or None,
-        cancel_url=params.get("cancel_url") or None,
+        success_url=success_url,
+        cancel_url=cancel_url,
     )
     sb.store.put(session)
     sb.store.private_of(session["id"]).update(
@@ -178,9 +182,8 @@ def create_portal_session(sb: Sandbox, _: Request, params: dict[str, Any], __: B
     if not customer_id:
         raise required("customer")
     sb.store.get("customer", customer_id, param="customer")
-    return sb.store.put(
-        objects.portal_session(customer_id, params.get("return_url") or None, sb.portal_url)
-    )
+    url = return_url(params.get("return_url"), "return_url", sb.settings.allowed_return_origins)
+    return sb.store.put(objects.portal_session(customer_id, url, sb.portal_url))
 
 
 def routes(sb: Sandbox) -> list[Route]:

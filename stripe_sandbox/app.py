@@ -1,6 +1,7 @@
 """The Starlette application that serves one sandbox."""
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -8,6 +9,7 @@ from starlette.routing import Route
 from . import api_billing, api_catalog, api_checkout, control_api, pages
 from .core import Sandbox
 from .errors import StripeError
+from .hosts import LoopbackOnly
 from .settings import SandboxSettings
 
 
@@ -26,13 +28,19 @@ def create_app(settings: SandboxSettings) -> Starlette:
         ).response()
 
     routes = [
-        Route("/_sandbox/health", health, methods=["GET"]),
         *api_catalog.routes(sandbox),
         *api_checkout.routes(sandbox),
         *api_billing.routes(sandbox),
         *pages.routes(sandbox),
-        *control_api.routes(sandbox),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    if settings.controls:
+        # Without controls no /_sandbox/* path exists: they answer like any unknown path.
+        routes += [Route("/_sandbox/health", health, methods=["GET"]), *control_api.routes(sandbox)]
+    middleware = [Middleware(LoopbackOnly)] if settings.loopback_only else []
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={404: not_found, 405: not_found},
+    )
     app.state.sandbox = sandbox
     return app

@@ -1,9 +1,11 @@
 """`/_sandbox/*` JSON endpoints that let tests drive time, faults and delivery.
 
 They are not part of Stripe's API. When the sandbox was given an api_key they require it
-too, so a sandbox mounted into a shared app cannot be reset by any passer-by.
+too, so a sandbox mounted into a shared app cannot be reset by any passer-by; with
+`controls=False` (see SandboxSettings) they are not routed at all.
 """
 
+import hmac
 import json
 from typing import Any
 
@@ -12,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .billing import PaymentDeclined
+from .bodies import read_body
 from .core import Sandbox
 from .errors import StripeError
 from .store import Store
@@ -20,16 +23,18 @@ from .webhooks import Faults, faults_json
 
 def _authorised(sb: Sandbox, request: Request) -> bool:
     expected = sb.settings.api_key
-    return not expected or request.headers.get("authorization", "") == f"Bearer {expected}"
+    # Constant-time, on bytes (compare_digest refuses non-ASCII str).
+    given = request.headers.get("authorization", "").encode()
+    return not expected or hmac.compare_digest(given, f"Bearer {expected}".encode())
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+async def _body(sb: Sandbox, request: Request) -> dict[str, Any]:
+    raw = await read_body(request, sb.settings.max_body_bytes)
     if not raw.strip():
         return {}
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON (or not UTF-8), or nested absurdly deep
         raise StripeError(400, "Body must be JSON.") from None
     if not isinstance(data, dict):
         raise StripeError(400, "Body must be a JSON object.")
@@ -41,7 +46,7 @@ def _endpoint(sb: Sandbox, fn: Any) -> Any:
         if not _authorised(sb, request):
             return StripeError(401, "Invalid API Key provided.").response()
         try:
-            body = await _body(request)
+            body = await _body(sb, request)
             result = await fn(sb, request, body)
         except StripeError as exc:
             return exc.response()
@@ -115,9 +120,13 @@ async def pay_checkout(sb: Sandbox, request: Request, body: dict) -> dict:
 
     def pay(batch: Any) -> dict[str, Any]:
         session = sb.store.get("checkout.session", session_id)
+        email = body.get("email")
         try:
             return sb.billing.complete_checkout(
-                batch, session, str(body.get("card", "4242424242424242")), body.get("email")
+                batch,
+                session,
+                str(body.get("card", "4242424242424242")),
+                email if isinstance(email, str) and email else None,
             )
         except PaymentDeclined as exc:
             raise StripeError(402, exc.message, type_="card_error", code="card_declined") from None

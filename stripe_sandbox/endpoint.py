@@ -1,6 +1,7 @@
 """The request pipeline every /v1 route shares: auth, form decoding, idempotency, expansion,
 pagination, error rendering, and handing the action's events to webhook delivery."""
 
+import hmac
 import json
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import objects
+from .bodies import read_body
 from .core import Sandbox
 from .errors import StripeError
 from .events import Batch, Cause
@@ -31,8 +33,11 @@ def _auth(sandbox: Sandbox, request: Request) -> str:
     scheme, _, key = header.partition(" ")
     key = key.strip()
     expected = sandbox.settings.api_key
+    # Bytes: compare_digest refuses non-ASCII str, and a header may carry any latin-1 text.
     valid = scheme.lower() == "bearer" and (
-        key == expected if expected else key.startswith(("sk_test_", "rk_test_"))
+        hmac.compare_digest(key.encode(), expected.encode())
+        if expected
+        else key.startswith(("sk_test_", "rk_test_"))
     )
     if not valid:
         shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "***"
@@ -40,11 +45,11 @@ def _auth(sandbox: Sandbox, request: Request) -> str:
     return key
 
 
-async def _params(request: Request) -> dict[str, Any]:
+async def _params(sandbox: Sandbox, request: Request) -> dict[str, Any]:
     query = decode(request.url.query)
     if request.method != "POST":
         return query
-    body = (await request.body()).decode("utf-8")
+    body = await read_body(request, sandbox.settings.max_body_bytes)
     return {**query, **decode(body)}
 
 
@@ -65,7 +70,7 @@ def route(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
         request_id = new_id("req_", 14)
         try:
             key = _auth(sandbox, request)
-            params = await _params(request)
+            params = await _params(sandbox, request)
         except StripeError as exc:
             return _json(exc.status, exc.body(), request_id)
         idem_key = request.headers.get("idempotency-key") if request.method == "POST" else None

@@ -2,7 +2,11 @@
 
 Every link and form action is built from `settings.public_url`, so the pages work when the
 sandbox is mounted under a prefix. Pages only ever show fixed notice texts chosen by code
-(never text taken from the URL), and escape every stored value.
+(never text taken from the URL), and escape every stored value; every attribute is
+double-quoted, which `escape` makes safe. The only stored URLs shown (cancel_url,
+return_url) were checked by `urls.return_url` when their session was created. A strict
+Content-Security-Policy (no script at all) backs this up, as the pages may be served on the
+app's own origin.
 """
 
 from datetime import UTC, datetime
@@ -15,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .billing import SCHEDULED_PRICE_KEY, PaymentDeclined
+from .bodies import read_body
 from .core import Sandbox
 from .errors import StripeError
 from .formdata import decode
@@ -53,6 +58,15 @@ _NOTICES = {
 }
 
 
+# The pages need inline CSS, forms and links, nothing else; they show emails, so no caching.
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "Cache-Control": "no-store",
+}
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -60,7 +74,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 
 def _money(amount: int, currency: str) -> str:
@@ -95,8 +109,15 @@ def _product_name(sb: Sandbox, p: dict[str, Any]) -> str:
     return f"{name} ({p['nickname']})" if p.get("nickname") else name
 
 
-async def _form(request: Request) -> dict[str, Any]:
-    return decode((await request.body()).decode("utf-8"))
+async def _form(sb: Sandbox, request: Request) -> dict[str, Any]:
+    return decode(await read_body(request, sb.settings.max_body_bytes))
+
+
+def _refused_page(status: int) -> Response:
+    """A form that could not be read (too large, malformed): fixed text, nothing echoed."""
+    if status == 413:
+        return _page("Request too large", "<h1>This form submission is too large</h1>", 413)
+    return _page("Bad request", "<h1>This form submission could not be read</h1>", 400)
 
 
 # -- checkout ----------------------------------------------------------------------------
@@ -172,15 +193,20 @@ async def checkout_get(sb: Sandbox, request: Request) -> Response:
 
 
 async def checkout_post(sb: Sandbox, request: Request) -> Response:
-    form = await _form(request)
+    form = await _form(sb, request)
     batch = sb.batch()
     with sb.store.lock:
         session = sb.store.maybe("checkout.session", request.path_params["id"])
         if session is None:
             return _missing_page("Checkout session")
+        # A bracketed field name decodes to a dict or list: only a plain string is an email.
+        email = form.get("email")
         try:
             sb.billing.complete_checkout(
-                batch, session, str(form.get("cardnumber", "")), form.get("email") or None
+                batch,
+                session,
+                str(form.get("cardnumber", "")),
+                email if isinstance(email, str) and email else None,
             )
         except PaymentDeclined as exc:
             page = _checkout_page(sb, session, exc.message if session["status"] == "open" else None)
@@ -313,7 +339,7 @@ async def portal_get(sb: Sandbox, request: Request) -> Response:
 
 
 async def portal_action(sb: Sandbox, request: Request) -> Response:
-    form = await _form(request)
+    form = await _form(sb, request)
     action = request.path_params["action"]
     batch = sb.batch()
     with sb.store.lock:
@@ -358,7 +384,7 @@ def _apply(sb: Sandbox, batch: Any, sub: dict[str, Any], action: str, form: dict
 
 
 async def portal_card(sb: Sandbox, request: Request) -> Response:
-    form = await _form(request)
+    form = await _form(sb, request)
     batch = sb.batch()
     with sb.store.lock:
         portal = sb.store.maybe("billing_portal.session", request.path_params["id"])
@@ -376,7 +402,10 @@ async def portal_card(sb: Sandbox, request: Request) -> Response:
 def routes(sb: Sandbox) -> list[Route]:
     def bind(fn: Any) -> Any:
         async def endpoint(request: Request) -> Response:
-            return await fn(sb, request)
+            try:
+                return await fn(sb, request)
+            except StripeError as exc:  # raised by _form; actions render their own errors
+                return _refused_page(exc.status)
 
         return endpoint
 

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from .urls import origin
+
 
 @dataclass(frozen=True)
 class SandboxSettings:
@@ -10,6 +12,10 @@ class SandboxSettings:
     `public_url` is the absolute URL at which a browser reaches the sandbox (including any
     mount prefix); every hosted-page link is built from it, never from request paths, so the
     same app works standalone and mounted under another Starlette app.
+
+    The defaults suit the standalone test tool. An app that mounts the sandbox on a port
+    others can reach should pass a random `api_key`, `controls=False` unless its tests need
+    them, its own origin in `allowed_return_origins`, and `loopback_only=True`.
     """
 
     # None accepts any test-mode key (sk_test_/rk_test_); a value must match exactly.
@@ -20,6 +26,20 @@ class SandboxSettings:
     public_url: str
     retry_base_seconds: float = 1.0
     max_attempts: int = 8
+    # Largest request body read by any route (API, hosted pages, controls); larger is a 413.
+    max_body_bytes: int = 256 * 1024
+    # Origins (scheme://host[:port]) that success_url, cancel_url and return_url must be on;
+    # empty allows any absolute http(s) URL.
+    allowed_return_origins: tuple[str, ...] = ()
+    # Serve the /_sandbox/* test controls (time travel, disputes, faults, reset).
+    controls: bool = True
+    # Answer only requests whose Host header names the loopback interface (DNS rebinding).
+    loopback_only: bool = False
+
+    def __post_init__(self) -> None:
+        bad = [o for o in self.allowed_return_origins if origin(o) is None]
+        if bad:
+            raise ValueError(f"allowed_return_origins must be http(s) origins, got {bad}")
 
     def link(self, path: str) -> str:
         """Absolute URL of a sandbox path such as `/checkout/cs_test_...`."""

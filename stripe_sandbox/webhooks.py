@@ -32,9 +32,17 @@ def sign(payload: str, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+MAX_DUPLICATE = 10
+MAX_DELAY_MS = 10_000
+
+
 @dataclass(frozen=True)
 class Faults:
-    """Misbehaviours a real network (or Stripe itself) can exhibit, switched on by tests."""
+    """Misbehaviours a real network (or Stripe itself) can exhibit, switched on by tests.
+
+    Bounded, so that a control call cannot make the sandbox send unbounded traffic or hold
+    deliveries back indefinitely: duplicate 1..MAX_DUPLICATE, delay_ms 0..MAX_DELAY_MS.
+    """
 
     duplicate: int = 1  # deliver each event this many times
     concurrent: bool = False  # send those copies at the same time
@@ -48,14 +56,18 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
         faults = cls(**data)
-        if not isinstance(faults.duplicate, int) or faults.duplicate < 1:
-            raise ValueError("duplicate must be an integer >= 1")
-        if not isinstance(faults.delay_ms, int) or faults.delay_ms < 0:
-            raise ValueError("delay_ms must be an integer >= 0")
+        _check_int("duplicate", faults.duplicate, 1, MAX_DUPLICATE)
+        _check_int("delay_ms", faults.delay_ms, 0, MAX_DELAY_MS)
         for name in ("concurrent", "shuffle", "drop_first"):
             if not isinstance(getattr(faults, name), bool):
                 raise ValueError(f"{name} must be a boolean")
         return faults
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    # bool is an int subclass, but `"duplicate": true` is a mistake, not 1.
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}")
 
 
 @dataclass

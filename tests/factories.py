@@ -4,7 +4,7 @@ import uuid
 
 from sqlalchemy import Engine
 
-from credit_app.auth import accounts
+from credit_app.auth import accounts, passwords
 from credit_app.auth.validation import SignupInput
 from credit_app.db import session_scope
 
@@ -22,5 +22,8 @@ def make_user(
         password=password,
         image=None,
     )
+    password_hash = passwords.hash_password(password)
     with session_scope(engine) as session:
-        return accounts.register(session, data, initial_credits=initial_credits).id
+        return accounts.register(
+            session, data, password_hash=password_hash, initial_credits=initial_credits
+        ).id

@@ -1,48 +1,108 @@
-"""HTTP routes mounted next to the Reflex app. No business logic here."""
+"""HTTP routes mounted next to the Reflex app, and the checks that run when it starts
+serving. No business logic here."""
 
+import logging
+import os
 import secrets
+from collections.abc import Callable
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
+from credit_app.api import csp
+from credit_app.api.guard import AppGuard, LinkTokenFilter, security_headers
 from credit_app.api.health import health
 from credit_app.api.stripe_webhook import stripe_webhook
 from credit_app.billing import runtime
+from credit_app.billing.payments import PaymentSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
-from credit_app.settings import get_settings
+from credit_app.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
 
 
-def build_api() -> Starlette:
-    """Health, the Stripe webhook and, with no Stripe key, the embedded Stripe sandbox."""
-    settings = get_settings()
+def build_api(settings: Settings | None = None) -> Starlette:
+    """Health, the Stripe webhook and, in sandbox mode, the embedded Stripe sandbox; the
+    process's gateway is configured from the checked payment settings (UnsafeSettings
+    stops the start)."""
+    settings = settings or get_settings()
+    payments = payment_settings(settings)
     routes = [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/webhooks/stripe", stripe_webhook, methods=["POST"]),
     ]
-    # A fresh signing secret per process: the sandbox signs and the webhook verifies
-    # inside the same process, and nothing secret is ever written down.
-    webhook_secret = "whsec_" + secrets.token_hex(24)
-    if runtime.uses_embedded_sandbox(settings):
-        if settings.redis_url:
-            # Several workers would each hold a different in-memory sandbox and secret.
-            raise RuntimeError(
-                "The embedded Stripe sandbox needs a single worker: with REDIS_URL, run "
-                "`python -m stripe_sandbox` and set STRIPE_SECRET_KEY, STRIPE_API_BASE and "
-                "STRIPE_WEBHOOK_SECRET (see README)."
-            )
-        from stripe_sandbox import SandboxSettings, create_app
-
-        base = settings.app_url.rstrip("/")
-        sandbox = create_app(
-            SandboxSettings(
-                api_key=runtime.SANDBOX_API_KEY,
-                webhook_secret=webhook_secret,
-                webhook_url=f"{base}/api/webhooks/stripe",
-                public_url=base + runtime.SANDBOX_PATH,
-            )
-        )
+    if payments.sandbox:
+        api_key, webhook_secret, sandbox = _embedded_sandbox(settings, payments)
         routes.append(Mount(runtime.SANDBOX_PATH, app=sandbox))
-    runtime.configure(
-        StripeGateway(runtime.config_from_settings(settings, sandbox_webhook_secret=webhook_secret))
-    )
+        config = runtime.stripe_config(
+            payments, sandbox_api_key=api_key, sandbox_webhook_secret=webhook_secret
+        )
+        logger.warning(
+            "TEST MODE: payments are simulated by the embedded Stripe sandbox at %s%s; "
+            "nothing is charged.",
+            settings.app_url.rstrip("/"),
+            runtime.SANDBOX_PATH,
+        )
+    else:
+        config = runtime.stripe_config(payments)
+        if payments.test_mode:
+            logger.warning("TEST MODE: Stripe test keys; payments are simulated by Stripe.")
+    runtime.configure(StripeGateway(config), payments)
     return Starlette(routes=routes)
+
+
+def _embedded_sandbox(settings: Settings, payments: PaymentSettings):
+    """The sandbox with a key and signing secret made up for this process (never written
+    in the source): the sandbox and the webhook route run in the same process, so nothing
+    secret has to be shared. Its test controls are off unless SANDBOX_CONTROLS asks."""
+    from stripe_sandbox import SandboxSettings, create_app
+
+    api_key = "sk_test_" + secrets.token_hex(24)
+    webhook_secret = "whsec_" + secrets.token_hex(24)
+    base = settings.app_url.rstrip("/")
+    sandbox = create_app(
+        SandboxSettings(
+            api_key=api_key,
+            webhook_secret=webhook_secret,
+            webhook_url=f"{base}/api/webhooks/stripe",
+            public_url=base + runtime.SANDBOX_PATH,
+            controls=settings.sandbox_controls,
+            allowed_return_origins=(settings.app_origin,),
+            loopback_only=not payments.allow_public_sandbox,
+        )
+    )
+    if settings.sandbox_controls:
+        _write_control_key(settings.sandbox_control_key_file, api_key)
+        logger.warning(
+            "Stripe sandbox test controls are on; their key is in %s",
+            settings.sandbox_control_key_file,
+        )
+    return api_key, webhook_secret, sandbox
+
+
+def _write_control_key(path: Path, key: str) -> None:
+    """Readable by this OS user only, for `credit-app sandbox ...` and tests."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(key)
+
+
+def server(static_dir: Path) -> Callable[[ASGIApp], ASGIApp]:
+    """Reflex's api_transformer. It runs once, when the backend starts serving (not at
+    build or export time), so only serving needs the payment settings; `static_dir` holds
+    the compiled pages, whose inline scripts the Content-Security-Policy allows."""
+
+    def serve(reflex_app: ASGIApp) -> ASGIApp:
+        settings = get_settings()
+        api = build_api(settings)
+        api.mount("", reflex_app)
+        # Filters apply to the logger a record is made on: name Reflex's app logger.
+        logging.getLogger("reflex.app").addFilter(LinkTokenFilter())
+        hashes = csp.inline_script_hashes(static_dir)
+        return AppGuard(api, headers=security_headers(https=settings.https, script_hashes=hashes))
+
+    return serve

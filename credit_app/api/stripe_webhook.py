@@ -44,7 +44,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
         logger.warning("rejected webhook from %s: %s", request.client, exc)
         return JSONResponse({"error": "invalid signature or body"}, status_code=400)
     try:
-        outcome = await process_event(gateway, event)
+        outcome = await process_event(gateway, event, livemode=runtime.payments().livemode)
     except RetryLater as exc:
         logger.info("stripe event %s deferred: %s", event["id"], exc)
         return JSONResponse({"error": "retry later", "detail": str(exc)}, status_code=503)

@@ -1,7 +1,13 @@
-"""Sign-up and sign-in. A user and its signup grant are created in one transaction."""
+"""Sign-up and sign-in. A user and its signup grant are created in one transaction.
 
+Both run on an event loop without holding a thread while they wait: database steps go to
+short `asyncio.to_thread` calls, Argon2 to the password pool (passwords.py), and no step
+holds a write transaction (on SQLite, the database's write lock) while Argon2 runs.
+"""
+
+import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, select
@@ -10,12 +16,22 @@ from sqlmodel import Session
 
 from credit_app import credits
 from credit_app.auth import passwords, throttle
-from credit_app.auth.validation import SignupInput, normalize_email
+from credit_app.auth.rate_limits import ClientRateLimits, too_many_from_network
+from credit_app.auth.validation import (
+    PASSWORD_MAX,
+    SignupInput,
+    email_key,
+    login_email_key,
+    validate_signup,
+)
 from credit_app.db import read_scope, session_scope
-from credit_app.models import GrantSource, User, utcnow
+from credit_app.models import CLIENT_ADDRESS_MAX, GrantSource, User, utcnow
 from credit_app.settings import Settings
 
 GENERIC_LOGIN_ERROR = "Email or password is incorrect."
+MISSING_CREDENTIALS = "Enter your email and password."
+HASHING_BUSY = "Too many sign-in attempts right now. Try again in a moment."
+EMAIL_TAKEN = "An account with this email already exists."
 
 
 class EmailTaken(Exception):
@@ -28,21 +44,36 @@ def signup_grant_key(user_id: uuid.UUID) -> str:
     return f"signup:{user_id}"
 
 
-def register(session: Session, data: SignupInput, *, initial_credits: int) -> User:
+def user_id_by_email(session: Session, email: str) -> uuid.UUID | None:
+    """The account an address belongs to, whatever its case, Unicode form or width."""
+    key = login_email_key(email)
+    if key is None:
+        return None
+    return session.scalar(select(User.id).where(User.email_key == key))
+
+
+def register(
+    session: Session, data: SignupInput, *, password_hash: str, initial_credits: int
+) -> User:
     """Create the user and grant the starting credits, or raise EmailTaken.
 
-    The caller's transaction covers both, so no user exists without its grant.
+    The caller's transaction covers both, so no user exists without its grant. Hash the
+    password before opening it: Argon2 must not run while the write lock is held.
     """
-    # Hash first: Argon2 takes a fifth of a second, and the transaction (on SQLite, the
-    # database's write lock) only begins with the first statement below.
-    password_hash = passwords.hash_password(data.password)
-    if session.scalar(select(User.id).where(User.email == data.email)) is not None:
+    key = email_key(data.email)
+    if session.scalar(select(User.id).where(User.email_key == key)) is not None:
         raise EmailTaken(data.email)
-    user = User(email=data.email, name=data.name, image=data.image, password_hash=password_hash)
+    user = User(
+        email=data.email,
+        email_key=key,
+        name=data.name,
+        image=data.image,
+        password_hash=password_hash,
+    )
     session.add(user)
     try:
         session.flush()
-    except IntegrityError as exc:  # a concurrent signup with the same email won the race
+    except IntegrityError as exc:  # a concurrent signup with the same address won the race
         raise EmailTaken(data.email) from exc
     if initial_credits > 0:
         credits.grant(
@@ -58,44 +89,168 @@ def register(session: Session, data: SignupInput, *, initial_credits: int) -> Us
 
 
 @dataclass(frozen=True)
+class SignupOutcome:
+    user_id: uuid.UUID | None = None
+    # Messages by form field (email, name, password, image).
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _create_user(data: SignupInput, password_hash: str, initial_credits: int, engine) -> uuid.UUID:
+    with session_scope(engine) as session:
+        return register(
+            session, data, password_hash=password_hash, initial_credits=initial_credits
+        ).id
+
+
+async def sign_up(
+    *,
+    email: str,
+    name: str,
+    password: str,
+    image: str = "",
+    client: str,
+    limits: ClientRateLimits,
+    initial_credits: int,
+    engine: Engine | None = None,
+) -> SignupOutcome:
+    """Validate, count the attempt against the client's sign-up limit, hash, create.
+    Invalid input costs nothing and does not count; a refusal hashes and writes nothing."""
+    data, errors = validate_signup(email, name, password, image)
+    if data is None:
+        return SignupOutcome(errors=errors)
+    # A thread, because the limiter's storage may be Redis (network I/O).
+    wait = await asyncio.to_thread(limits.signup_wait, client[:CLIENT_ADDRESS_MAX])
+    if wait:
+        return SignupOutcome(errors={"email": too_many_from_network(wait)})
+    try:
+        with passwords.process_pool().turn() as turn:
+            password_hash = await asyncio.wrap_future(turn.hash(data.password))
+    except passwords.PasswordHashingBusy:
+        return SignupOutcome(errors={"email": HASHING_BUSY})
+    try:
+        user_id = await asyncio.to_thread(
+            _create_user, data, password_hash, initial_credits, engine
+        )
+    except EmailTaken:
+        return SignupOutcome(errors={"email": EMAIL_TAKEN})
+    return SignupOutcome(user_id=user_id)
+
+
+@dataclass(frozen=True)
 class LoginOutcome:
     user_id: uuid.UUID | None = None
     error: str | None = None
     retry_after: int = 0
 
 
-def authenticate(
+@dataclass(frozen=True)
+class _Account:
+    """What a sign-in attempt read before checking the password."""
+
+    user_id: uuid.UUID | None
+    password_hash: str | None  # None: no such user (the dummy hash is checked instead)
+    must_claim: bool  # past the free failures: the attempt must claim its slot
+
+
+@dataclass(frozen=True)
+class _LoginAttempt:
+    """One sign-in attempt's database steps, each its own short transaction."""
+
+    email_key: str
+    client: str
+    now: datetime
+    settings: Settings
+    engine: Engine | None
+
+    @property
+    def _backoff(self) -> dict:
+        return {
+            "free_failures": self.settings.login_free_failures,
+            "max_delay": self.settings.login_max_delay_seconds,
+        }
+
+    def look_up(self) -> _Account | LoginOutcome:
+        with read_scope(self.engine) as session:
+            state = throttle.current(session, email_key=self.email_key, client=self.client)
+            found = session.execute(
+                select(User.id, User.password_hash).where(User.email_key == self.email_key)
+            ).first()
+        must_claim = state is not None and state.failures >= self.settings.login_free_failures
+        if must_claim:
+            # Still waiting: refuse without taking the write lock.
+            wait = throttle.seconds_until(state.blocked_until, self.now)
+            if wait:
+                return LoginOutcome(error=throttle.too_many_failures(wait), retry_after=wait)
+        return _Account(
+            user_id=found.id if found else None,
+            password_hash=found.password_hash if found else None,
+            must_claim=must_claim,
+        )
+
+    def claim(self) -> int:
+        with session_scope(self.engine) as session:
+            return throttle.claim_attempt(
+                session, email_key=self.email_key, client=self.client, now=self.now, **self._backoff
+            )
+
+    def record(self, ok: bool) -> None:
+        with session_scope(self.engine) as session:
+            if ok:
+                throttle.clear(session, email_key=self.email_key, client=self.client)
+            else:
+                throttle.record_failure(
+                    session,
+                    email_key=self.email_key,
+                    client=self.client,
+                    now=self.now,
+                    **self._backoff,
+                )
+
+
+async def authenticate(
     *,
     email: str,
     password: str,
+    client: str,
     settings: Settings,
+    limits: ClientRateLimits,
     engine: Engine | None = None,
     now: datetime | None = None,
 ) -> LoginOutcome:
-    """Check credentials. Owns its transactions so that Argon2 runs between them, never
-    while a write lock is held: read the throttle and the hash, verify, then record the
-    failure (or clear it). Failures are returned, not raised."""
-    now = now or utcnow()
-    email = normalize_email(email)
-    with read_scope(engine) as session:
-        wait = throttle.retry_after(
-            session,
-            email=email,
-            now=now,
-            free_failures=settings.login_free_failures,
-            max_delay=settings.login_max_delay_seconds,
-        )
-        found = session.execute(
-            select(User.id, User.password_hash).where(User.email == email)
-        ).first()
+    """Check credentials; failures are returned, not raised. In order, each refusal
+    cheaper than the next and none of them hashing: the input (writes nothing), the
+    client's rate limit, a turn on the password pool (taken before any database work, so
+    a flood is refused without touching the database), the back-off for this (email,
+    client); then the slot claim, Argon2, and the failure recorded (or cleared)."""
+    if not email.strip() or not password:
+        return LoginOutcome(error=MISSING_CREDENTIALS)
+    key = login_email_key(email)
+    if key is None or len(password) > PASSWORD_MAX:
+        return LoginOutcome(error=GENERIC_LOGIN_ERROR)
+    attempt = _LoginAttempt(
+        email_key=key,
+        client=client[:CLIENT_ADDRESS_MAX],
+        now=now or utcnow(),
+        settings=settings,
+        engine=engine,
+    )
+    # A thread, because the limiter's storage may be Redis (network I/O).
+    wait = await asyncio.to_thread(limits.login_wait, attempt.client)
     if wait:
-        return LoginOutcome(
-            error=f"Too many failed attempts. Try again in {wait} seconds.", retry_after=wait
-        )
-    ok = passwords.verify_password(found.password_hash if found else None, password)
-    with session_scope(engine) as session:
-        if not ok:
-            throttle.record_failure(session, email=email, now=now)
-            return LoginOutcome(error=GENERIC_LOGIN_ERROR)
-        throttle.clear(session, email=email)
-    return LoginOutcome(user_id=found.id)
+        return LoginOutcome(error=too_many_from_network(wait), retry_after=wait)
+    try:
+        with passwords.process_pool().turn() as turn:
+            account = await asyncio.to_thread(attempt.look_up)
+            if isinstance(account, LoginOutcome):
+                return account
+            if account.must_claim:
+                wait = await asyncio.to_thread(attempt.claim)
+                if wait:
+                    return LoginOutcome(error=throttle.too_many_failures(wait), retry_after=wait)
+            ok = await asyncio.wrap_future(turn.verify(account.password_hash, password))
+    except passwords.PasswordHashingBusy:
+        return LoginOutcome(error=HASHING_BUSY)
+    await asyncio.to_thread(attempt.record, ok)
+    if not ok:
+        return LoginOutcome(error=GENERIC_LOGIN_ERROR)
+    return LoginOutcome(user_id=account.user_id)

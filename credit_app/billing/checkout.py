@@ -10,7 +10,7 @@ from credit_app.billing import catalog
 from credit_app.billing.stripe_gateway import PlanNotInStripe, StripeGateway
 from credit_app.billing.subscriptions import ENTITLED_STATUSES, current_subscription
 from credit_app.db import read_scope, session_scope
-from credit_app.models import Purchase, User
+from credit_app.models import CheckoutRecord, Purchase, User
 
 
 class CheckoutRefused(Exception):
@@ -81,7 +81,7 @@ async def start_checkout(
         # The embedded sandbox forgets its prices on restart; recreate on demand.
         price_id = await gateway.ensure_price(plan)
     base = app_url.rstrip("/")
-    return await gateway.create_checkout_session(
+    checkout_id, url = await gateway.create_checkout_session(
         plan=plan,
         price_id=price_id,
         customer_id=customer_id,
@@ -89,6 +89,13 @@ async def start_checkout(
         success_url=f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{base}/pricing?canceled=1",
     )
+    await asyncio.to_thread(_record_checkout, checkout_id, user_id, plan.id)
+    return url
+
+
+def _record_checkout(checkout_id: str, user_id: uuid.UUID, plan_id: str) -> None:
+    with session_scope() as session:
+        session.add(CheckoutRecord(id=checkout_id, user_id=user_id, plan_id=plan_id))
 
 
 async def open_portal(gateway: StripeGateway, *, user_id: uuid.UUID, app_url: str) -> str:
@@ -104,32 +111,45 @@ class Confirmation:
     credits_granted: int = 0
 
 
-def _purchase_recorded(subscription_id: str | None, payment_intent: str | None) -> Purchase | None:
+@dataclass(frozen=True)
+class PaymentRefs:
+    """What a completed checkout paid for: where the webhook records its purchase."""
+
+    subscription_id: str | None
+    payment_intent_id: str | None
+
+
+def checkout_is_theirs(user_id: uuid.UUID, checkout_session_id: str) -> bool:
+    """Whether we started this checkout for this user: answered from our own records, so
+    an unknown or foreign id costs no call to Stripe."""
+    if not checkout_session_id or len(checkout_session_id) > 255:
+        return False
     with read_scope() as session:
-        if payment_intent:
-            return session.scalar(
-                select(Purchase).where(Purchase.stripe_payment_intent_id == payment_intent)
+        owner = session.scalar(
+            select(CheckoutRecord.user_id).where(CheckoutRecord.id == checkout_session_id)
+        )
+    return owner == user_id
+
+
+async def payment_refs(gateway: StripeGateway, checkout_session_id: str) -> PaymentRefs:
+    """One call to Stripe: the subscription or payment intent the checkout created."""
+    checkout = await gateway.retrieve_checkout_session(checkout_session_id)
+    return PaymentRefs(checkout.get("subscription"), checkout.get("payment_intent"))
+
+
+def purchase_recorded(refs: PaymentRefs) -> Confirmation:
+    """Has the webhook for this payment landed? Read from our database only."""
+    with read_scope() as session:
+        if refs.payment_intent_id:
+            found = session.scalar(
+                select(Purchase).where(Purchase.stripe_payment_intent_id == refs.payment_intent_id)
             )
-        if subscription_id:
-            return session.scalar(
+        elif refs.subscription_id:
+            found = session.scalar(
                 select(Purchase)
-                .where(Purchase.stripe_subscription_id == subscription_id)
+                .where(Purchase.stripe_subscription_id == refs.subscription_id)
                 .order_by(Purchase.id)
             )
-    return None
-
-
-async def confirm_checkout(
-    gateway: StripeGateway, *, user_id: uuid.UUID, checkout_session_id: str
-) -> Confirmation:
-    """Has the webhook for this checkout landed? Only the buyer may ask."""
-    checkout = await gateway.retrieve_checkout_session(checkout_session_id)
-    owner = checkout.get("client_reference_id") or (checkout.get("metadata") or {}).get("user_id")
-    if owner != str(user_id):
-        raise CheckoutRefused("This checkout belongs to another account.")
-    purchase = await asyncio.to_thread(
-        _purchase_recorded, checkout.get("subscription"), checkout.get("payment_intent")
-    )
-    if purchase is None:
-        return Confirmation(confirmed=False)
-    return Confirmation(True, purchase.credits_granted)
+        else:
+            found = None
+    return Confirmation(True, found.credits_granted) if found else Confirmation(False)

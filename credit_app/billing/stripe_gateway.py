@@ -88,8 +88,8 @@ class StripeGateway:
         user_id: str,
         success_url: str,
         cancel_url: str,
-    ) -> str:
-        """Returns the hosted checkout page's URL. The user id rides in
+    ) -> tuple[str, str]:
+        """Returns the session's id and its hosted page's URL. The user id rides in
         client_reference_id and metadata, so every resulting webhook names its user."""
         metadata = {"user_id": user_id, "plan_id": plan.id}
         params: dict[str, Any] = {
@@ -106,7 +106,7 @@ class StripeGateway:
         else:
             params["payment_intent_data"] = {"metadata": metadata}
         session = await self._client.v1.checkout.sessions.create_async(params=params)
-        return session.url
+        return session.id, session.url
 
     async def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
         portal = await self._client.v1.billing_portal.sessions.create_async(

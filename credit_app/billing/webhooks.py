@@ -128,11 +128,22 @@ async def gather_facts(gateway: StripeGateway, event: dict[str, Any]) -> Facts:
 
 
 async def process_event(
-    gateway: StripeGateway, event: dict[str, Any], *, engine: Engine | None = None
+    gateway: StripeGateway,
+    event: dict[str, Any],
+    *,
+    livemode: bool = False,
+    engine: Engine | None = None,
 ) -> Outcome:
-    """Fetch, then apply in one transaction. Safe to call any number of times per event."""
+    """Fetch, then apply in one transaction. Safe to call any number of times per event.
+
+    `livemode` is what this deployment's key is: a test-mode event reaching a live
+    deployment (or the other way round) is recorded as ignored and changes nothing."""
     if await asyncio.to_thread(_already_recorded, engine, event["id"]):
         return Outcome(event["id"], event["type"], True, "already processed")
+    if bool(event.get("livemode")) != livemode:
+        mode = "live" if livemode else "test"
+        detail = f"ignored: livemode={bool(event.get('livemode'))} event for a {mode}-mode app"
+        return await asyncio.to_thread(_record_ignored, event, detail, engine)
     facts = await gather_facts(gateway, event) if event["type"] in HANDLED else Facts()
     return await asyncio.to_thread(apply_event, event, facts, engine)
 
@@ -168,6 +179,13 @@ def apply_event(event: dict[str, Any], facts: Facts, engine: Engine | None = Non
         recorded.detail = detail[:255]
     logger.info("stripe event %s %s: %s", event["id"], event["type"], detail)
     return Outcome(event["id"], event["type"], False, detail, tuple(str(u) for u in users))
+
+
+def _record_ignored(event: dict[str, Any], detail: str, engine: Engine | None) -> Outcome:
+    with session_scope(engine) as session:
+        fresh = _insert_event(session, event, "ignored", detail)
+    logger.warning("stripe event %s %s: %s", event["id"], event["type"], detail)
+    return Outcome(event["id"], event["type"], not fresh, detail)
 
 
 Result = tuple[str, tuple]

@@ -2,8 +2,9 @@
 
 import reflex as rx
 
+from credit_app.components.header import signed_out_redirect, site_header
 from credit_app.components.navbar import brand, navbar, top_bar
-from credit_app.state.account import LiveAccount
+from credit_app.state.live import LiveAccount
 
 
 def low_balance_banner() -> rx.Component:
@@ -27,7 +28,8 @@ def low_balance_banner() -> rx.Component:
 
 def signed_in_layout(*children: rx.Component) -> rx.Component:
     return rx.box(
-        navbar(),
+        site_header(navbar()),
+        signed_out_redirect(),
         rx.container(
             rx.vstack(low_balance_banner(), *children, spacing="6", width="100%"),
             size="3",
@@ -53,7 +55,8 @@ def public_header() -> rx.Component:
 def page_shell(*children: rx.Component, signed_in: rx.Var[bool]) -> rx.Component:
     """A page open to everyone: the signed-in navbar when there is a session."""
     return rx.box(
-        rx.cond(signed_in, navbar(), public_header()),
+        site_header(rx.cond(signed_in, navbar(), public_header())),
+        rx.cond(signed_in, signed_out_redirect()),
         rx.container(
             rx.vstack(
                 rx.cond(signed_in, low_balance_banner()), *children, spacing="6", width="100%"
@@ -67,6 +70,10 @@ def page_shell(*children: rx.Component, signed_in: rx.Var[bool]) -> rx.Component
 
 
 def auth_card(title: str, subtitle: str, *children: rx.Component) -> rx.Component:
+    return rx.box(site_header(), _centred_card(title, subtitle, *children))
+
+
+def _centred_card(title: str, subtitle: str, *children: rx.Component) -> rx.Component:
     return rx.center(
         rx.card(
             rx.vstack(

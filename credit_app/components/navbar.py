@@ -41,9 +41,6 @@ def top_bar(*children: rx.Component) -> rx.Component:
         padding_y="0.9em",
         border_bottom="1px solid var(--gray-a5)",
         background="var(--color-panel-solid)",
-        position="sticky",
-        top="0",
-        z_index="10",
         width="100%",
     )
 

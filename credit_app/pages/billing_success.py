@@ -49,7 +49,15 @@ def billing_success_page() -> rx.Component:
                         role="status",
                         id="confirmed",
                     ),
-                    rx.callout(ConfirmState.problem, icon="info", id="confirm-problem"),
+                    rx.vstack(
+                        rx.callout(ConfirmState.problem, icon="info", id="confirm-problem"),
+                        rx.hstack(
+                            rx.link("Go to dashboard", href="/dashboard"),
+                            rx.link("See plans and packs", href="/pricing"),
+                            spacing="4",
+                        ),
+                        spacing="3",
+                    ),
                 ),
             ),
             size="4",

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import signed_in_layout
 from credit_app.components.ledger_table import ledger_table
 from credit_app.state.account import AccountState, LiveAccount
@@ -110,6 +111,7 @@ def _subscription() -> rx.Component:
                 BillingState.error != "",
                 rx.callout(BillingState.error, color_scheme="red", role="alert", width="100%"),
             ),
+            hosted_page_redirect(BillingState.leave_to),
             rx.hstack(
                 rx.cond(
                     LiveAccount.has_billing_account,

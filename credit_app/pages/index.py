@@ -2,10 +2,15 @@
 
 import reflex as rx
 
+from credit_app.components.header import site_header
 from credit_app.settings import get_settings
 
 
 def index_page() -> rx.Component:
+    return rx.box(site_header(), _welcome())
+
+
+def _welcome() -> rx.Component:
     return rx.center(
         rx.vstack(
             rx.hstack(rx.icon("gem", size=36), rx.heading("Credit App", size="8"), align="center"),

@@ -3,6 +3,7 @@
 import reflex as rx
 
 from credit_app.billing.catalog import PlanSpec, plans
+from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import page_shell
 from credit_app.state.account import LiveAccount
 from credit_app.state.billing import BillingState
@@ -197,4 +198,6 @@ def _content() -> rx.Component:
 
 
 def pricing_page() -> rx.Component:
-    return page_shell(_content(), signed_in=BillingState.signed_in)
+    return page_shell(
+        hosted_page_redirect(BillingState.leave_to), _content(), signed_in=BillingState.signed_in
+    )

@@ -4,14 +4,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from credit_app.auth import sessions
 from credit_app.credits import history, holds
 from credit_app.db import read_scope, session_scope
+from credit_app.models import utcnow
 
 logger = logging.getLogger(__name__)
 
 # Half a second between looks, so a change shows in open tabs within a second.
 LEDGER_FOLLOW_SECONDS = 0.5
 HOLD_EXPIRY_SECONDS = 60
+# How often ended sessions are looked for: a revoked or expired session's tabs go blank
+# within this long, wherever it was revoked.
+ENDED_SESSIONS_SECONDS = 1.0
 
 
 # PostgreSQL hands out ids at insert but rows appear at commit, so a row with a lower id
@@ -58,3 +63,23 @@ async def expire_stale_holds() -> None:
         except Exception:
             logger.exception("expiring holds failed; retrying")
         await asyncio.sleep(HOLD_EXPIRY_SECONDS)
+
+
+def _ended_between(start, end) -> list[str]:
+    with read_scope() as session:
+        return sessions.ended_between(session, start=start, end=end)
+
+
+async def sign_out_ended_sessions(sign_out: Callable[[list[str]], Awaitable[None]]) -> None:
+    """Sessions revoked (by any process: another worker, the CLI) or expired since the
+    last look have their tabs cleared and sent to the log-in page."""
+    since = utcnow()
+    while True:
+        await asyncio.sleep(ENDED_SESSIONS_SECONDS)
+        try:
+            now = utcnow()
+            if ended := await asyncio.to_thread(_ended_between, since, now):
+                await sign_out(ended)
+            since = now
+        except Exception:
+            logger.exception("signing out ended sessions failed; retrying")

@@ -1,7 +1,6 @@
 """Pricing, checkout, the customer portal and the payment confirmation page."""
 
 import asyncio
-import json
 import logging
 from urllib.parse import quote
 
@@ -15,12 +14,12 @@ logger = logging.getLogger(__name__)
 
 PAYMENTS_UNAVAILABLE = "The payment service did not answer. Nothing was charged; try again."
 CONFIRM_POLL_SECONDS = 1.0
-CONFIRM_GIVE_UP_SECONDS = 90
-
-
-def _leave_for(url: str) -> rx.event.EventSpec:
-    """A full page load to Stripe's hosted page (the SPA router would treat it as a route)."""
-    return rx.call_script(f"window.location.assign({json.dumps(url)})")
+CONFIRM_GIVE_UP_SECONDS = 30
+NOTHING_TO_CONFIRM = "There is no payment of yours to confirm here."
+STILL_CONFIRMING = (
+    "Your payment is still being confirmed. Your credits will appear on the dashboard as "
+    "soon as it is; you can leave this page."
+)
 
 
 class BillingState(AccountState):
@@ -30,6 +29,9 @@ class BillingState(AccountState):
     busy_plan: str = ""
     error: str = ""
     notice: str = ""
+    # Stripe's hosted page to go to; the page follows it with a full page load
+    # (components/hosted_page.py), since the app's router would treat it as a route.
+    leave_to: str = ""
 
     @rx.event
     async def load_pricing(self):
@@ -40,7 +42,7 @@ class BillingState(AccountState):
         if chosen and chosen.interval:
             self.interval = chosen.interval
         self.notice = "Checkout canceled. Nothing was charged." if params.get("canceled") else ""
-        self.error = ""
+        self.error = self.leave_to = ""
         user_id = await self._authenticated_user_id()
         self.signed_in = user_id is not None
         if user_id is not None:
@@ -61,14 +63,13 @@ class BillingState(AccountState):
             return
         self.busy_plan, self.error = plan_id, ""
         yield
-        settings = get_settings()
         try:
             url = await checkout.start_checkout(
                 runtime.gateway(),
                 user_id=user_id,
                 plan_id=plan_id,
-                app_url=settings.app_url,
-                create_missing_price=runtime.uses_embedded_sandbox(settings),
+                app_url=get_settings().app_url,
+                create_missing_price=runtime.payments().sandbox,
             )
         except checkout.CheckoutRefused as exc:
             self.error = str(exc)
@@ -79,7 +80,7 @@ class BillingState(AccountState):
             return
         finally:
             self.busy_plan = ""
-        yield _leave_for(url)
+        self.leave_to = url
 
     @rx.event
     async def manage(self):
@@ -100,16 +101,22 @@ class BillingState(AccountState):
             return
         finally:
             self.busy_plan = ""
-        yield _leave_for(url)
+        self.leave_to = url
 
 
 class ConfirmState(AccountState):
-    """/billing/success: 'confirming payment' until the webhook has landed."""
+    """/billing/success: 'confirming payment' until the webhook's purchase is recorded.
+
+    Our database answers: whether the checkout is this user's (recorded when it was
+    created), then, after one call to Stripe for what it paid for, whether the webhook has
+    recorded the purchase. One loop per tab; it gives up with a clear message after 30 s."""
 
     confirming: bool = True
     confirmed: bool = False
     credits_granted: int = 0
     problem: str = ""
+    # Which page view the running loop belongs to: a newer load of the page ends it.
+    _confirm_view: int = 0
 
     @rx.event
     async def start(self):
@@ -117,42 +124,41 @@ class ConfirmState(AccountState):
         if user_id is None:
             return rx.redirect("/login?next=/dashboard")
         self.confirming, self.confirmed, self.problem = True, False, ""
-        return ConfirmState.wait_for_webhook
+        self._confirm_view += 1
+        return ConfirmState.wait_for_webhook(self._confirm_view)
 
     @rx.event(background=True)
-    async def wait_for_webhook(self):
+    async def wait_for_webhook(self, view: int):
         async with self:
             user_id = await self._authenticated_user_id()
             session_id = self.router.url.query_parameters.get("session_id", "")
-        if user_id is None or not session_id:
+            if view != self._confirm_view:
+                return
+        ours = user_id is not None and await asyncio.to_thread(
+            checkout.checkout_is_theirs, user_id, session_id
+        )
+        if not ours:
             async with self:
-                self.confirming, self.problem = False, "No payment to confirm here."
+                self.confirming, self.problem = False, NOTHING_TO_CONFIRM
             return
-        gateway = runtime.gateway()
+        try:
+            refs = await checkout.payment_refs(runtime.gateway(), session_id)
+        except Exception:
+            logger.exception("reading checkout %s from Stripe failed", session_id)
+            refs = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CONFIRM_GIVE_UP_SECONDS
-        while loop.time() < deadline:
-            try:
-                result = await checkout.confirm_checkout(
-                    gateway, user_id=user_id, checkout_session_id=session_id
-                )
-            except checkout.CheckoutRefused as exc:
-                async with self:
-                    self.confirming, self.problem = False, str(exc)
-                return
-            except Exception:
-                logger.exception("confirming checkout %s failed", session_id)
-                result = None
-            if result is not None and result.confirmed:
-                async with self:
+        while refs is not None and loop.time() < deadline:
+            result = await asyncio.to_thread(checkout.purchase_recorded, refs)
+            async with self:
+                if view != self._confirm_view:
+                    return
+                if result.confirmed:
                     await self._refresh(user_id)
                     self.confirming, self.confirmed = False, True
                     self.credits_granted = result.credits_granted
-                return
+                    return
             await asyncio.sleep(CONFIRM_POLL_SECONDS)
         async with self:
-            self.confirming = False
-            self.problem = (
-                "Your payment is still being confirmed. Your credits will appear on the "
-                "dashboard as soon as it is."
-            )
+            if view == self._confirm_view:
+                self.confirming, self.problem = False, STILL_CONFIRMING

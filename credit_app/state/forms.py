@@ -1,40 +1,25 @@
-"""Sign-up and sign-in forms. Each handler validates on the server and shows errors per field."""
+"""Sign-up and sign-in forms. Each handler validates on the server and shows errors per field.
+
+The work is done by auth.accounts on this event loop without holding a thread while it
+waits (Argon2 has its own pool), so a flood of sign-ins never delays other people's pages.
+"""
 
 import asyncio
+import uuid
 
 import reflex as rx
 
 from credit_app.auth import accounts
+from credit_app.auth.rate_limits import process_limits
 from credit_app.auth.sessions import create_session
-from credit_app.auth.validation import validate_signup
 from credit_app.db import session_scope
 from credit_app.settings import get_settings
 from credit_app.state.session import SessionState, safe_next
 
 
-def _register(email: str, name: str, password: str, image: str) -> tuple[str | None, dict]:
-    """Returns (session token, {}) or (None, errors by field)."""
-    data, errors = validate_signup(email, name, password, image)
-    if data is None:
-        return None, errors
-    settings = get_settings()
-    try:
-        with session_scope() as session:
-            user = accounts.register(session, data, initial_credits=settings.initial_credits)
-            token = create_session(session, user_id=user.id, ttl=settings.session_ttl)
-    except accounts.EmailTaken:
-        return None, {"email": "An account with this email already exists. Log in instead?"}
-    return token, {}
-
-
-def _login(email: str, password: str) -> tuple[str | None, str]:
-    settings = get_settings()
-    # authenticate() owns its transactions (Argon2 runs outside them).
-    outcome = accounts.authenticate(email=email, password=password, settings=settings)
-    if outcome.user_id is None:
-        return None, outcome.error or accounts.GENERIC_LOGIN_ERROR
+def _start_session(user_id: uuid.UUID) -> str:
     with session_scope() as session:
-        return create_session(session, user_id=outcome.user_id, ttl=settings.session_ttl), ""
+        return create_session(session, user_id=user_id, ttl=get_settings().session_ttl)
 
 
 class SignupState(SessionState):
@@ -49,19 +34,25 @@ class SignupState(SessionState):
         self.submitting = True
         yield
         try:
-            token, errors = await asyncio.to_thread(
-                _register,
-                str(form_data.get("email", "")),
-                str(form_data.get("name", "")),
-                str(form_data.get("password", "")),
-                str(form_data.get("image", "")),
+            outcome = await accounts.sign_up(
+                email=str(form_data.get("email", "")),
+                name=str(form_data.get("name", "")),
+                password=str(form_data.get("password", "")),
+                image=str(form_data.get("image", "")),
+                # Per client address; Reflex applies `trusted_proxy_hops` to find it.
+                client=self.router.session.client_ip,
+                limits=process_limits(),
+                initial_credits=get_settings().initial_credits,
             )
+            token = None
+            if outcome.user_id is not None:
+                token = await asyncio.to_thread(_start_session, outcome.user_id)
         finally:
             self.submitting = False
-        self.email_error = errors.get("email", "")
-        self.name_error = errors.get("name", "")
-        self.password_error = errors.get("password", "")
-        self.image_error = errors.get("image", "")
+        self.email_error = outcome.errors.get("email", "")
+        self.name_error = outcome.errors.get("name", "")
+        self.password_error = outcome.errors.get("password", "")
+        self.image_error = outcome.errors.get("image", "")
         if token:
             self._signed_in(token)
             yield rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
@@ -77,12 +68,20 @@ class LoginState(SessionState):
         self.error = ""
         yield
         try:
-            token, error = await asyncio.to_thread(
-                _login, str(form_data.get("email", "")), str(form_data.get("password", ""))
+            # authenticate() owns its transactions (Argon2 runs outside them).
+            outcome = await accounts.authenticate(
+                email=str(form_data.get("email", "")),
+                password=str(form_data.get("password", "")),
+                client=self.router.session.client_ip,
+                settings=get_settings(),
+                limits=process_limits(),
             )
+            token = None
+            if outcome.user_id is not None:
+                token = await asyncio.to_thread(_start_session, outcome.user_id)
         finally:
             self.submitting = False
-        self.error = error
+        self.error = outcome.error or ""
         if token:
             self._signed_in(token)
             yield rx.redirect(safe_next(self.router.url.query_parameters.get("next")))

@@ -1,20 +1,28 @@
-"""The signed-in session: a token cookie in the browser, the user id in backend state only."""
+"""The signed-in session: a token cookie in the browser, the user id in backend state only.
+
+Where the session token lives: in the browser's cookie (written by Reflex's script, so it
+cannot be HttpOnly; `Secure` when APP_URL is https, SameSite=Strict), and as this state's
+`session_token` in Reflex's state storage (process memory on the embedded default; Redis
+with several workers, which must therefore be private, password-protected and not
+persisted). The database keeps only its SHA-256.
+"""
 
 import asyncio
 import uuid
 
 import reflex as rx
 
-from credit_app.auth.sessions import resolve_session, revoke_session
+from credit_app.auth.sessions import SignedIn, check_session, revoke_session
 from credit_app.db import read_scope, session_scope
 from credit_app.settings import get_settings
+from credit_app.state.live import LiveAccount
 
 SESSION_COOKIE = "credit_session"
 
 
-def _resolve(token: str) -> uuid.UUID | None:
+def _check(token: str) -> SignedIn | None:
     with read_scope() as session:
-        return resolve_session(session, token)
+        return check_session(session, token)
 
 
 def _revoke(token: str) -> None:
@@ -36,24 +44,41 @@ class SessionState(rx.State):
         name=SESSION_COOKIE,
         max_age=get_settings().session_ttl_hours * 3600,
         same_site="strict",
+        secure=get_settings().https,
     )
-    # Set only from a server-validated token; `_` keeps it out of the browser.
+    # Set only from a server-validated token; `_` keeps them out of the browser.
     _user_id: str = ""
+    _live_token: str = ""
 
     async def _authenticated_user_id(self) -> uuid.UUID | None:
         """Re-check the token against the database. Every handler that reads or changes
-        credits calls this first, so a revoked or expired session stops working at once."""
-        user_id = await asyncio.to_thread(_resolve, self.session_token)
-        self._user_id = str(user_id) if user_id else ""
-        return user_id
+        credits calls this first, so a revoked or expired session stops working at once:
+        its tab is unlinked from the live account before anything else is sent to it."""
+        signed_in = await asyncio.to_thread(_check, self.session_token)
+        if signed_in is None:
+            self._user_id = self._live_token = ""
+            await self._unlink_live_account()
+            return None
+        self._user_id, self._live_token = str(signed_in.user_id), signed_in.live_token
+        return signed_in.user_id
+
+    async def _unlink_live_account(self) -> None:
+        live = await self.get_state(LiveAccount)
+        if live._linked_to:
+            await live._unlink()
+        (await self.get_state(LiveAccount))._forget()
 
     def _signed_in(self, token: str) -> None:
         self.session_token = token
 
     async def _end_session(self):
+        """Log out: every tab of this session is cleared and sent to the log-in page."""
+        live = await self.get_state(LiveAccount)
+        if live._linked_to:
+            live._sign_out()
         token = self.session_token
         self.session_token = ""
-        self._user_id = ""
+        self._user_id = self._live_token = ""
         await asyncio.to_thread(_revoke, token)
         return rx.redirect("/login")
 

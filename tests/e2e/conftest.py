@@ -88,8 +88,19 @@ def app_env(port: int, database_url: str, **extra: str) -> dict:
         "DATABASE_URL": database_url,
         "APP_URL": f"http://127.0.0.1:{port}",
         "INITIAL_CREDITS": "100",
+        "PAYMENTS": "sandbox",
+        # Every browser of the suite signs up and logs in from 127.0.0.1.
+        "SIGNUP_RATE_LIMIT": "1000/minute",
+        "LOGIN_RATE_LIMIT": "1000/minute",
     }
-    for name in ("REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET"):
+    for name in (
+        "REDIS_URL",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_API_BASE",
+        "STRIPE_WEBHOOK_SECRET",
+        "SANDBOX_CONTROLS",
+        "ALLOW_PUBLIC_SANDBOX",
+    ):
         env.pop(name, None)
     return {**env, **extra}
 

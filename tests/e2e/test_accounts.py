@@ -5,10 +5,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from credit_app.auth.accounts import user_id_by_email
 from credit_app.auth.sessions import revoke_all_sessions
-from credit_app.auth.validation import normalize_email
 from credit_app.db import session_scope
-from credit_app.models import User
 from tests.e2e.helpers import PASSWORD, expect_balance, log_in, log_out, sign_up
 
 pytestmark = pytest.mark.e2e
@@ -104,7 +103,7 @@ def test_a_revoked_session_is_sent_to_login(page: Page, new_email: str, app):
     sign_up(page, new_email)
     expect_balance(page, 100)
     with session_scope(app.engine) as session:
-        user_id = session.query(User.id).filter(User.email == normalize_email(new_email)).scalar()
+        user_id = user_id_by_email(session, new_email)
         assert revoke_all_sessions(session, user_id=user_id) == 1
     page.reload()
     expect(page).to_have_url(re.compile(r"/login/?\?next=/dashboard/?$"))

@@ -85,6 +85,7 @@ def multi_app(tmp_path_factory):
     ) as proc:
         _wait_for(f"{sandbox_url}/_sandbox/health", proc)
         stripe_env = {
+            "PAYMENTS": "stripe",
             "STRIPE_SECRET_KEY": SANDBOX_KEY,
             "STRIPE_API_BASE": sandbox_url,
             "STRIPE_WEBHOOK_SECRET": secret,

@@ -10,10 +10,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from credit_app import credits
-from credit_app.auth.validation import normalize_email
+from credit_app.auth.accounts import user_id_by_email
 from credit_app.credits import holds
 from credit_app.db import session_scope
-from credit_app.models import LedgerEntry, User
+from credit_app.models import LedgerEntry
 from tests.e2e.helpers import sign_up
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ TEXT = (
 
 def _user(app, email: str) -> uuid.UUID:
     with session_scope(app.engine) as session:
-        return session.scalar(select(User.id).where(User.email == normalize_email(email)))
+        return user_id_by_email(session, email)
 
 
 def _spend_out_of_band(app, user_id, amount):

@@ -41,11 +41,16 @@ class BillingServer:
     def sandbox(self) -> str:
         return self.url + runtime.SANDBOX_PATH
 
+    @property
+    def api_key(self) -> str:
+        """The embedded sandbox's key, made up at start (the test controls take it too)."""
+        return self.gateway.config.secret_key
+
     def control(self, method: str, path: str, **kwargs) -> httpx.Response:
         response = httpx.request(
             method,
             f"{self.sandbox}/_sandbox/{path}",
-            headers={"Authorization": f"Bearer {runtime.SANDBOX_API_KEY}"},
+            headers={"Authorization": f"Bearer {self.api_key}"},
             timeout=30,
             **kwargs,
         )
@@ -94,13 +99,17 @@ class BillingServer:
         return invoice
 
 
-def serve(database_url: str, monkeypatch):
+def serve(database_url: str, monkeypatch, tmp_path):
     """Context: start the server for `database_url`; yields a BillingServer."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("APP_URL", url)
-    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
+    monkeypatch.setenv("PAYMENTS", "sandbox")
+    monkeypatch.setenv("SANDBOX_CONTROLS", "true")
+    monkeypatch.setenv("SANDBOX_CONTROL_KEY_FILE", str(tmp_path / "control-key"))
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
     settings.get_settings.cache_clear()
     db.get_engine.cache_clear()
     server = uvicorn.Server(

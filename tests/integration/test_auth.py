@@ -5,14 +5,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from credit_app.auth import accounts, sessions
+from credit_app.auth import accounts, passwords, sessions
+from credit_app.auth.rate_limits import ClientRateLimits
 from credit_app.auth.validation import validate_signup
 from credit_app.db import session_scope
 from credit_app.models import LedgerEntry, LoginThrottle, User, utcnow
 from credit_app.settings import Settings
+from tests.async_run import run
 from tests.factories import make_user
 
 SETTINGS = Settings(login_free_failures=3, login_max_delay_seconds=60)
+CLIENT = "198.51.100.7"
 
 
 def _count(engine, model) -> int:
@@ -23,16 +26,18 @@ def _count(engine, model) -> int:
 def test_emails_are_unique_case_insensitively(engine):
     make_user(engine, email="alice@example.com")
     data, errors = validate_signup("  ALICE@Example.COM ", "Alice", "long enough")
-    assert errors == {} and data.email == "alice@example.com"
+    assert errors == {} and data.email == "ALICE@example.com"
     with pytest.raises(accounts.EmailTaken), session_scope(engine) as session:
-        accounts.register(session, data, initial_credits=100)
+        accounts.register(session, data, password_hash="unused", initial_credits=100)
     assert _count(engine, User) == 1
 
 
 def test_a_failed_signup_grant_leaves_no_user_behind(engine):
     data, _ = validate_signup("bob@example.com", "Bob", "long enough")
     with pytest.raises(RuntimeError), session_scope(engine) as session:
-        accounts.register(session, data, initial_credits=100)
+        accounts.register(
+            session, data, password_hash=passwords.hash_password("x"), initial_credits=100
+        )
         raise RuntimeError("crash after the grant, before commit")
     assert _count(engine, User) == 0
     assert _count(engine, LedgerEntry) == 0
@@ -46,8 +51,18 @@ def test_zero_initial_credits_creates_no_ledger_row(engine):
 
 
 def _login(engine, email, password, now=None):
-    return accounts.authenticate(
-        email=email, password=password, settings=SETTINGS, engine=engine, now=now
+    # Generous limits: this file is about credentials and back-off, not the rate limit.
+    limits = ClientRateLimits(storage_uri="memory://", login="1000/minute", signup="1/hour")
+    return run(
+        accounts.authenticate(
+            email=email,
+            password=password,
+            client=CLIENT,
+            settings=SETTINGS,
+            limits=limits,
+            engine=engine,
+            now=now,
+        )
     )
 
 
@@ -117,5 +132,5 @@ def test_concurrent_failures_for_a_new_email_are_all_counted(engine):
         outcomes = list(pool.map(lambda _: _login(engine, "new@example.com", "bad"), range(6)))
     assert all(o.user_id is None for o in outcomes)
     with session_scope(engine) as session:
-        row = session.get(LoginThrottle, "new@example.com")
+        row = session.get(LoginThrottle, ("new@example.com", CLIENT))
     assert row.failures == sum(o.retry_after == 0 for o in outcomes)

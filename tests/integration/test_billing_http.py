@@ -11,10 +11,10 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
-from credit_app.billing import catalog, runtime
+from credit_app.billing import catalog, checkout
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.db import session_scope
-from credit_app.models import Purchase, StripeEvent
+from credit_app.models import CheckoutRecord, Purchase, StripeEvent
 from tests import async_run
 from tests.factories import make_user
 from tests.integration.billing_server import (
@@ -26,12 +26,12 @@ from tests.integration.billing_server import (
 
 
 @pytest.fixture
-def app(database_url, monkeypatch):
-    yield from serve(database_url, monkeypatch)
+def app(database_url, monkeypatch, tmp_path):
+    yield from serve(database_url, monkeypatch, tmp_path)
 
 
 def _stripe(app: BillingServer) -> stripe.StripeClient:
-    return stripe.StripeClient(runtime.SANDBOX_API_KEY, base_addresses={"api": app.sandbox})
+    return stripe.StripeClient(app.api_key, base_addresses={"api": app.sandbox})
 
 
 def test_subscribe_grants_the_plan_credits_and_records_the_plan(app):
@@ -214,3 +214,21 @@ def test_upgrade_now_grants_the_new_plan_and_a_downgrade_waits_for_renewal(app):
     app.advance(user)
     assert app.subscription(user).plan_id == "pro_monthly"
     assert app.balance(user) == 100 + 1000 + 5000 + 1000
+
+
+def test_the_return_page_is_answered_from_our_records_with_one_stripe_call(app):
+    buyer, stranger = make_user(app.engine), make_user(app.engine)
+    app.checkout(buyer, "pack_500")
+    with session_scope(app.engine) as session:
+        record = session.scalar(select(CheckoutRecord).where(CheckoutRecord.user_id == buyer))
+    assert record.plan_id == "pack_500"
+    assert checkout.checkout_is_theirs(buyer, record.id)
+    assert not checkout.checkout_is_theirs(stranger, record.id)
+    assert not checkout.checkout_is_theirs(buyer, "cs_test_unknown")
+    assert not checkout.checkout_is_theirs(buyer, "cs_" + "x" * 300)
+    refs = async_run.run(checkout.payment_refs(StripeGateway(app.gateway.config), record.id))
+    assert refs.payment_intent_id and refs.subscription_id is None
+    confirmed = checkout.purchase_recorded(refs)
+    assert (confirmed.confirmed, confirmed.credits_granted) == (True, 500)
+    pending = checkout.purchase_recorded(checkout.PaymentRefs(None, "pi_not_yet_paid"))
+    assert not pending.confirmed

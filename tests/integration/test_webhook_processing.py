@@ -10,9 +10,11 @@ from sqlalchemy import select, text
 
 from credit_app import credits
 from credit_app.billing import purchases
-from credit_app.billing.webhooks import Facts, RetryLater, apply_event
+from credit_app.billing.stripe_gateway import StripeConfig, StripeGateway
+from credit_app.billing.webhooks import Facts, RetryLater, apply_event, process_event
 from credit_app.db import session_scope
 from credit_app.models import Purchase, Shortfall, StripeEvent, User, UserSubscription
+from tests import async_run
 from tests import stripe_payloads as sp
 from tests.factories import make_user
 
@@ -253,3 +255,26 @@ def test_a_long_unmatched_refund_is_recorded_as_not_ours(engine):
     )
     outcome = apply_event(old, Facts(), engine)
     assert outcome.detail.startswith("ignored: no purchase of ours")
+
+
+@pytest.mark.parametrize("app_livemode", [False, True])
+def test_an_event_from_the_other_stripe_mode_is_recorded_as_ignored(engine, buyer, app_livemode):
+    user_id, customer = buyer
+    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    other_mode = {**sp.event("checkout.session.completed", checkout), "livemode": not app_livemode}
+    # Nothing is fetched for a refused event, so the gateway is never called.
+    gateway = StripeGateway(StripeConfig(secret_key="sk_test_unused", webhook_secret="whsec_x"))
+
+    def process(event):
+        return async_run.run(process_event(gateway, event, livemode=app_livemode, engine=engine))
+
+    first, again = process(other_mode), process(other_mode)
+    assert first.detail.startswith("ignored: livemode=")
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert _balance(engine, user_id) == 100
+    with session_scope(engine) as session:
+        assert session.get(StripeEvent, other_mode["id"]).outcome == "ignored"
+    # The same purchase announced in this app's own mode is granted.
+    same_mode = {**sp.event("checkout.session.completed", checkout), "livemode": app_livemode}
+    assert not process(same_mode).detail.startswith("ignored")
+    assert _balance(engine, user_id) == 600

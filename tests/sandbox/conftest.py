@@ -3,6 +3,7 @@ starts from an empty sandbox (POST /_sandbox/reset) and an empty receiver."""
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,18 @@ def submit_form(html: str, values: dict[str, str], form_index: int = 0) -> httpx
     action, hidden, names = form_fields(html, form_index)
     data = {**hidden, **{name: values[name] for name in names if name in values}}
     return httpx.post(action, data=data)
+
+
+@contextmanager
+def sandbox_with(**settings: Any) -> Iterator[str]:
+    """A sandbox of its own (no webhooks) for tests of non-default settings; yields its URL."""
+    port = free_port()
+    base = {"api_key": None, "webhook_secret": SECRET, "webhook_url": None}
+    app = create_app(
+        SandboxSettings(**{**base, "public_url": f"http://127.0.0.1:{port}", **settings})
+    )
+    with serve(app, port) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,24 @@
-"""Signup input rules: every field's error at once, the PRD's length limits."""
+"""Signup and sign-in input rules: every field's error at once, the PRD's length limits,
+one account per address whatever its case, Unicode form or width."""
+
+import unicodedata
 
 import pytest
 
-from credit_app.auth.validation import normalize_email, validate_signup
+from credit_app.auth.validation import (
+    email_key,
+    login_email_key,
+    normalize_email,
+    validate_signup,
+)
 
 
 def test_valid_input_is_cleaned():
     data, errors = validate_signup(" Ada@Example.COM ", "  Ada   Lovelace ", "12345678", "")
     assert errors == {}
+    # email-validator's normal form: the domain is lower-cased, the local part kept as typed.
     assert (data.email, data.name, data.password, data.image) == (
-        "ada@example.com",
+        "Ada@example.com",
         "Ada Lovelace",
         "12345678",
         None,
@@ -53,4 +62,47 @@ def test_password_bounds():
 
 
 def test_normalize_email():
-    assert normalize_email("  MiXeD@Case.Org\n") == "mixed@case.org"
+    assert normalize_email("  MiXeD@Case.Org\n") == "MiXeD@case.org"
+    assert normalize_email("a@xn--bcher-kva.example") == "a@bücher.example"
+    assert normalize_email("not an address") is None
+    assert normalize_email("") is None
+
+
+NFC = unicodedata.normalize("NFC", "josé@example.com")
+NFD = unicodedata.normalize("NFD", "josé@example.com")
+
+
+@pytest.mark.parametrize(
+    ("variant", "original"),
+    [
+        ("\uff41lice@example.com", "alice@example.com"),  # fullwidth a
+        ("ALICE@EXAMPLE.COM", "alice@example.com"),
+        (NFD, NFC),
+        ("stra\u00dfe@example.com", "STRASSE@example.com"),  # casefold: ß is ss
+    ],
+)
+def test_variants_of_one_address_share_a_key(variant, original):
+    assert NFC != NFD
+    assert email_key(normalize_email(variant)) == email_key(normalize_email(original))
+    assert login_email_key(variant) == login_email_key(original)
+
+
+def test_email_key_is_the_migration_formula():
+    assert email_key("\uff21lice@Example.com") == "alice@example.com"
+
+
+def test_login_email_key_refuses_what_no_account_can_have():
+    assert login_email_key("nope") is None
+    assert login_email_key("a" * 60 + "@example.com") is None  # over EMAIL_MAX
+    assert login_email_key("a" * 100_000) is None
+    # NFKC turns this ligature into 18 characters: the key would not fit its column.
+    assert login_email_key("\ufdfa" * 20 + "@example.com") is None
+
+
+def test_signup_refuses_a_huge_email_as_too_long_and_a_ligature_bomb_as_invalid():
+    assert validate_signup("a" * 10_000, "Ada", "12345678")[1] == {
+        "email": "Email must be at most 64 characters."
+    }
+    assert validate_signup("\ufdfa" * 20 + "@example.com", "Ada", "12345678")[1] == {
+        "email": "Enter a valid email address, like name@example.com."
+    }

@@ -1,0 +1,131 @@
+"""A pure-ASGI guard around the whole app: what reaches Reflex's event socket, and the
+security headers on every HTTP response.
+
+Reflex keys each tab's state by the `token` the browser sends when it opens `/_event`
+(HTTP polling or websocket), and accepts any string. Our live links are hex secrets, never
+UUID-shaped, so refusing every token that is not a canonical UUID means no browser can
+connect *as* a link token and read or re-link someone's live account. It runs before
+Reflex, because `rx.Middleware` sees events only after the connection is made and
+Starlette's BaseHTTPMiddleware ignores websockets.
+
+The Cookie header is stripped from those requests too: the app never reads it there (the
+session token travels in the event payload), and Reflex would otherwise keep every header
+of the handshake in its state storage.
+"""
+
+import logging
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+EVENT_PATH = "/_event"
+_CLIENT_TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+logger = logging.getLogger(__name__)
+
+
+def is_client_token(value: str) -> bool:
+    """The shape of the token Reflex's frontend makes (crypto.randomUUID, lower case)."""
+    return _CLIENT_TOKEN.fullmatch(value) is not None
+
+
+def content_security_policy(script_hashes: Iterable[str] = ()) -> str:
+    """Only what the pages need. The session token is readable by script (Reflex writes
+    the cookie from JavaScript), so script injection would be account takeover: scripts
+    come from our origin (plus the hashes of the build's own inline scripts) and never
+    from `eval`. Styles may be inline (Radix sets style attributes); images may be data:
+    URLs (QR codes) and https (profile pictures)."""
+    scripts = " ".join(["'self'", *(f"'{h}'" for h in sorted(set(script_hashes)))])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {scripts}",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: https:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def security_headers(
+    *, https: bool, script_hashes: Iterable[str] = ()
+) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"content-security-policy", content_security_policy(script_hashes).encode()),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+    ]
+    if https:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
+class AppGuard:
+    def __init__(self, app: ASGIApp, *, headers: list[tuple[bytes, bytes]]) -> None:
+        self.app = app
+        self.headers = headers
+        self._header_names = {name for name, _ in headers}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(EVENT_PATH):
+            tokens = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [])
+            if len(tokens) != 1 or not is_client_token(tokens[0]):
+                # The token is not logged: a refused one may be someone's secret.
+                logger.warning("refused an event connection with a malformed client token")
+                await _refuse(scope, receive, send)
+                return
+            scope = {
+                **scope,
+                "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"cookie"],
+            }
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [
+                    (k, v) for k, v in message.get("headers", []) if k not in self._header_names
+                ]
+                message = {**message, "headers": kept + self.headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = b'{"error": "invalid client token"}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class LinkTokenFilter(logging.Filter):
+    """Reflex logs "Attempting to send delta to disconnected client '<token>'", where the
+    token can be a live link secret: such records are dropped whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "disconnected client" not in record.getMessage()

@@ -1,0 +1,153 @@
+"""Running tools for a person on a real database (SQLite and PostgreSQL): bad input and a
+second heavy run are refused before anything is charged; the per-user slot is claimed by
+exactly one of several racing requests and taken over once expired."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from credit_app import credits, db, settings
+from credit_app.credits import tool_runs
+from credit_app.db import session_scope
+from credit_app.features import ToolInputError, keywords, qr
+from credit_app.models import LedgerEntry, ToolRun
+from tests import async_run
+from tests.factories import make_user
+from tests.unit.test_features import ARTICLE
+
+LIVE = timedelta(minutes=5)
+
+
+@pytest.fixture
+def app_db(database_url, monkeypatch, engine):
+    """The services use the app's default engine: point it at this test's database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    settings.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    yield engine
+    db.get_engine().dispose()
+    settings.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+
+
+def _ledger_rows(engine, user_id) -> int:
+    with session_scope(engine) as session:
+        return len(session.scalars(select(LedgerEntry).where(LedgerEntry.user_id == user_id)).all())
+
+
+def _balance(engine, user_id) -> int:
+    with session_scope(engine) as session:
+        return credits.balance(session, user_id=user_id)
+
+
+def _claim(engine, user_id, run_id, ttl=LIVE) -> bool:
+    with session_scope(engine) as session:
+        return tool_runs.claim(session, user_id=user_id, tool="keywords", run_id=run_id, ttl=ttl)
+
+
+INVALID = [
+    ("qr", {"text": ""}),
+    ("qr", {"text": "\U0001f600" * qr.MAX_CHARS}),  # does not fit any QR symbol
+    ("keywords", {"text": "Too short."}),
+    ("keywords", {"text": "word " * (keywords.MAX_CHARS // 5 + 1)}),  # one word too many
+]
+
+
+@pytest.mark.parametrize(
+    ("tool", "inputs"), INVALID, ids=[f"{t}-{i}" for i, (t, _) in enumerate(INVALID)]
+)
+def test_invalid_input_writes_nothing(app_db, tool, inputs):
+    user = make_user(app_db)
+    rows_before = _ledger_rows(app_db, user)
+    with pytest.raises(ToolInputError):
+        async_run.run(
+            tool_runs.run_tool(user_id=user, tool=tool, action_id=uuid.uuid4().hex, inputs=inputs)
+        )
+    assert _ledger_rows(app_db, user) == rows_before
+    assert _balance(app_db, user) == 100
+
+
+def test_a_report_of_an_empty_ledger_writes_nothing(app_db):
+    user = make_user(app_db, initial_credits=0)  # no signup grant: nothing to report
+    assert _ledger_rows(app_db, user) == 0
+    with pytest.raises(ToolInputError, match="no credit activity"):
+        async_run.run(
+            tool_runs.run_report(user_id=user, action_id=uuid.uuid4().hex, name="A", balance=0)
+        )
+    assert _ledger_rows(app_db, user) == 0
+    with session_scope(app_db) as session:
+        assert session.get(ToolRun, user) is None  # the slot was given back
+
+
+def test_a_second_heavy_run_is_refused_before_anything_is_charged(app_db):
+    user = make_user(app_db)
+    rows_before = _ledger_rows(app_db, user)
+    assert _claim(app_db, user, "the-running-one")
+    with pytest.raises(tool_runs.RunInProgress, match="Another tool is still running"):
+        async_run.run(
+            tool_runs.run_tool(
+                user_id=user, tool="keywords", action_id=uuid.uuid4().hex, inputs={"text": ARTICLE}
+            )
+        )
+    with pytest.raises(tool_runs.RunInProgress):
+        async_run.run(
+            tool_runs.run_report(user_id=user, action_id=uuid.uuid4().hex, name="A", balance=100)
+        )
+    assert _ledger_rows(app_db, user) == rows_before
+    assert _balance(app_db, user) == 100
+
+
+def test_a_tool_run_charges_once_and_frees_the_slot(app_db):
+    user = make_user(app_db)
+    outcome = async_run.run(
+        tool_runs.run_tool(
+            user_id=user, tool="keywords", action_id=uuid.uuid4().hex, inputs={"text": ARTICLE}
+        )
+    )
+    assert outcome.result == keywords.run(ARTICLE)
+    assert _balance(app_db, user) == 97
+    with session_scope(app_db) as session:
+        assert session.get(ToolRun, user) is None
+
+
+def test_racing_claims_let_exactly_one_win(app_db):
+    user = make_user(app_db)
+    start = threading.Barrier(8)
+
+    def claim(n):
+        start.wait()
+        return _claim(app_db, user, f"run-{n}")
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(claim, range(8)))
+    assert won.count(True) == 1
+
+
+def test_racing_claims_take_an_expired_slot_over_exactly_once(app_db):
+    user = make_user(app_db)
+    assert _claim(app_db, user, "died", ttl=timedelta(seconds=-1))
+    start = threading.Barrier(8)
+
+    def claim(n):
+        start.wait()
+        return _claim(app_db, user, f"run-{n}")
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(claim, range(8)))
+    assert won.count(True) == 1
+    winner = f"run-{won.index(True)}"
+    # The dead run's late release must not free its successor's slot.
+    with session_scope(app_db) as session:
+        tool_runs.release(session, user_id=user, run_id="died")
+    with session_scope(app_db) as session:
+        assert session.get(ToolRun, user).run_id == winner
+    assert not _claim(app_db, user, "another")
+    with session_scope(app_db) as session:
+        tool_runs.release(session, user_id=user, run_id=winner)
+    assert _claim(app_db, user, "another")

@@ -103,6 +103,11 @@ def server(static_dir: Path) -> Callable[[ASGIApp], ASGIApp]:
         # Filters apply to the logger a record is made on: name Reflex's app logger.
         logging.getLogger("reflex.app").addFilter(LinkTokenFilter())
         hashes = csp.inline_script_hashes(static_dir)
-        return AppGuard(api, headers=security_headers(https=settings.https, script_hashes=hashes))
+        payments = runtime.payments()
+        return AppGuard(
+            api,
+            headers=security_headers(https=settings.https, script_hashes=hashes),
+            loopback_only=payments.sandbox and not payments.allow_public_sandbox,
+        )
 
     return serve

@@ -20,6 +20,8 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from credit_app.settings import is_loopback_host
+
 EVENT_PATH = "/_event"
 _CLIENT_TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -69,21 +71,32 @@ def security_headers(
 
 
 class AppGuard:
-    def __init__(self, app: ASGIApp, *, headers: list[tuple[bytes, bytes]]) -> None:
+    """`loopback_only`: answer nobody but this machine (simulated payments), whatever
+    address the server was told to bind: REFLEX_BACKEND_HOST or --backend-host can
+    override the 127.0.0.1 that rxconfig.py asks for."""
+
+    def __init__(
+        self, app: ASGIApp, *, headers: list[tuple[bytes, bytes]], loopback_only: bool = False
+    ) -> None:
         self.app = app
         self.headers = headers
-        self._header_names = {name for name, _ in headers}
+        self.loopback_only = loopback_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
+            return
+        if self.loopback_only and not is_loopback_host((scope.get("client") or ("",))[0]):
+            await _refuse(
+                scope, receive, send, b'{"error": "this test server answers only its own machine"}'
+            )
             return
         if scope["path"].startswith(EVENT_PATH):
             tokens = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [])
             if len(tokens) != 1 or not is_client_token(tokens[0]):
                 # The token is not logged: a refused one may be someone's secret.
                 logger.warning("refused an event connection with a malformed client token")
-                await _refuse(scope, receive, send)
+                await _refuse(scope, receive, send, b'{"error": "invalid client token"}')
                 return
             scope = {
                 **scope,
@@ -95,21 +108,22 @@ class AppGuard:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [
-                    (k, v) for k, v in message.get("headers", []) if k not in self._header_names
-                ]
-                message = {**message, "headers": kept + self.headers}
+                # A header the response set itself stays: the sandbox's pages send a
+                # stricter policy (no script at all) than the app's.
+                own = message.get("headers", [])
+                present = {name.lower() for name, _ in own}
+                added = [(k, v) for k, v in self.headers if k not in present]
+                message = {**message, "headers": [*own, *added]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+async def _refuse(scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
     if scope["type"] == "websocket":
         await receive()  # websocket.connect
         await send({"type": "websocket.close", "code": 1008})
         return
-    body = b'{"error": "invalid client token"}'
     await send(
         {
             "type": "http.response.start",

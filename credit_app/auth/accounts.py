@@ -149,7 +149,6 @@ class _Account:
 
     user_id: uuid.UUID | None
     password_hash: str | None  # None: no such user (the dummy hash is checked instead)
-    must_claim: bool  # past the free failures: the attempt must claim its slot
 
 
 @dataclass(frozen=True)
@@ -175,16 +174,12 @@ class _LoginAttempt:
             found = session.execute(
                 select(User.id, User.password_hash).where(User.email_key == self.email_key)
             ).first()
-        must_claim = state is not None and state.failures >= self.settings.login_free_failures
-        if must_claim:
+        if state is not None and (wait := throttle.seconds_until(state.blocked_until, self.now)):
             # Still waiting: refuse without taking the write lock.
-            wait = throttle.seconds_until(state.blocked_until, self.now)
-            if wait:
-                return LoginOutcome(error=throttle.too_many_failures(wait), retry_after=wait)
+            return LoginOutcome(error=throttle.too_many_failures(wait), retry_after=wait)
         return _Account(
             user_id=found.id if found else None,
             password_hash=found.password_hash if found else None,
-            must_claim=must_claim,
         )
 
     def claim(self) -> int:
@@ -193,18 +188,10 @@ class _LoginAttempt:
                 session, email_key=self.email_key, client=self.client, now=self.now, **self._backoff
             )
 
-    def record(self, ok: bool) -> None:
+    def succeeded(self) -> None:
+        """The attempt was counted as a failure when claimed; a success wipes the slate."""
         with session_scope(self.engine) as session:
-            if ok:
-                throttle.clear(session, email_key=self.email_key, client=self.client)
-            else:
-                throttle.record_failure(
-                    session,
-                    email_key=self.email_key,
-                    client=self.client,
-                    now=self.now,
-                    **self._backoff,
-                )
+            throttle.clear(session, email_key=self.email_key, client=self.client)
 
 
 async def authenticate(
@@ -221,7 +208,7 @@ async def authenticate(
     cheaper than the next and none of them hashing: the input (writes nothing), the
     client's rate limit, a turn on the password pool (taken before any database work, so
     a flood is refused without touching the database), the back-off for this (email,
-    client); then the slot claim, Argon2, and the failure recorded (or cleared)."""
+    client); then the attempt counted (claim), Argon2, and on success the count cleared."""
     if not email.strip() or not password:
         return LoginOutcome(error=MISSING_CREDENTIALS)
     key = login_email_key(email)
@@ -243,14 +230,13 @@ async def authenticate(
             account = await asyncio.to_thread(attempt.look_up)
             if isinstance(account, LoginOutcome):
                 return account
-            if account.must_claim:
-                wait = await asyncio.to_thread(attempt.claim)
-                if wait:
-                    return LoginOutcome(error=throttle.too_many_failures(wait), retry_after=wait)
+            wait = await asyncio.to_thread(attempt.claim)
+            if wait:
+                return LoginOutcome(error=throttle.too_many_failures(wait), retry_after=wait)
             ok = await asyncio.wrap_future(turn.verify(account.password_hash, password))
     except passwords.PasswordHashingBusy:
         return LoginOutcome(error=HASHING_BUSY)
-    await asyncio.to_thread(attempt.record, ok)
     if not ok:
         return LoginOutcome(error=GENERIC_LOGIN_ERROR)
+    await asyncio.to_thread(attempt.succeeded)
     return LoginOutcome(user_id=account.user_id)

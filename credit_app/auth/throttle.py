@@ -5,10 +5,11 @@ Keyed on the client address too, so someone else's failures never lock the owner
 they sign in from their own network. Kept in the database, not in memory, so it holds
 across app workers and restarts.
 
-Every attempt past the free ones claims its slot with one conditional UPDATE before the
-password is checked: of several simultaneous guesses, exactly one moves `blocked_until`
-forward and is verified; the others match no row and are refused. No Python lock is
-involved, so this holds across threads, processes and machines, on SQLite and PostgreSQL.
+Every attempt is counted before its password is checked (an attempt is a failure until it
+succeeds), with one conditional UPDATE that only matches while no back-off is running: of
+several simultaneous guesses, at most the free ones go through, then exactly one per
+back-off window; the others match no row and are refused. No Python lock is involved, so
+this holds across threads, processes and machines, on SQLite and PostgreSQL.
 """
 
 import math
@@ -64,55 +65,35 @@ def claim_attempt(
     free_failures: int,
     max_delay: int,
 ) -> int:
-    """Take the one attempt allowed now for this (email, client): 0 when taken (the caller
-    may check the password), else the seconds until the next one. Call inside a write
-    transaction."""
-    state = current(session, email_key=email_key, client=client)
-    if state is None:
-        return 0
-    delay = backoff_seconds(state.failures, free_failures=free_failures, max_delay=max_delay)
-    # Of concurrent claims, the first moves `blocked_until` past `now`; the rest no longer
-    # match (on PostgreSQL they wait for its row lock, then re-check the condition).
-    claimed = session.execute(
-        update(LoginThrottle)
-        .where(_key(email_key, client), LoginThrottle.blocked_until <= now)
-        .values(blocked_until=now + timedelta(seconds=delay))
-    ).rowcount
-    if claimed:
-        return 0
-    state = current(session, email_key=email_key, client=client)
-    return max(1, seconds_until(state.blocked_until, now)) if state else 0
-
-
-def record_failure(
-    session: Session,
-    *,
-    email_key: str,
-    client: str,
-    now: datetime,
-    free_failures: int,
-    max_delay: int,
-) -> None:
-    """Count one more failure and push the next allowed attempt out accordingly.
-    Insert-if-missing then increment, so concurrent failures for a new pair neither
-    collide on the key nor lose a count."""
+    """Count one attempt for this (email, client) before the password is checked: 0 when
+    it may go ahead, else the seconds until the next one may. Call inside a write
+    transaction; a success afterwards clears the count (`clear`)."""
+    # Insert-if-missing then increment, so concurrent first attempts for a new pair
+    # neither collide on the key nor lose a count.
     session.execute(
         insert_unless_exists(session, LoginThrottle, key=["email_key", "client"]).values(
             email_key=email_key, client=client, failures=0, blocked_until=now
         )
     )
-    failures = session.execute(
+    # On PostgreSQL concurrent attempts wait here for the first one's row lock, then
+    # re-check the condition against the `blocked_until` it set.
+    counted = session.execute(
         update(LoginThrottle)
-        .where(_key(email_key, client))
+        .where(_key(email_key, client), LoginThrottle.blocked_until <= now)
         .values(failures=LoginThrottle.failures + 1)
         .returning(LoginThrottle.failures)
-    ).scalar_one()
-    delay = backoff_seconds(failures, free_failures=free_failures, max_delay=max_delay)
-    session.execute(
-        update(LoginThrottle)
-        .where(_key(email_key, client))
-        .values(blocked_until=now + timedelta(seconds=delay))
-    )
+    ).scalar_one_or_none()
+    if counted is None:
+        state = current(session, email_key=email_key, client=client)
+        return max(1, seconds_until(state.blocked_until, now)) if state else 1
+    delay = backoff_seconds(counted, free_failures=free_failures, max_delay=max_delay)
+    if delay:
+        session.execute(
+            update(LoginThrottle)
+            .where(_key(email_key, client))
+            .values(blocked_until=now + timedelta(seconds=delay))
+        )
+    return 0
 
 
 def clear(session: Session, *, email_key: str, client: str) -> None:

@@ -3,18 +3,28 @@
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from credit_app.billing import catalog
 from credit_app.billing.stripe_gateway import PlanNotInStripe, StripeGateway
 from credit_app.billing.subscriptions import ENTITLED_STATUSES, current_subscription
 from credit_app.db import read_scope, session_scope
-from credit_app.models import CheckoutRecord, Purchase, User
+from credit_app.models import CheckoutRecord, Purchase, User, utcnow
 
 
 class CheckoutRefused(Exception):
     """A purchase that makes no sense; the message is shown to the person."""
+
+
+# Each checkout costs calls to Stripe and a row here: a tab clicking in a loop is stopped.
+CHECKOUT_WINDOW = timedelta(minutes=10)
+MAX_CHECKOUTS_PER_WINDOW = 5
+TOO_MANY_CHECKOUTS = (
+    "You started several checkouts in the last few minutes. Finish one of them, or try "
+    "again in a few minutes."
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,8 @@ async def start_checkout(
     plan = catalog.plan_by_id(plan_id)
     if plan is None or plan.kind not in ("subscription", "pack"):
         raise CheckoutRefused("That plan is not for sale.")
+    if await asyncio.to_thread(_recent_checkouts, user_id) >= MAX_CHECKOUTS_PER_WINDOW:
+        raise CheckoutRefused(TOO_MANY_CHECKOUTS)
     buyer = await asyncio.to_thread(_buyer, user_id)
     if plan.kind == "subscription" and buyer.subscribed:
         raise CheckoutRefused("You already have a subscription: switch plans under Manage.")
@@ -91,6 +103,18 @@ async def start_checkout(
     )
     await asyncio.to_thread(_record_checkout, checkout_id, user_id, plan.id)
     return url
+
+
+def _recent_checkouts(user_id: uuid.UUID) -> int:
+    with read_scope() as session:
+        return session.scalar(
+            select(func.count())
+            .select_from(CheckoutRecord)
+            .where(
+                CheckoutRecord.user_id == user_id,
+                CheckoutRecord.created_at > utcnow() - CHECKOUT_WINDOW,
+            )
+        )
 
 
 def _record_checkout(checkout_id: str, user_id: uuid.UUID, plan_id: str) -> None:

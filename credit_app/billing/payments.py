@@ -9,7 +9,7 @@ what to set.
 
 from typing import Self
 
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from credit_app.settings import PaymentMode, Settings
 
@@ -30,6 +30,12 @@ class PaymentSettings(BaseModel):
     stripe_webhook_secret: str | None
     stripe_api_base: str | None
     redis_url: str | None
+
+    @field_validator("stripe_secret_key", "stripe_webhook_secret", "stripe_api_base")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        """A value of spaces (a quoted empty variable, a stray newline) is no secret."""
+        return (value or "").strip() or None
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Self:
@@ -52,6 +58,8 @@ class PaymentSettings(BaseModel):
                 raise ValueError(f"PAYMENTS=stripe needs {' and '.join(missing)}.")
             if not self.stripe_secret_key.startswith(TEST_KEY_PREFIXES + LIVE_KEY_PREFIXES):
                 raise ValueError("STRIPE_SECRET_KEY must be a Stripe secret or restricted key.")
+            if not self.stripe_webhook_secret.startswith("whsec_"):
+                raise ValueError("STRIPE_WEBHOOK_SECRET must be an endpoint secret (whsec_...).")
             return self
         if self.stripe_secret_key or self.stripe_api_base:
             raise ValueError(

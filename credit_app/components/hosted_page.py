@@ -2,10 +2,20 @@
 
 import reflex as rx
 
-# A function compiled into the page's own script (never eval'd, so the
-# Content-Security-Policy needs no 'unsafe-eval'): it clicks the link below, which loads
-# the whole document (reload_document) instead of letting the app's router take the path.
-_FOLLOW = rx.Var("() => document.getElementById('hosted-page-link').click()")
+# Compiled into the page's own script (never eval'd, so the Content-Security-Policy needs
+# no 'unsafe-eval'). It clicks the hidden link below, which loads the whole document
+# (reload_document) instead of letting the app's router take the path. Each hosted page
+# URL is followed once per browser tab: coming back to a page that still holds the URL
+# (the back button, "Go to dashboard") must not send the person to Stripe again.
+_FOLLOW = rx.Var(
+    """() => {
+  const link = document.getElementById('hosted-page-link');
+  if (link && sessionStorage.getItem('hosted-page-followed') !== link.href) {
+    sessionStorage.setItem('hosted-page-followed', link.href);
+    link.click();
+  }
+}"""
+)
 
 
 def hosted_page_redirect(url: rx.Var[str]) -> rx.Component:
@@ -13,7 +23,7 @@ def hosted_page_redirect(url: rx.Var[str]) -> rx.Component:
         url != "",
         rx.box(
             rx.link(
-                "Continue to the secure payment page",
+                "Opening the secure payment page…",
                 href=url,
                 id="hosted-page-link",
                 reload_document=True,

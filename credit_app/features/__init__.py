@@ -1,8 +1,9 @@
 """The premium tools as plain functions, their cost catalogue and their errors (no Reflex, no DB).
 
-The web layer charges `load_catalogue()[tool_id].credits`, calls `TOOLS[tool_id](...)` inside
-its credit guard, shows a `ToolInputError` beside the field (and gives the credits back), and
-treats any other exception as a failed run.
+The service layer (credits.tool_runs) checks the input with `check_input(tool_id, ...)` before
+anything is charged (a `ToolInputError` is shown beside the field), charges
+`load_catalogue()[tool_id].credits`, and runs `TOOLS[tool_id](...)` on the bounded worker pool
+(`pool.get_pool()`); any other exception is a failed run and the credits go back.
 """
 
 from __future__ import annotations
@@ -22,11 +23,26 @@ TOOLS: dict[str, Callable[..., Any]] = {
     "keywords": keywords.run,
     "report": report.run,
 }
-# The catalogue validates ids against KNOWN_TOOL_IDS; keep the two lists from drifting apart.
-if tuple(TOOLS) != KNOWN_TOOL_IDS:
-    raise RuntimeError("features.TOOLS and catalogue.KNOWN_TOOL_IDS list different tools")
+# Each tool's input check: cheap, run before charging so bad input costs nothing.
+INPUT_CHECKS: dict[str, Callable[..., None]] = {
+    "qr": qr.check_input,
+    "keywords": keywords.check_input,
+    "report": report.check_input,
+}
+# The catalogue validates ids against KNOWN_TOOL_IDS; keep the lists from drifting apart.
+if tuple(TOOLS) != KNOWN_TOOL_IDS or tuple(INPUT_CHECKS) != KNOWN_TOOL_IDS:
+    raise RuntimeError("features.TOOLS, INPUT_CHECKS and KNOWN_TOOL_IDS list different tools")
+
+
+def check_input(tool_id: str, **inputs: Any) -> None:
+    """Raise ToolInputError unless `tool_id` can run on `inputs`. For qr and keywords the
+    inputs are the tool's own arguments; for the report, `row_count` (its rows come from our
+    ledger, and are read only once the count is known to be acceptable)."""
+    INPUT_CHECKS[tool_id](**inputs)
+
 
 __all__ = [
+    "INPUT_CHECKS",
     "KNOWN_TOOL_IDS",
     "TOOLS",
     "CatalogueError",
@@ -37,6 +53,7 @@ __all__ = [
     "ReportResult",
     "ToolInputError",
     "ToolSpec",
+    "check_input",
     "keywords",
     "load_catalogue",
     "parse_catalogue",

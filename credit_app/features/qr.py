@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import segno
-from segno import DataOverflowError
+from segno import DataOverflowError, encoder
 
 from credit_app.features.errors import ToolInputError
 
@@ -23,13 +23,10 @@ class QrResult:
     modules: int  # width of the symbol in modules, quiet zone excluded
 
 
-def run(text: str, *, error_level: str = "M", scale: int = 8) -> QrResult:
-    """Encode `text` as a QR code.
-
-    `error_level` is the minimum error correction (L 7%, M 15%, Q 25%, H 30% of the symbol can
-    be damaged); the library raises it for free when the data fits the same symbol size.
-    `scale` is pixels per module in the PNG and the SVG's nominal size.
-    """
+def check_input(text: str, *, error_level: str = "M", scale: int = 8) -> None:
+    """Raise ToolInputError unless `run` can encode these inputs, including whether the text
+    fits the largest QR symbol. A few milliseconds (no symbol is drawn), so the web layer
+    calls it before charging: bad input costs nothing and writes nothing."""
     if not isinstance(text, str) or not text.strip():
         raise ToolInputError("Enter the text or link to put in the QR code.", field="text")
     if len(text) > MAX_CHARS:
@@ -42,10 +39,15 @@ def run(text: str, *, error_level: str = "M", scale: int = 8) -> QrResult:
         raise ToolInputError("Error correction must be one of L, M, Q or H.", field="error_level")
     if not isinstance(scale, int) or not 1 <= scale <= 40:
         raise ToolInputError("Scale must be a whole number from 1 to 40.", field="scale")
-
     try:
-        # micro=False: Micro QR codes are smaller but most phone cameras cannot read them.
-        qr = segno.make(text, error=level, micro=False, boost_error=True)
+        # segno's own sizing step (segno.make runs it first), without drawing the symbol
+        # and choosing its mask, which take 100 times longer.
+        encoder.find_version(
+            encoder.prepare_data(text, None, None),
+            encoder.normalize_errorlevel(level),
+            eci=False,
+            micro=False,
+        )
     except DataOverflowError as exc:
         # 1,000 ASCII characters always fit; emoji and non-Latin letters take 3-4 bytes each
         # and can overflow the largest symbol (version 40), which is the person's to fix.
@@ -54,6 +56,18 @@ def run(text: str, *, error_level: str = "M", scale: int = 8) -> QrResult:
             "letters take more room than plain letters.",
             field="text",
         ) from exc
+
+
+def run(text: str, *, error_level: str = "M", scale: int = 8) -> QrResult:
+    """Encode `text` as a QR code.
+
+    `error_level` is the minimum error correction (L 7%, M 15%, Q 25%, H 30% of the symbol can
+    be damaged); the library raises it for free when the data fits the same symbol size.
+    `scale` is pixels per module in the PNG and the SVG's nominal size.
+    """
+    check_input(text, error_level=error_level, scale=scale)
+    # micro=False: Micro QR codes are smaller but most phone cameras cannot read them.
+    qr = segno.make(text, error=error_level.upper(), micro=False, boost_error=True)
 
     # Explicit white background: a transparent code on a dark-themed page does not scan.
     # omitsize=True gives a viewBox instead of fixed width/height, so CSS can size the SVG.

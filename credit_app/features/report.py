@@ -97,14 +97,7 @@ def run(
     least every 10% of the work. It runs in the calling thread; keep it quick.
     """
     report = _Progress(progress)
-    if not rows:
-        raise ToolInputError("There is no credit activity to report yet.", field="rows")
-    if len(rows) > MAX_ROWS:
-        raise ToolInputError(
-            f"That is {len(rows):,} ledger entries; a report holds at most {MAX_ROWS:,}. "
-            "Pick a shorter period.",
-            field="rows",
-        )
+    check_input(row_count=len(rows))
     generated_at = (generated_at or datetime.now(UTC)).astimezone(UTC)
     person = " ".join(str(name).split()) or "Unnamed account"
 
@@ -137,6 +130,19 @@ def run(
         pages=pages,
         rows=len(entries),
     )
+
+
+def check_input(*, row_count: int) -> None:
+    """Raise ToolInputError unless a report of `row_count` ledger entries can be built. The
+    web layer calls it with a count, before charging and before reading the rows."""
+    if row_count <= 0:
+        raise ToolInputError("There is no credit activity to report yet.", field="rows")
+    if row_count > MAX_ROWS:
+        raise ToolInputError(
+            f"That is {row_count:,} ledger entries; a report holds at most {MAX_ROWS:,}. "
+            "Export your history as CSV from the Usage page instead.",
+            field="rows",
+        )
 
 
 def _row(index: int, raw: Mapping[str, Any]) -> _Row:

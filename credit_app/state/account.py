@@ -15,10 +15,14 @@ __all__ = ["AccountState", "LiveAccount", "entry_row"]
 
 class AccountState(SessionState):
     loaded: bool = False
+    # Stripe's hosted Checkout or portal page this tab is leaving for; the page follows it
+    # with a full page load (components/hosted_page.py). Every page load clears it.
+    leave_to: str = ""
 
     @rx.event
     async def load(self):
         """on_load of every signed-in page: re-check the session, then read fresh numbers."""
+        self.leave_to = ""
         user_id = await self._authenticated_user_id()
         if user_id is None:
             self.reset()

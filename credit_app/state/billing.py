@@ -29,9 +29,6 @@ class BillingState(AccountState):
     busy_plan: str = ""
     error: str = ""
     notice: str = ""
-    # Stripe's hosted page to go to; the page follows it with a full page load
-    # (components/hosted_page.py), since the app's router would treat it as a route.
-    leave_to: str = ""
 
     @rx.event
     async def load_pricing(self):
@@ -109,14 +106,18 @@ class ConfirmState(AccountState):
 
     Our database answers: whether the checkout is this user's (recorded when it was
     created), then, after one call to Stripe for what it paid for, whether the webhook has
-    recorded the purchase. One loop per tab; it gives up with a clear message after 30 s."""
+    recorded the purchase. One loop per tab, however often its handler is called; it gives
+    up with a clear message after 30 s."""
 
     confirming: bool = True
     confirmed: bool = False
     credits_granted: int = 0
     problem: str = ""
-    # Which page view the running loop belongs to: a newer load of the page ends it.
+    # Bumped by every load of the page; the tab's loop always serves the newest.
     _confirm_view: int = 0
+    _confirm_running: bool = False
+    # What Stripe said each checkout paid for: asked once per checkout, not per poll.
+    _confirm_refs: dict[str, list[str | None]] = {}
 
     @rx.event
     async def start(self):
@@ -125,27 +126,44 @@ class ConfirmState(AccountState):
             return rx.redirect("/login?next=/dashboard")
         self.confirming, self.confirmed, self.problem = True, False, ""
         self._confirm_view += 1
-        return ConfirmState.wait_for_webhook(self._confirm_view)
+        if self._confirm_running:
+            return None  # the running loop picks the new page view up
+        return ConfirmState.wait_for_webhook
 
     @rx.event(background=True)
-    async def wait_for_webhook(self, view: int):
+    async def wait_for_webhook(self):
+        async with self:
+            if self._confirm_running:
+                return
+            self._confirm_running = True
+            view = self._confirm_view
+        try:
+            while True:
+                await self._confirm(view)
+                async with self:
+                    if view == self._confirm_view:
+                        self._confirm_running = False
+                        return
+                    view = self._confirm_view
+        except BaseException:
+            async with self:
+                self._confirm_running = False
+            raise
+
+    async def _confirm(self, view: int) -> None:
+        """Confirm the checkout of page view `view`; returns early when a newer view
+        starts (the caller then serves that one)."""
         async with self:
             user_id = await self._authenticated_user_id()
             session_id = self.router.url.query_parameters.get("session_id", "")
-            if view != self._confirm_view:
-                return
+            known = self._confirm_refs.get(session_id)
         ours = user_id is not None and await asyncio.to_thread(
             checkout.checkout_is_theirs, user_id, session_id
         )
         if not ours:
-            async with self:
-                self.confirming, self.problem = False, NOTHING_TO_CONFIRM
+            await self._give_up(view, NOTHING_TO_CONFIRM)
             return
-        try:
-            refs = await checkout.payment_refs(runtime.gateway(), session_id)
-        except Exception:
-            logger.exception("reading checkout %s from Stripe failed", session_id)
-            refs = None
+        refs = checkout.PaymentRefs(*known) if known else await self._payment_refs(session_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CONFIRM_GIVE_UP_SECONDS
         while refs is not None and loop.time() < deadline:
@@ -159,6 +177,22 @@ class ConfirmState(AccountState):
                     self.credits_granted = result.credits_granted
                     return
             await asyncio.sleep(CONFIRM_POLL_SECONDS)
+        await self._give_up(view, STILL_CONFIRMING)
+
+    async def _payment_refs(self, session_id: str) -> checkout.PaymentRefs | None:
+        try:
+            refs = await checkout.payment_refs(runtime.gateway(), session_id)
+        except Exception:
+            logger.exception("reading checkout %s from Stripe failed", session_id)
+            return None
+        async with self:
+            self._confirm_refs = {
+                **self._confirm_refs,
+                session_id: [refs.subscription_id, refs.payment_intent_id],
+            }
+        return refs
+
+    async def _give_up(self, view: int, problem: str) -> None:
         async with self:
             if view == self._confirm_view:
-                self.confirming, self.problem = False, STILL_CONFIRMING
+                self.confirming, self.problem = False, problem

@@ -1,6 +1,6 @@
-"""The premium tools page. Every tool runs through the credit guard
-(credits.charging.run_charged): session re-checked on the server, one charge per action,
-credits back if the tool fails."""
+"""The premium tools page. Every tool runs through credits.tool_runs: input checked and the
+session re-checked on the server before anything is charged, one charge per action, the work
+on the bounded tool pool, credits back if it fails."""
 
 import asyncio
 import contextlib
@@ -14,14 +14,16 @@ import reflex as rx
 
 from credit_app import credits
 from credit_app.billing import catalog
-from credit_app.credits import charging, history
-from credit_app.db import read_scope
-from credit_app.features import ToolInputError, keywords, load_catalogue, qr, report
-from credit_app.state.account import AccountState, LiveAccount, entry_row
+from credit_app.credits import tool_runs
+from credit_app.features import ToolInputError, load_catalogue, pool
+from credit_app.state.account import AccountState, LiveAccount
 
 logger = logging.getLogger(__name__)
 
 TOOL_FAILED = "The tool failed and your credits were given back. Try again."
+TOOL_TOO_LONG = "That took too long, so it was stopped and your credits were given back."
+TOOL_TOO_BIG = "That needed more memory than a run may use; your credits were given back."
+WORKERS_BUSY = "The tools are busy right now; your credits were given back. Try again shortly."
 PROGRESS_REFRESH_SECONDS = 0.2
 
 
@@ -35,26 +37,6 @@ def _action_id(sent: str) -> str:
     if len(sent) == 32 and all(c in "0123456789abcdef" for c in sent):
         return sent
     return _new_action_id()
-
-
-def _report_rows(user_id: uuid.UUID) -> list[dict[str, Any]]:
-    with read_scope() as session:
-        rows, _ = history.ledger_page(
-            session,
-            user_id=user_id,
-            where=history.LedgerFilter(),
-            page=1,
-            per_page=report.MAX_ROWS,
-        )
-    return [
-        {
-            **entry_row(e),
-            "when": e.created_at.isoformat(),
-            "delta": e.delta,
-            "balance_after": e.balance_after,
-        }
-        for e in reversed(rows)
-    ]
 
 
 def next_plan_up(plan_rank: int) -> str:
@@ -97,6 +79,7 @@ class ToolsState(AccountState):
         self.costs = {t.id: t.credits for t in tools.values()}
         self.names = {t.id: t.name for t in tools.values()}
         self.action_ids = {t: self.action_ids.get(t) or _new_action_id() for t in tools}
+        pool.get_pool().start()  # once per process; later calls find the workers running
         await self._refresh(user_id)
         return None
 
@@ -107,12 +90,12 @@ class ToolsState(AccountState):
     async def _charged(
         self,
         tool: str,
-        action_id: str,
-        work: Callable[[], Awaitable[Any]],
+        run: Callable[[uuid.UUID], Awaitable[Any]],
         *,
         background: bool = False,
     ) -> tuple[Any, Any]:
-        """Run `work` under the credit guard; returns (redirect or None, result or None).
+        """`await run(user_id)` (a credits.tool_runs call) once the session is re-checked;
+        returns (redirect or None, result or None) and shows why a run did not happen.
 
         In a background event the state lock is taken only around state changes, never
         while the work runs, so progress updates and other events go on meanwhile.
@@ -125,25 +108,24 @@ class ToolsState(AccountState):
             self.errors = {**self.errors, tool: ""}
             self.notices = {**self.notices, tool: ""}
             plan_rank = (await self.get_state(LiveAccount)).plan_rank
-        spec = load_catalogue()[tool]
         outcome, refused, error = None, None, ""
         try:
-            outcome = await charging.run_charged(
-                user_id=user_id,
-                feature=tool,
-                cost=spec.credits,
-                action_key=charging.action_key(user_id, tool, _action_id(action_id)),
-                description=spec.name,
-                work=work,
-                long=background,
-            )
+            outcome = await run(user_id)
         except credits.InsufficientCredits as exc:
             refused = exc
-        except ToolInputError as exc:
-            error = f"{exc.message} Your credits were given back."
+        except (ToolInputError, tool_runs.RunInProgress) as exc:  # nothing was charged
+            error = exc.message
         except credits.CreditError as exc:  # refused before anything was charged
             logger.warning("tool %s refused: %s", tool, exc)
             error = "That could not be charged, so it did not run. Try again."
+        except pool.ToolTimeout:
+            logger.warning("tool %s ran past its time limit", tool)
+            error = TOOL_TOO_LONG
+        except MemoryError:
+            logger.warning("tool %s ran past its memory limit", tool)
+            error = TOOL_TOO_BIG
+        except pool.WorkersBusy:
+            error = WORKERS_BUSY
         except Exception:
             logger.exception("tool %s failed", tool)
             error = TOOL_FAILED
@@ -164,13 +146,14 @@ class ToolsState(AccountState):
     @rx.event
     async def make_qr(self, form_data: dict):
         text = str(form_data.get("text", ""))
-        if not text.strip():
-            self.errors = {**self.errors, "qr": "Enter the text or link to put in the QR code."}
-            return
+        action_id = _action_id(str(form_data.get("action_id", "")))
         self.running = "qr"
         yield
         redirect, result = await self._charged(
-            "qr", str(form_data.get("action_id", "")), lambda: asyncio.to_thread(qr.run, text)
+            "qr",
+            lambda user_id: tool_runs.run_tool(
+                user_id=user_id, tool="qr", action_id=action_id, inputs={"text": text}
+            ),
         )
         self.running = ""
         if result is not None:
@@ -181,12 +164,14 @@ class ToolsState(AccountState):
     @rx.event
     async def extract_keywords(self, form_data: dict):
         text = str(form_data.get("text", ""))
+        action_id = _action_id(str(form_data.get("action_id", "")))
         self.running = "keywords"
         yield
         redirect, result = await self._charged(
             "keywords",
-            str(form_data.get("action_id", "")),
-            lambda: asyncio.to_thread(keywords.run, text),
+            lambda user_id: tool_runs.run_tool(
+                user_id=user_id, tool="keywords", action_id=action_id, inputs={"text": text}
+            ),
         )
         self.running = ""
         if result is not None:
@@ -218,13 +203,6 @@ class ToolsState(AccountState):
         def progress(fraction: float, message: str) -> None:
             latest.update(fraction=fraction, message=message)
 
-        async def build():
-            # Runs after the guard re-checked the session and reserved the credits.
-            rows = await asyncio.to_thread(_report_rows, user_id)
-            return await asyncio.to_thread(
-                report.run, rows, name=name, balance=balance, progress=progress
-            )
-
         async def show_progress():
             while not done.is_set():
                 async with self:
@@ -234,14 +212,28 @@ class ToolsState(AccountState):
 
         watcher = asyncio.create_task(show_progress())
         try:
-            redirect, result = await self._charged("report", action_id, build, background=True)
+            redirect, result = await self._charged(
+                "report",
+                lambda user_id: tool_runs.run_report(
+                    user_id=user_id,
+                    action_id=_action_id(action_id),
+                    name=name,
+                    balance=balance,
+                    progress=progress,
+                ),
+                background=True,
+            )
         finally:
-            done.set()  # also when the guard refused before the work, or we were cancelled
+            done.set()  # also when the run was refused before the work, or we were cancelled
             await watcher
         async with self:
             self.running = ""
             if result is not None:
                 self.report_progress, self.report_message = 100, f"Done: {result.pages} pages"
+            else:
+                # Refused or failed: the reason is in the card's error; "Starting" would
+                # claim a run that is not happening.
+                self.report_progress, self.report_message = 0, ""
         if result is not None:
             yield rx.download(
                 data=result.pdf, filename=result.filename, mime_type="application/pdf"

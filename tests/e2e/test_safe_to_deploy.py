@@ -17,8 +17,10 @@ from sqlalchemy import func, select
 from credit_app import credits
 from credit_app.auth.sessions import revoke_all_sessions
 from credit_app.db import session_scope
+from credit_app.features import keywords, qr
 from credit_app.models import GrantSource, LedgerEntry, User
-from credit_app.state.forms import LoginState
+from credit_app.state.forms import LoginState, SignupState
+from credit_app.state.tools import ToolsState
 from tests.e2e.conftest import ROOT, RunningApp, app_env, free_port
 from tests.e2e.helpers import PASSWORD, expect_balance, sign_up
 from tests.e2e.reflex_client import ReflexClient
@@ -118,8 +120,10 @@ def test_pages_carry_security_headers_the_test_mode_ribbon_and_break_no_policy(
     assert response.headers["referrer-policy"] == "same-origin"
     expect(page.locator("#test-mode-ribbon")).to_contain_text("payments are simulated")
     sign_up(page, new_email)
+    expect(page).to_have_url(re.compile(r"/dashboard/?$"))
     for path in ("/dashboard", "/tools", "/usage", "/pricing"):
         page.goto(path)
+        expect(page).to_have_url(re.compile(f"{path}/?$"))
         expect(page.locator("header #test-mode-ribbon")).to_be_visible()
     page.goto("/tools")
     page.get_by_label("Text or link").fill("https://example.com/csp")
@@ -269,3 +273,48 @@ def test_an_address_variant_of_an_existing_account_is_refused(page: Page, app, v
     page.context.clear_cookies()
     sign_up(page, variant.format(rest=rest, upper=("A" + rest).upper()))
     expect(page.get_by_text("An account with this email already exists")).to_be_visible()
+
+
+def test_keywords_at_the_maximum_input_finish_quickly(page: Page, app, new_email):
+    sign_up(page, new_email)
+    expect_balance(page, 100)
+    page.goto("/tools")
+    # The worst case for the old summary: 10,000 one-word sentences sharing that word.
+    page.get_by_label("Text to analyse").fill("Foo. " * (keywords.MAX_CHARS // 5))
+    started = time.perf_counter()
+    page.locator("#run-keywords").click()
+    expect(page.locator("#keyphrases")).to_be_visible(timeout=10_000)
+    assert time.perf_counter() - started < 10
+    expect(page.locator("#balance-badge")).to_contain_text("97 credits")
+
+
+def test_invalid_tool_input_writes_nothing(page: Page, app, new_email):
+    sign_up(page, new_email)
+    expect_balance(page, 100)
+    user = _user(app, new_email)
+    page.goto("/tools")
+    page.get_by_label("Text to analyse").fill("Far too short to analyse.")
+    page.locator("#run-keywords").click()
+    expect(page.locator("#keywords-error")).to_contain_text("at least 20 words")
+    # What the page's own limit stops a person from typing, a script can still send.
+    tab = ReflexClient(app.url).connect()
+    tab.send(
+        SignupState.get_full_name() + ".submit",
+        {"form_data": {"email": "x" + new_email, "name": "Script", "password": PASSWORD}},
+        path="/signup",
+    )
+    tab.until("submitting_rx_state_", False)
+    scripted = _user(app, "x" + new_email)
+    tab.send(
+        ToolsState.get_full_name() + ".make_qr",
+        {"form_data": {"text": "q" * (qr.MAX_CHARS + 1), "action_id": uuid.uuid4().hex}},
+        path="/tools",
+    )
+    errors = [
+        c["errors_rx_state_"] for c in tab.until("running_rx_state_", "") if "errors_rx_state_" in c
+    ]
+    tab.close()
+    assert "at most" in errors[-1]["qr"]
+    assert _ledger_rows(app, user.id) == 1  # the welcome credits, nothing since
+    assert _ledger_rows(app, scripted.id) == 1
+    expect(page.locator("#balance-badge")).to_contain_text("100 credits")

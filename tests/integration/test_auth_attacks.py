@@ -116,6 +116,26 @@ def test_simultaneous_attempts_after_a_backoff_window_verify_exactly_one(engine,
         assert _throttles(engine) == {("erin@example.com", ATTACKER): 4}
 
 
+def test_simultaneous_first_guesses_get_only_the_free_attempts(engine):
+    """Attempts are counted before the password is checked, so a burst against a fresh
+    (email, client) pair cannot all be verified while the failures are still 'free'."""
+    make_user(engine, email="fay@example.com", password=PASSWORD)
+    now = utcnow()
+    ready = threading.Barrier(10)
+
+    def attempt(_):
+        ready.wait()
+        return _login(engine, "fay@example.com", "wrong guess", now=now)
+
+    with ThreadPoolExecutor(10) as pool:
+        outcomes = list(pool.map(attempt, range(10)))
+
+    verified = [o for o in outcomes if o.error == accounts.GENERIC_LOGIN_ERROR]
+    assert len(verified) == SETTINGS.login_free_failures
+    assert all(o.error.startswith("Too many failed") for o in outcomes if o not in verified)
+    assert _throttles(engine) == {("fay@example.com", ATTACKER): SETTINGS.login_free_failures}
+
+
 def test_someone_elses_failures_do_not_lock_the_owner_out(engine):
     user_id = make_user(engine, email="frank@example.com", password=PASSWORD)
     start = utcnow()

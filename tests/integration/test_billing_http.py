@@ -232,3 +232,28 @@ def test_the_return_page_is_answered_from_our_records_with_one_stripe_call(app):
     assert (confirmed.confirmed, confirmed.credits_granted) == (True, 500)
     pending = checkout.purchase_recorded(checkout.PaymentRefs(None, "pi_not_yet_paid"))
     assert not pending.confirmed
+
+
+def test_a_tab_starting_checkouts_in_a_loop_is_stopped(app):
+    buyer = make_user(app.engine)
+
+    def start():
+        return async_run.run(
+            checkout.start_checkout(
+                StripeGateway(app.gateway.config),
+                user_id=buyer,
+                plan_id="pack_500",
+                app_url=app.url,
+                create_missing_price=True,
+            )
+        )
+
+    urls = [start() for _ in range(checkout.MAX_CHECKOUTS_PER_WINDOW)]
+    assert len(set(urls)) == checkout.MAX_CHECKOUTS_PER_WINDOW
+    with pytest.raises(checkout.CheckoutRefused, match="several checkouts"):
+        start()
+    with session_scope(app.engine) as session:
+        recorded = session.scalar(
+            select(func.count()).select_from(CheckoutRecord).where(CheckoutRecord.user_id == buyer)
+        )
+    assert recorded == checkout.MAX_CHECKOUTS_PER_WINDOW

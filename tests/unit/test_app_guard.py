@@ -7,7 +7,7 @@ import uuid
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -31,15 +31,23 @@ async def _event_socket(websocket: WebSocket) -> None:
     await websocket.close()
 
 
-def _client(*, https: bool = False) -> TestClient:
+async def _strict_page(_request: Request) -> PlainTextResponse:
+    return PlainTextResponse("x", headers={"content-security-policy": "default-src 'none'"})
+
+
+def _client(
+    *, https: bool = False, loopback_only: bool = False, client: tuple[str, int] | None = None
+) -> TestClient:
     inner = Starlette(
         routes=[
             Route("/_event/", _echo_headers),
             Route("/page", _echo_headers),
+            Route("/strict", _strict_page),
             WebSocketRoute("/_event/", _event_socket),
         ]
     )
-    return TestClient(AppGuard(inner, headers=security_headers(https=https)))
+    guard = AppGuard(inner, headers=security_headers(https=https), loopback_only=loopback_only)
+    return TestClient(guard, client=client or ("127.0.0.1", 50000))
 
 
 @pytest.mark.parametrize(
@@ -116,3 +124,19 @@ def test_log_records_that_name_a_disconnected_clients_token_are_dropped():
     kept = logging.LogRecord("reflex.app", logging.WARNING, __file__, 1, "other", (), None)
     assert not LinkTokenFilter().filter(dropped)
     assert LinkTokenFilter().filter(kept)
+
+
+def test_a_response_keeps_its_own_stricter_policy():
+    response = _client().get("/strict")
+    assert response.headers.get_list("content-security-policy") == ["default-src 'none'"]
+    assert response.headers["referrer-policy"] == "same-origin"
+
+
+def test_a_loopback_only_server_answers_no_other_machine():
+    remote = _client(loopback_only=True, client=("203.0.113.9", 40000))
+    assert remote.get("/page").status_code == 403
+    socket = remote.websocket_connect(f"/_event/?token={uuid.uuid4()}")
+    with pytest.raises(WebSocketDisconnect), socket:
+        pass
+    assert _client(loopback_only=True).get("/page").status_code == 200
+    assert _client(client=("203.0.113.9", 40000)).get("/page").status_code == 200

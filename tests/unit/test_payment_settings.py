@@ -31,24 +31,35 @@ def test_unset_mode_is_refused(monkeypatch):
         payment_settings(_settings(monkeypatch))
 
 
-def test_stripe_mode_needs_both_secrets_and_an_empty_value_counts_as_unset(monkeypatch):
-    settings = _settings(
-        monkeypatch, PAYMENTS="stripe", STRIPE_SECRET_KEY="", STRIPE_WEBHOOK_SECRET="whsec_x"
-    )
-    with pytest.raises(UnsafeSettings, match="needs STRIPE_SECRET_KEY"):
-        payment_settings(settings)
-    settings = _settings(monkeypatch, PAYMENTS="stripe", STRIPE_SECRET_KEY="sk_test_abc")
-    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
-    with pytest.raises(UnsafeSettings, match="needs STRIPE_WEBHOOK_SECRET"):
-        payment_settings(_settings(monkeypatch, PAYMENTS="stripe"))
-    assert settings.stripe_secret_key == "sk_test_abc"
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "STRIPE_SECRET_KEY"),
+        ({"STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": "whsec_x"}, "STRIPE_SECRET_KEY"),
+        ({"STRIPE_SECRET_KEY": "sk_test_1"}, "STRIPE_WEBHOOK_SECRET"),
+        (
+            {"STRIPE_SECRET_KEY": "sk_live_1", "STRIPE_WEBHOOK_SECRET": "  "},
+            "STRIPE_WEBHOOK_SECRET",
+        ),
+    ],
+)
+def test_stripe_mode_needs_both_secrets_and_blank_counts_as_unset(monkeypatch, env, missing):
+    with pytest.raises(UnsafeSettings, match=f"needs {missing}"):
+        payment_settings(_settings(monkeypatch, PAYMENTS="stripe", **env))
 
 
-def test_stripe_mode_refuses_a_key_that_is_not_a_stripe_key(monkeypatch):
+@pytest.mark.parametrize(
+    ("key", "secret", "reason"),
+    [
+        ("pk_live_x", "whsec_x", "secret or restricted key"),
+        ("sk_live_x", "not-a-secret", "endpoint secret"),
+    ],
+)
+def test_stripe_mode_refuses_values_that_are_not_what_they_claim(monkeypatch, key, secret, reason):
     settings = _settings(
-        monkeypatch, PAYMENTS="stripe", STRIPE_SECRET_KEY="pk_live_x", STRIPE_WEBHOOK_SECRET="w"
+        monkeypatch, PAYMENTS="stripe", STRIPE_SECRET_KEY=key, STRIPE_WEBHOOK_SECRET=secret
     )
-    with pytest.raises(UnsafeSettings, match="secret or restricted key"):
+    with pytest.raises(UnsafeSettings, match=reason):
         payment_settings(settings)
 
 
@@ -58,7 +69,9 @@ def test_stripe_mode_refuses_a_key_that_is_not_a_stripe_key(monkeypatch):
 )
 def test_stripe_keys_say_whether_payments_are_real(monkeypatch, key, test_mode, livemode):
     payments = payment_settings(
-        _settings(monkeypatch, PAYMENTS="stripe", STRIPE_SECRET_KEY=key, STRIPE_WEBHOOK_SECRET="w")
+        _settings(
+            monkeypatch, PAYMENTS="stripe", STRIPE_SECRET_KEY=key, STRIPE_WEBHOOK_SECRET="whsec_w"
+        )
     )
     assert (payments.test_mode, payments.livemode) == (test_mode, livemode)
 

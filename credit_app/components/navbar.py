@@ -2,7 +2,8 @@
 
 import reflex as rx
 
-from credit_app.state.account import AccountState, LiveAccount
+from credit_app.state.account import AccountState
+from credit_app.state.live import LiveAccount
 
 
 def balance_badge() -> rx.Component:

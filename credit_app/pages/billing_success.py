@@ -3,8 +3,8 @@
 import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
-from credit_app.state.account import LiveAccount
 from credit_app.state.billing import ConfirmState
+from credit_app.state.live import LiveAccount
 
 
 def billing_success_page() -> rx.Component:

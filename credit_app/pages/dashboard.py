@@ -5,8 +5,9 @@ import reflex as rx
 from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import signed_in_layout
 from credit_app.components.ledger_table import ledger_table
-from credit_app.state.account import AccountState, LiveAccount
+from credit_app.state.account import AccountState
 from credit_app.state.billing import BillingState
+from credit_app.state.live import LiveAccount
 
 
 def _stat(label: str, value: rx.Component, icon: str, test_id: str) -> rx.Component:

@@ -5,8 +5,8 @@ import reflex as rx
 from credit_app.billing.catalog import PlanSpec, plans
 from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import page_shell
-from credit_app.state.account import LiveAccount
 from credit_app.state.billing import BillingState
+from credit_app.state.live import LiveAccount
 
 
 def _money(cents: int) -> str:

@@ -4,7 +4,7 @@ import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
 from credit_app.features import load_catalogue
-from credit_app.state.account import LiveAccount
+from credit_app.state.live import LiveAccount
 from credit_app.state.tools import ToolsState
 
 

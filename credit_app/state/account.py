@@ -7,10 +7,8 @@ from urllib.parse import quote
 
 import reflex as rx
 
-from credit_app.state.live import LiveAccount, entry_row, load_snapshot
+from credit_app.state.live import LiveAccount, load_snapshot
 from credit_app.state.session import SessionState
-
-__all__ = ["AccountState", "LiveAccount", "entry_row"]
 
 
 class AccountState(SessionState):

@@ -16,7 +16,8 @@ from credit_app import credits
 from credit_app.billing import catalog
 from credit_app.credits import tool_runs
 from credit_app.features import ToolInputError, load_catalogue, pool
-from credit_app.state.account import AccountState, LiveAccount
+from credit_app.state.account import AccountState
+from credit_app.state.live import LiveAccount
 
 logger = logging.getLogger(__name__)
 

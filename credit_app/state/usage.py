@@ -10,7 +10,8 @@ from credit_app.billing.subscriptions import current_subscription
 from credit_app.credits import history
 from credit_app.db import read_scope
 from credit_app.models import EntryKind, utcnow
-from credit_app.state.account import AccountState, entry_row
+from credit_app.state.account import AccountState
+from credit_app.state.live import entry_row
 
 PER_PAGE = 20
 ALL = "all"  # the select's "no filter" value (Radix selects cannot hold "")

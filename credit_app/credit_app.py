@@ -5,6 +5,7 @@ from reflex.utils.prerequisites import get_web_dir
 from reflex_base import constants
 
 from credit_app.api import live_updates, server
+from credit_app.features import pool
 from credit_app.pages.billing_success import billing_success_page
 from credit_app.pages.dashboard import dashboard_page
 from credit_app.pages.index import index_page
@@ -39,6 +40,7 @@ live_updates.register(_push_to_open_tabs)
 app.register_lifespan_task(background.follow_ledger, push=_push_to_open_tabs)
 app.register_lifespan_task(background.expire_stale_holds)
 app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
+app.register_lifespan_task(pool.serving)
 
 app.add_page(index_page, route="/", title="Credit App")
 app.add_page(

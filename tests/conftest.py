@@ -1,8 +1,15 @@
-"""Shared fixtures: every test gets its own database, on SQLite and on PostgreSQL."""
+"""Shared fixtures: every test gets its own database, on SQLite and on PostgreSQL.
+
+Migrating takes longer than most tests, so each kind is migrated once per run into a
+template, and every test gets a copy: a copied file on SQLite, `CREATE DATABASE ...
+TEMPLATE` on PostgreSQL.
+"""
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -37,9 +44,10 @@ def _admin_sql(statement: str) -> None:
         conn.execute(statement)
 
 
-def create_postgres_database() -> str:
+def create_postgres_database(template: str | None = None) -> str:
     name = f"credit_test_{uuid.uuid4().hex[:12]}"
-    _admin_sql(f'CREATE DATABASE "{name}"')
+    copy_of = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
+    _admin_sql(f'CREATE DATABASE "{name}"{copy_of}')
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     return f"{base}/{name}"
 
@@ -49,18 +57,36 @@ def drop_postgres_database(url: str) -> None:
     _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> Iterator[str]:
-    """A fresh, migrated database of each kind; dropped afterwards."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        migrations.upgrade(url)
-        yield url
-        return
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    # upgrade() disposes its engine, so the write-ahead log is folded into the file.
+    migrations.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
     require_postgres()
     url = create_postgres_database()
     try:
         migrations.upgrade(url)
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, migrated database of each kind; dropped afterwards."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    require_postgres()
+    url = create_postgres_database(template=request.getfixturevalue("postgres_template"))
+    try:
         yield url
     finally:
         drop_postgres_database(url)

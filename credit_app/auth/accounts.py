@@ -191,7 +191,7 @@ class _LoginAttempt:
     def succeeded(self) -> None:
         """The attempt was counted as a failure when claimed; a success wipes the slate."""
         with session_scope(self.engine) as session:
-            throttle.clear(session, email_key=self.email_key, client=self.client)
+            throttle.forgive(session, email_key=self.email_key, client=self.client)
 
 
 async def authenticate(

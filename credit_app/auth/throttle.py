@@ -16,7 +16,7 @@ import math
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from credit_app.db import insert_unless_exists
@@ -96,5 +96,8 @@ def claim_attempt(
     return 0
 
 
-def clear(session: Session, *, email_key: str, client: str) -> None:
-    session.execute(delete(LoginThrottle).where(_key(email_key, client)))
+def forgive(session: Session, *, email_key: str, client: str) -> None:
+    """A success wipes the count. The row and its `blocked_until` stay: attempts that were
+    already on their way when this one got in are still refused, instead of finding no row
+    and starting over with free attempts."""
+    session.execute(update(LoginThrottle).where(_key(email_key, client)).values(failures=0))

@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from credit_app.billing import catalog
 from credit_app.billing.stripe_gateway import PlanNotInStripe, StripeGateway
@@ -79,8 +79,32 @@ async def start_checkout(
     plan = catalog.plan_by_id(plan_id)
     if plan is None or plan.kind not in ("subscription", "pack"):
         raise CheckoutRefused("That plan is not for sale.")
-    if await asyncio.to_thread(_recent_checkouts, user_id) >= MAX_CHECKOUTS_PER_WINDOW:
+    slot = await asyncio.to_thread(_claim_checkout_slot, user_id, plan.id)
+    if slot is None:
         raise CheckoutRefused(TOO_MANY_CHECKOUTS)
+    try:
+        checkout_id, url = await _create_checkout(
+            gateway,
+            plan,
+            user_id=user_id,
+            app_url=app_url,
+            create_missing_price=create_missing_price,
+        )
+    except BaseException:
+        await asyncio.shield(asyncio.to_thread(_release_checkout_slot, slot))
+        raise
+    await asyncio.to_thread(_fill_checkout_slot, slot, checkout_id)
+    return url
+
+
+async def _create_checkout(
+    gateway: StripeGateway,
+    plan: catalog.PlanSpec,
+    *,
+    user_id: uuid.UUID,
+    app_url: str,
+    create_missing_price: bool,
+) -> tuple[str, str]:
     buyer = await asyncio.to_thread(_buyer, user_id)
     if plan.kind == "subscription" and buyer.subscribed:
         raise CheckoutRefused("You already have a subscription: switch plans under Manage.")
@@ -93,7 +117,7 @@ async def start_checkout(
         # The embedded sandbox forgets its prices on restart; recreate on demand.
         price_id = await gateway.ensure_price(plan)
     base = app_url.rstrip("/")
-    checkout_id, url = await gateway.create_checkout_session(
+    return await gateway.create_checkout_session(
         plan=plan,
         price_id=price_id,
         customer_id=customer_id,
@@ -101,13 +125,16 @@ async def start_checkout(
         success_url=f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{base}/pricing?canceled=1",
     )
-    await asyncio.to_thread(_record_checkout, checkout_id, user_id, plan.id)
-    return url
 
 
-def _recent_checkouts(user_id: uuid.UUID) -> int:
-    with read_scope() as session:
-        return session.scalar(
+def _claim_checkout_slot(user_id: uuid.UUID, plan_id: str) -> str | None:
+    """Count the user's recent checkouts and, below the cap, hold a place for this one,
+    in one transaction that serialises the user's checkouts (the user's row lock on
+    PostgreSQL; SQLite's write lock): tabs clicking at once cannot all read "0" first.
+    Returns the placeholder id, which becomes Stripe's id once the session exists."""
+    with session_scope() as session:
+        session.execute(select(User.id).where(User.id == user_id).with_for_update())
+        recent = session.scalar(
             select(func.count())
             .select_from(CheckoutRecord)
             .where(
@@ -115,11 +142,24 @@ def _recent_checkouts(user_id: uuid.UUID) -> int:
                 CheckoutRecord.created_at > utcnow() - CHECKOUT_WINDOW,
             )
         )
+        if recent >= MAX_CHECKOUTS_PER_WINDOW:
+            return None
+        placeholder = f"pending_{uuid.uuid4().hex}"
+        session.add(CheckoutRecord(id=placeholder, user_id=user_id, plan_id=plan_id))
+    return placeholder
 
 
-def _record_checkout(checkout_id: str, user_id: uuid.UUID, plan_id: str) -> None:
+def _fill_checkout_slot(placeholder: str, checkout_id: str) -> None:
     with session_scope() as session:
-        session.add(CheckoutRecord(id=checkout_id, user_id=user_id, plan_id=plan_id))
+        session.execute(
+            update(CheckoutRecord).where(CheckoutRecord.id == placeholder).values(id=checkout_id)
+        )
+
+
+def _release_checkout_slot(placeholder: str) -> None:
+    """Stripe did not create the session: the place is given back."""
+    with session_scope() as session:
+        session.execute(delete(CheckoutRecord).where(CheckoutRecord.id == placeholder))
 
 
 async def open_portal(gateway: StripeGateway, *, user_id: uuid.UUID, app_url: str) -> str:

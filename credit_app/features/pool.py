@@ -29,6 +29,7 @@ import os
 import resource
 import signal
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -320,3 +321,15 @@ def get_pool() -> ToolPool:
                 memory_limit_mb=settings.tool_memory_limit_mb,
             )
         return _pool
+
+
+@contextlib.asynccontextmanager
+async def serving() -> AsyncIterator[None]:
+    """For the life of a serving process: the workers start with it (the first run does
+    not wait a second for them to import the tools) and stop with it, so a stopped server
+    leaves no worker processes behind."""
+    get_pool().start()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(get_pool().shutdown)

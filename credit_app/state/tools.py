@@ -80,7 +80,6 @@ class ToolsState(AccountState):
         self.costs = {t.id: t.credits for t in tools.values()}
         self.names = {t.id: t.name for t in tools.values()}
         self.action_ids = {t: self.action_ids.get(t) or _new_action_id() for t in tools}
-        pool.get_pool().start()  # once per process; later calls find the workers running
         await self._refresh(user_id)
         return None
 

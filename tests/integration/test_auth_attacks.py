@@ -110,7 +110,9 @@ def test_simultaneous_attempts_after_a_backoff_window_verify_exactly_one(engine,
     assert all(o.retry_after >= 1 for o in refused)
     if password == PASSWORD:
         assert verified[0].user_id is not None
-        assert _throttles(engine) == {}  # success clears the pair's counter
+        # A success wipes the pair's count (and keeps the others refused until their
+        # window ends, even with the right password: they were guesses in flight).
+        assert _throttles(engine) == {("erin@example.com", ATTACKER): 0}
     else:
         assert verified[0].error == accounts.GENERIC_LOGIN_ERROR
         assert _throttles(engine) == {("erin@example.com", ATTACKER): 4}
@@ -145,8 +147,11 @@ def test_someone_elses_failures_do_not_lock_the_owner_out(engine):
 
     owner = _login(engine, "FRANK@example.com", PASSWORD, client=OWNER, now=start)
     assert owner.user_id == user_id
-    # The owner's success clears only the owner's pair; the attacker stays slowed down.
-    assert _throttles(engine) == {("frank@example.com", ATTACKER): 3}
+    # The owner's success wipes only the owner's pair; the attacker stays slowed down.
+    assert _throttles(engine) == {
+        ("frank@example.com", ATTACKER): 3,
+        ("frank@example.com", OWNER): 0,
+    }
 
 
 @pytest.mark.parametrize(

@@ -129,15 +129,20 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     """Drive the Stripe sandbox's test controls (renewals, disputes, delivery faults)."""
     settings = get_settings()
     base = (args.url or settings.app_url.rstrip("/") + runtime.SANDBOX_PATH).rstrip("/")
+    # Built per action: only `faults` takes JSON (parsing every action's target as JSON
+    # is what made `advance SUB_ID` crash).
     requests = {
-        "advance": ("POST", f"subscriptions/{args.target}/advance", None),
-        "dispute": ("POST", f"charges/{args.target}/dispute", None),
-        "close-dispute": ("POST", f"disputes/{args.target}/close", {"status": args.status}),
-        "faults": ("POST", "faults", json.loads(args.target or "{}")),
-        "clear-faults": ("DELETE", "faults", None),
-        "deliveries": ("GET", "deliveries", None),
+        "advance": lambda: ("POST", f"subscriptions/{args.target}/advance", None),
+        "dispute": lambda: ("POST", f"charges/{args.target}/dispute", None),
+        "close-dispute": lambda: ("POST", f"disputes/{args.target}/close", {"status": args.status}),
+        "faults": lambda: ("POST", "faults", json.loads(args.target or "{}")),
+        "clear-faults": lambda: ("DELETE", "faults", None),
+        "deliveries": lambda: ("GET", "deliveries", None),
     }
-    method, path, body = requests[args.action]
+    try:
+        method, path, body = requests[args.action]()
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"error: faults takes JSON, e.g. '{{\"duplicate\": 3}}': {exc}") from None
     key = args.api_key or _control_key(settings)
     try:
         response = httpx.request(

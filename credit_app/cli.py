@@ -10,13 +10,13 @@ import httpx
 from sqlalchemy import select
 
 from credit_app import credits, migrations
-from credit_app.auth import accounts
+from credit_app.auth import accounts, throttle
 from credit_app.billing import catalog, runtime
 from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.credits import holds
 from credit_app.db import session_scope
-from credit_app.models import GrantSource, Shortfall, SubscriptionPlan, User
+from credit_app.models import GrantSource, Shortfall, SubscriptionPlan, User, utcnow
 from credit_app.settings import Settings, get_settings
 
 
@@ -95,7 +95,8 @@ def cmd_reconcile(_args: argparse.Namespace) -> int:
 def cmd_expire(_args: argparse.Namespace) -> int:
     with session_scope() as session:
         released = holds.expire_stale(session)
-    print(f"released {released} expired hold(s)")
+        forgotten = throttle.forget_idle(session, now=utcnow())
+    print(f"released {released} expired hold(s); forgot {forgotten} idle log-in back-off row(s)")
     return 0
 
 

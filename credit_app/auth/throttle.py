@@ -16,7 +16,7 @@ import math
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from credit_app.db import insert_unless_exists
@@ -101,3 +101,16 @@ def forgive(session: Session, *, email_key: str, client: str) -> None:
     already on their way when this one got in are still refused, instead of finding no row
     and starting over with free attempts."""
     session.execute(update(LoginThrottle).where(_key(email_key, client)).values(failures=0))
+
+
+# A pair idle this long starts over: one row per (email, address) ever tried would
+# otherwise grow without bound under a spray of random emails.
+FORGET_AFTER = timedelta(days=1)
+
+
+def forget_idle(session: Session, *, now: datetime) -> int:
+    """Delete the rows of pairs not tried for FORGET_AFTER; returns how many."""
+    result = session.execute(
+        delete(LoginThrottle).where(LoginThrottle.blocked_until < now - FORGET_AFTER)
+    )
+    return result.rowcount

@@ -4,7 +4,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from credit_app.auth import sessions
+from credit_app.auth import sessions, throttle
 from credit_app.credits import history, holds
 from credit_app.db import read_scope, session_scope
 from credit_app.models import utcnow
@@ -49,17 +49,21 @@ async def follow_ledger(push: Callable[[str], Awaitable[None]]) -> None:
         await asyncio.sleep(LEDGER_FOLLOW_SECONDS)
 
 
-def _expire() -> int:
+def _expire() -> tuple[int, int]:
     with session_scope() as session:
-        return holds.expire_stale(session)
+        return holds.expire_stale(session), throttle.forget_idle(session, now=utcnow())
 
 
 async def expire_stale_holds() -> None:
-    """Holds left by work that died (a crashed worker) release themselves."""
+    """Holds left by work that died (a crashed worker) release themselves; log-in
+    back-off rows of pairs idle for a day are forgotten."""
     while True:
         try:
-            if released := await asyncio.to_thread(_expire):
+            released, forgotten = await asyncio.to_thread(_expire)
+            if released:
                 logger.info("released %d expired hold(s)", released)
+            if forgotten:
+                logger.info("forgot %d idle log-in back-off row(s)", forgotten)
         except Exception:
             logger.exception("expiring holds failed; retrying")
         await asyncio.sleep(HOLD_EXPIRY_SECONDS)

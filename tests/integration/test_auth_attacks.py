@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from credit_app.auth import accounts, passwords
+from credit_app.auth import accounts, passwords, throttle
 from credit_app.auth.rate_limits import ClientRateLimits
-from credit_app.db import read_scope
+from credit_app.db import read_scope, session_scope
 from credit_app.models import LoginThrottle, User, utcnow
 from credit_app.settings import Settings
 from tests.async_run import run
@@ -255,3 +255,12 @@ def test_signups_are_rate_limited_per_client(engine):
     assert _sign_up(engine, "nope", limits=limits).errors["email"].startswith("Enter a valid")
     other = _sign_up(engine, "three@example.com", client=ATTACKER, limits=limits)
     assert other.user_id is not None
+
+
+def test_pairs_idle_for_a_day_are_forgotten_and_recent_ones_kept(engine):
+    start = utcnow()
+    _login(engine, "old@example.com", "guess", now=start - timedelta(days=2))
+    _login(engine, "new@example.com", "guess", now=start)
+    with session_scope(engine) as session:
+        assert throttle.forget_idle(session, now=start) == 1
+    assert set(_throttles(engine)) == {("new@example.com", ATTACKER)}

@@ -35,6 +35,19 @@ def _user(app: RunningApp, email: str) -> User:
         return session.scalar(select(User).where(User.email == email))
 
 
+def _grant(app: RunningApp, user_id: uuid.UUID, amount: int, description: str) -> None:
+    """As an operator or another worker would: committed outside the app's process."""
+    with session_scope(app.engine) as session:
+        credits.grant(
+            session,
+            user_id=user_id,
+            amount=amount,
+            idempotency_key=f"test:{uuid.uuid4()}",
+            source=GrantSource.ADMIN,
+            description=description,
+        )
+
+
 def _ledger_rows(app: RunningApp, user_id: uuid.UUID) -> int:
     with session_scope(app.engine) as session:
         return session.scalar(
@@ -153,15 +166,7 @@ def test_hostile_client_tokens_are_refused_and_cannot_take_the_victims_pushes(
     squatter.close()
     assert new_email not in leaked and user.name not in leaked
     # The victim's own tab still gets its pushes.
-    with session_scope(app.engine) as session:
-        credits.grant(
-            session,
-            user_id=user.id,
-            amount=5,
-            idempotency_key=f"test:{uuid.uuid4()}",
-            source=GrantSource.ADMIN,
-            description="Support credit",
-        )
+    _grant(app, user.id, 5, "Support credit")
     expect_balance(tab, 105)
     victim.close()
 
@@ -178,15 +183,7 @@ def test_a_revoked_session_is_signed_out_and_its_tab_receives_nothing_more(
         revoke_all_sessions(session, user_id=user.id)
     expect(page).to_have_url(re.compile(r"/login/?$"), timeout=5000)
     after_check = len(frames)
-    with session_scope(app.engine) as session:
-        credits.grant(
-            session,
-            user_id=user.id,
-            amount=7,
-            idempotency_key=f"test:{uuid.uuid4()}",
-            source=GrantSource.ADMIN,
-            description="After revocation",
-        )
+    _grant(app, user.id, 7, "After revocation")
     page.wait_for_timeout(2000)  # four ledger-follower ticks: nothing may arrive
     later = " ".join(frames[after_check:])
     assert new_email not in later and "107" not in later and "After revocation" not in later

@@ -8,24 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from credit_app import credits, db, settings
+from credit_app import credits
 from credit_app.credits import charging
 from credit_app.db import session_scope
 from credit_app.models import EntryKind, LedgerEntry
 from tests import async_run
 from tests.factories import make_user
-
-
-@pytest.fixture
-def app_db(database_url, monkeypatch, engine):
-    """The guard uses the app's default engine: point it at this test's database."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    yield engine
-    db.get_engine().dispose()
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
 
 
 def _entries(engine, user_id):

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from credit_app import credits, db, settings
+from credit_app import credits
 from credit_app.credits import tool_runs
 from credit_app.db import session_scope
 from credit_app.features import ToolInputError, keywords, qr
@@ -22,18 +22,6 @@ from tests.factories import make_user
 from tests.unit.test_features import ARTICLE
 
 LIVE = timedelta(minutes=5)
-
-
-@pytest.fixture
-def app_db(database_url, monkeypatch, engine):
-    """The services use the app's default engine: point it at this test's database."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    yield engine
-    db.get_engine().dispose()
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
 
 
 def _ledger_rows(engine, user_id) -> int:

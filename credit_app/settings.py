@@ -7,6 +7,7 @@ setting stops at start-up instead of taking money the wrong way.
 """
 
 import ipaddress
+import os
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -61,7 +62,11 @@ class Settings(BaseSettings):
     signup_rate_limit: str = "5/hour"
     # Password hashing (Argon2, ~150 ms and 64 MiB each) runs on its own pool of this many
     # threads; a request that cannot get a turn within the wait is told to try again.
-    password_hash_workers: int = Field(default=2, ge=1)
+    # Half the cores: Argon2 releases the GIL and would otherwise take every core from the
+    # event loop that serves everyone else's pages during a flood.
+    password_hash_workers: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1
+    )
     password_hash_wait_seconds: float = Field(default=2.0, gt=0)
 
     # Premium tools run in a pool of processes, each run limited in time and memory.

@@ -263,7 +263,9 @@ def test_simultaneous_guesses_after_a_back_off_window_are_verified_once(app, new
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(lambda _: _login_attempt(app, new_email, PASSWORD), range(6)))
     assert answers.count("") == 1, answers
-    assert all("Too many failed attempts" in a for a in answers if a), answers
+    # The others are refused before their password is checked: by the back-off, or by a
+    # full hashing queue (one Argon2 worker on this machine).
+    assert all(a.startswith("Too many") for a in answers if a), answers
 
 
 @pytest.mark.parametrize(

@@ -57,14 +57,6 @@ def check_session(session: Session, token: str, *, now: datetime | None = None) 
     return SignedIn(found.user_id, found.live_token) if found else None
 
 
-def resolve_session(
-    session: Session, token: str, *, now: datetime | None = None
-) -> uuid.UUID | None:
-    """The user id of a live session, or None when unknown, expired or revoked."""
-    signed_in = check_session(session, token, now=now)
-    return signed_in.user_id if signed_in else None
-
-
 def live_tokens(session: Session, *, user_id: uuid.UUID, now: datetime | None = None) -> list[str]:
     """The live tokens of a user's sessions that are still valid: where changes are pushed."""
     return list(

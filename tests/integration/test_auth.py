@@ -104,19 +104,24 @@ def test_sessions_resolve_until_revoked_or_expired(engine):
     with session_scope(engine) as session:
         token = sessions.create_session(session, user_id=user_id, ttl=timedelta(hours=1))
         other = sessions.create_session(session, user_id=user_id, ttl=timedelta(hours=1))
+
+    def owner(session, token, **kwargs):
+        signed_in = sessions.check_session(session, token, **kwargs)
+        return signed_in.user_id if signed_in else None
+
     with session_scope(engine) as session:
-        assert sessions.resolve_session(session, token) == user_id
-        assert sessions.resolve_session(session, "not-a-token") is None
-        assert sessions.resolve_session(session, "") is None
+        assert owner(session, token) == user_id
+        assert owner(session, "not-a-token") is None
+        assert owner(session, "") is None
         later = utcnow() + timedelta(hours=2)
-        assert sessions.resolve_session(session, token, now=later) is None
+        assert owner(session, token, now=later) is None
         sessions.revoke_session(session, token)
     with session_scope(engine) as session:
-        assert sessions.resolve_session(session, token) is None
-        assert sessions.resolve_session(session, other) == user_id
+        assert owner(session, token) is None
+        assert owner(session, other) == user_id
         assert sessions.revoke_all_sessions(session, user_id=user_id) == 1
     with session_scope(engine) as session:
-        assert sessions.resolve_session(session, other) is None
+        assert owner(session, other) is None
 
 
 def test_only_the_token_hash_is_stored(engine):

@@ -8,9 +8,9 @@ import time
 import uuid
 from datetime import timedelta
 
-from credit_app.auth import accounts
+from credit_app.auth import accounts, sessions
 from credit_app.auth.rate_limits import ClientRateLimits
-from credit_app.auth.sessions import create_session, resolve_session
+from credit_app.auth.sessions import create_session
 from credit_app.db import read_scope, session_scope
 from credit_app.settings import Settings
 from tests.async_run import run
@@ -26,7 +26,7 @@ async def _flood_while_checking_a_session(engine, token, user_id):
 
     def check_session():
         with read_scope(engine) as session:
-            assert resolve_session(session, token) == user_id
+            assert sessions.check_session(session, token).user_id == user_id
 
     checks: list[float] = []
     flood_over = asyncio.Event()

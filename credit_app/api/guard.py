@@ -71,9 +71,10 @@ def security_headers(
 
 
 class AppGuard:
-    """`loopback_only`: answer nobody but this machine (simulated payments), whatever
-    address the server was told to bind: REFLEX_BACKEND_HOST or --backend-host can
-    override the 127.0.0.1 that rxconfig.py asks for."""
+    """Wraps everything the backend serves (see the module doc). With `loopback_only`
+    (simulated payments) it answers nobody but this machine, whatever address the server
+    was told to bind: REFLEX_BACKEND_HOST or --backend-host can override the 127.0.0.1
+    that rxconfig.py asks for."""
 
     def __init__(
         self, app: ASGIApp, *, headers: list[tuple[bytes, bytes]], loopback_only: bool = False

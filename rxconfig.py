@@ -36,7 +36,7 @@ config = rx.Config(
     # addresses (login and sign-up limits); 0 ignores the header.
     trusted_proxy_hops=int(os.environ.get("TRUSTED_PROXY_HOPS", "0")),
     # Browsers may call the backend from the app's own pages only.
-    cors_allowed_origins=[settings.app_origin],
+    cors_allowed_origins=settings.browser_origins,
     plugins=[
         rx.plugins.RadixThemesPlugin(
             theme=rx.theme(appearance="light", accent_color="violet", radius="large")

@@ -103,6 +103,18 @@ class Settings(BaseSettings):
         return f"{parts.scheme}://{parts.netloc}"
 
     @property
+    def browser_origins(self) -> list[str]:
+        """Origins whose pages may talk to the backend (CORS, and Socket.IO's Origin check).
+        On a loopback APP_URL every loopback spelling of it, since Reflex prints
+        127.0.0.1 while APP_URL says localhost; elsewhere exactly APP_URL's origin."""
+        parts = urlsplit(self.app_url)
+        if not self.app_is_loopback:
+            return [self.app_origin]
+        port = f":{parts.port}" if parts.port else ""
+        hosts = ("localhost", "127.0.0.1", "[::1]")
+        return [f"{parts.scheme}://{host}{port}" for host in hosts]
+
+    @property
     def https(self) -> bool:
         return urlsplit(self.app_url).scheme == "https"
 

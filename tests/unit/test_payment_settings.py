@@ -134,3 +134,14 @@ def test_the_embedded_default_is_a_test_mode_sandbox(monkeypatch):
 )
 def test_loopback_hosts(host, loopback):
     assert is_loopback_host(host) is loopback
+
+
+def test_browser_origins_are_app_urls_origin_in_every_loopback_spelling(monkeypatch):
+    local = _settings(monkeypatch, APP_URL="http://localhost:3000/")
+    assert local.browser_origins == [
+        "http://localhost:3000",
+        "http://127.0.0.1:3000",
+        "http://[::1]:3000",
+    ]
+    public = _settings(monkeypatch, APP_URL="https://credits.example.com/app")
+    assert public.browser_origins == ["https://credits.example.com"]

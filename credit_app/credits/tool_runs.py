@@ -22,15 +22,15 @@ from contextlib import asynccontextmanager, nullcontext
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, update
 from sqlmodel import Session
 
 from credit_app import features
-from credit_app.credits import charging
+from credit_app.credits import charging, history
 from credit_app.db import insert_unless_exists, read_scope, session_scope
 from credit_app.features import ToolInputError, load_catalogue, report
 from credit_app.features.pool import BACKSTOP_GRACE_SECONDS, get_pool
-from credit_app.models import LedgerEntry, ToolRun, utcnow
+from credit_app.models import ToolRun, utcnow
 from credit_app.settings import get_settings
 
 # The tools that can keep a worker busy for seconds: one of them at a time per user, so one
@@ -172,27 +172,25 @@ async def _charge(
 
 def _ledger_size(user_id: uuid.UUID) -> int:
     with read_scope() as session:
-        return session.scalar(
-            select(func.count(LedgerEntry.id)).where(LedgerEntry.user_id == user_id)
+        _, total = history.ledger_page(
+            session, user_id=user_id, where=history.LedgerFilter(), page=1, per_page=1
         )
+    return total
 
 
 def _report_rows(user_id: uuid.UUID) -> list[dict[str, Any]]:
     """The user's ledger, oldest first, as the rows report.run reads."""
     with read_scope() as session:
-        entries = session.scalars(
-            select(LedgerEntry)
-            .where(LedgerEntry.user_id == user_id)
-            .order_by(LedgerEntry.id)
-            .limit(report.MAX_ROWS)
-        ).all()
-        return [
-            {
-                "when": e.created_at.isoformat(),
-                "kind": e.kind,
-                "what": e.description or e.feature or e.source or e.kind,
-                "delta": e.delta,
-                "balance_after": e.balance_after,
-            }
-            for e in entries
-        ]
+        newest_first, _ = history.ledger_page(
+            session, user_id=user_id, where=history.LedgerFilter(), page=1, per_page=report.MAX_ROWS
+        )
+    return [
+        {
+            "when": e.created_at.isoformat(),
+            "kind": e.kind,
+            "what": e.description or e.feature or e.source or e.kind,
+            "delta": e.delta,
+            "balance_after": e.balance_after,
+        }
+        for e in reversed(newest_first)
+    ]

@@ -216,7 +216,7 @@ class ToolsState(AccountState):
                 "report",
                 lambda user_id: tool_runs.run_report(
                     user_id=user_id,
-                    action_id=_action_id(action_id),
+                    action_id=_action_id(str(action_id)),
                     name=name,
                     balance=balance,
                     progress=progress,

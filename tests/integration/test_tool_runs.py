@@ -104,30 +104,28 @@ def test_a_tool_run_charges_once_and_frees_the_slot(app_db):
         assert session.get(ToolRun, user) is None
 
 
-def test_racing_claims_let_exactly_one_win(app_db):
-    user = make_user(app_db)
-    start = threading.Barrier(8)
+def _race_claims(engine, user, racers: int = 8) -> list[bool]:
+    """`racers` threads claim the user's slot at the same moment; who won (run-N)."""
+    start = threading.Barrier(racers)
 
     def claim(n):
         start.wait()
-        return _claim(app_db, user, f"run-{n}")
+        return _claim(engine, user, f"run-{n}")
 
-    with ThreadPoolExecutor(8) as pool:
-        won = list(pool.map(claim, range(8)))
+    with ThreadPoolExecutor(racers) as pool:
+        return list(pool.map(claim, range(racers)))
+
+
+def test_racing_claims_let_exactly_one_win(app_db):
+    user = make_user(app_db)
+    won = _race_claims(app_db, user)
     assert won.count(True) == 1
 
 
 def test_racing_claims_take_an_expired_slot_over_exactly_once(app_db):
     user = make_user(app_db)
     assert _claim(app_db, user, "died", ttl=timedelta(seconds=-1))
-    start = threading.Barrier(8)
-
-    def claim(n):
-        start.wait()
-        return _claim(app_db, user, f"run-{n}")
-
-    with ThreadPoolExecutor(8) as pool:
-        won = list(pool.map(claim, range(8)))
+    won = _race_claims(app_db, user)
     assert won.count(True) == 1
     winner = f"run-{won.index(True)}"
     # The dead run's late release must not free its successor's slot.

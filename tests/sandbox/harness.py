@@ -2,12 +2,16 @@
 webhook receiver that verifies every delivery with `stripe.Webhook.construct_event`."""
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,6 +36,41 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) ->
         if time.monotonic() > deadline:
             raise TimeoutError("condition not reached")
         time.sleep(interval)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sandbox_process(*args: str) -> subprocess.Popen:
+    """`python -m stripe_sandbox ARGS` as an operator starts it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "stripe_sandbox", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@contextmanager
+def standalone_sandbox(*args: str) -> Iterator[str]:
+    """The standalone sandbox on a free port, once it answers; yields its URL."""
+    port = free_port()
+    proc = sandbox_process("--port", str(port), *args)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(url + "/_sandbox/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, timeout=20)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 @contextmanager

@@ -1,11 +1,6 @@
 """Who can reach the sandbox: controls switched off, the API key on controls, loopback-only
 Host checks, and the standalone CLI's settings."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
 import stripe
@@ -14,9 +9,8 @@ from stripe_sandbox.__main__ import settings_from_env
 from stripe_sandbox.hosts import is_loopback_host
 
 from .conftest import API_KEY, SECRET, sandbox_with
-from .harness import free_port, wait_until
+from .harness import sandbox_process, standalone_sandbox
 
-ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"authorization": f"Bearer {API_KEY}"}
 
 # Every control route, with ids that exist nowhere (a routed control answers 401/400/404
@@ -130,39 +124,20 @@ def test_settings_from_env_defaults_and_origins(monkeypatch: pytest.MonkeyPatch)
     assert custom.loopback_only and custom.controls
 
 
-def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "stripe_sandbox", "--webhook-secret", SECRET, *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
 def test_cli_refuses_a_bad_allowed_origin() -> None:
-    proc = _cli("--allowed-return-origin", "javascript:alert(1)")
+    proc = sandbox_process(
+        "--webhook-secret", SECRET, "--allowed-return-origin", "javascript:alert(1)"
+    )
     output, _ = proc.communicate(timeout=20)
     assert proc.returncode == 2 and b"not an http(s) origin" in output
 
 
 def test_cli_allowed_return_origins() -> None:
-    port = free_port()
-    proc = _cli(
-        "--port", str(port), "--api-key", API_KEY,
+    with standalone_sandbox(
+        "--webhook-secret", SECRET, "--api-key", API_KEY,
         "--allowed-return-origin", "http://app.test",
         "--allowed-return-origin", "https://other.test:8443",
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(url + "/_sandbox/health").status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, timeout=20)
+    ) as url:  # fmt: skip
         c = stripe.StripeClient(API_KEY, base_addresses={"api": url}, max_network_retries=0).v1
         prod = c.products.create(params={"name": "CLI"})
         price = c.prices.create(params={"product": prod.id, "unit_amount": 100, "currency": "usd"})
@@ -175,6 +150,3 @@ def test_cli_allowed_return_origins() -> None:
         assert caught.value.code == "url_invalid"
         # Still the test tool: controls answer.
         assert httpx.get(url + "/_sandbox/idle", headers=AUTH).json() == {"pending": 0}
-    finally:
-        proc.terminate()
-        proc.wait(10)

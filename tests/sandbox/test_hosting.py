@@ -1,9 +1,6 @@
 """The sandbox mounted under a prefix, the standalone CLI, and object shapes vs fixtures."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +12,7 @@ from starlette.routing import Mount
 from stripe_sandbox import SandboxControl, SandboxSettings, create_app
 
 from .conftest import SECRET, Env
-from .harness import Receiver, free_port, serve, wait_until
+from .harness import Receiver, free_port, serve, standalone_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT.parent / "shared" / "stripe" / "fixtures3.json"
@@ -62,28 +59,9 @@ def test_mounted_under_a_prefix() -> None:
 
 
 def test_standalone_cli() -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stripe_sandbox", "--port", str(port), "--webhook-secret",
-         SECRET, "--api-key", "sk_test_cli"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(url + "/_sandbox/health").status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, timeout=20)
+    with standalone_sandbox("--webhook-secret", SECRET, "--api-key", "sk_test_cli") as url:
         client = stripe.StripeClient("sk_test_cli", base_addresses={"api": url})
         assert client.v1.customers.create(params={"email": "cli@x.io"}).email == "cli@x.io"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.mark.skipif(not FIXTURES.exists(), reason="shared/stripe/fixtures3.json not present")

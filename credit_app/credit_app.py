@@ -5,7 +5,6 @@ from reflex.utils.prerequisites import get_web_dir
 from reflex_base import constants
 
 from credit_app.api import live_updates, server
-from credit_app.features import pool
 from credit_app.pages.billing_success import billing_success_page
 from credit_app.pages.dashboard import dashboard_page
 from credit_app.pages.index import index_page
@@ -21,6 +20,7 @@ from credit_app.state.live import push_snapshot, sign_out_tabs
 from credit_app.state.session import SessionState
 from credit_app.state.tools import ToolsState
 from credit_app.state.usage import UsageState
+from credit_app.tools import pool
 
 # The HTTP routes, the start-up checks and the guard around everything are put in place
 # when the backend starts serving (credit_app.api.server), not when pages are compiled.

@@ -16,7 +16,7 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 def upgrade(database_url: str | None = None) -> None:
-    """Migrate to the latest schema, then copy the plan catalogue (plans.toml) into it."""
+    """Migrate to the latest schema, then copy the plan catalog (plans.toml) into it."""
     url = database_url or get_settings().database_url
     command.upgrade(alembic_config(url), "head")
     engine = make_engine(url)

@@ -1,4 +1,4 @@
-"""The plan catalogue: read from plans.toml, copied into the subscription_plans table."""
+"""The plan catalog: read from plans.toml, copied into the subscription_plans table."""
 
 import tomllib
 from dataclasses import dataclass
@@ -64,7 +64,7 @@ def plan_by_id(plan_id: str) -> PlanSpec | None:
 
 
 def sync_plans(session: Session, specs: tuple[PlanSpec, ...] | list[PlanSpec] = ()) -> None:
-    """Upsert the catalogue into the table; plans removed from the file become inactive."""
+    """Upsert the catalog into the table; plans removed from the file become inactive."""
     specs = specs or plans()
     existing = {p.id: p for p in session.scalars(select(SubscriptionPlan))}
     for spec in specs:

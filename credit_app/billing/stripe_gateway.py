@@ -139,7 +139,7 @@ class StripeGateway:
         )
         return payments.data[0].invoice if payments.data else None
 
-    # --- catalogue ------------------------------------------------------------------------
+    # --- catalog ------------------------------------------------------------------------
 
     async def ensure_price(self, plan: PlanSpec) -> str:
         """Create or update the plan's product and price, found by lookup key. Idempotent:

@@ -1,6 +1,6 @@
 """Running a premium tool for a person: check the input, take the person's one heavy-run
 slot, charge through the credit guard (charging.run_charged), run the tool on the bounded
-worker pool (features.pool).
+worker pool (tools.pool).
 
     outcome = await run_tool(user_id=..., tool="keywords", action_id=..., inputs={"text": ...})
     outcome = await run_report(user_id=..., action_id=..., name=..., balance=..., progress=...)
@@ -25,13 +25,13 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import Session
 
-from credit_app import features
+from credit_app import tools
 from credit_app.credits import charging, history
 from credit_app.db import insert_unless_exists, read_scope, session_scope
-from credit_app.features import ToolInputError, load_catalogue, report
-from credit_app.features.pool import BACKSTOP_GRACE_SECONDS, get_pool
 from credit_app.models import ToolRun, utcnow
 from credit_app.settings import get_settings
+from credit_app.tools import ToolInputError, load_catalog, report
+from credit_app.tools.pool import BACKSTOP_GRACE_SECONDS, get_pool
 
 # The tools that can keep a worker busy for seconds: one of them at a time per user, so one
 # person cannot fill the pool (the QR code takes milliseconds).
@@ -117,7 +117,7 @@ async def run_tool(
     """Run a quick-paid tool (qr, keywords) on `inputs`, its own keyword arguments.
     Raises ToolInputError or RunInProgress (nothing charged), InsufficientCredits, or the
     run's failure (credits given back)."""
-    features.check_input(tool, **inputs)
+    tools.check_input(tool, **inputs)
     slot = one_heavy_run(user_id, tool) if tool in HEAVY_TOOLS else nullcontext()
     async with slot:
         return await _charge(user_id, tool, action_id, lambda: get_pool().run(tool, **inputs))
@@ -135,7 +135,7 @@ async def run_report(
     ready. Raises like run_tool."""
     async with one_heavy_run(user_id, "report"):
         row_count = await asyncio.to_thread(_ledger_size, user_id)
-        features.check_input("report", row_count=row_count)
+        tools.check_input("report", row_count=row_count)
 
         async def build() -> report.ReportResult:
             rows = await asyncio.to_thread(_report_rows, user_id)
@@ -149,7 +149,7 @@ async def run_report(
 async def _charge(
     user_id: uuid.UUID, tool: str, action_id: str, work: Callable, *, long: bool = False
 ) -> charging.Charged:
-    spec = load_catalogue()[tool]  # read each time: an edited price applies at once
+    spec = load_catalog()[tool]  # read each time: an edited price applies at once
 
     async def checked_work() -> Any:
         try:

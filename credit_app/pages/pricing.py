@@ -141,9 +141,9 @@ def _pack_card(pack: PlanSpec) -> rx.Component:
 
 
 def _content() -> rx.Component:
-    catalogue = plans()
-    free = next(p for p in catalogue if p.kind == "free")
-    subs = [p for p in catalogue if p.kind == "subscription"]
+    catalog = plans()
+    free = next(p for p in catalog if p.kind == "free")
+    subs = [p for p in catalog if p.kind == "subscription"]
     tiers = list(dict.fromkeys(p.tier for p in subs))
     by_tier = [
         (
@@ -152,7 +152,7 @@ def _content() -> rx.Component:
         )
         for t in tiers
     ]
-    packs = [p for p in catalogue if p.kind == "pack"]
+    packs = [p for p in catalog if p.kind == "pack"]
     return rx.fragment(
         rx.vstack(
             rx.heading("Plans and credits", size="8", as_="h1"),

@@ -3,9 +3,9 @@
 import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
-from credit_app.features import load_catalogue
 from credit_app.state.live import LiveAccount
 from credit_app.state.tools import ToolsState
+from credit_app.tools import load_catalog
 
 
 def _cost(tool: str) -> rx.Var[int]:
@@ -63,7 +63,7 @@ def _messages(tool: str) -> rx.Component:
 
 
 def _card(tool: str, *body: rx.Component) -> rx.Component:
-    spec = load_catalogue()[tool]
+    spec = load_catalog()[tool]
     return rx.card(
         rx.vstack(
             rx.hstack(

@@ -4,8 +4,8 @@ import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
 from credit_app.components.ledger_table import ledger_table
-from credit_app.features import load_catalogue
 from credit_app.state.usage import UsageState
+from credit_app.tools import load_catalog
 
 SERIES_COLORS = ["var(--violet-9)", "var(--teal-9)", "var(--amber-9)", "var(--crimson-9)"]
 
@@ -22,7 +22,7 @@ def _total(label: str, value: rx.Var[int], test_id: str) -> rx.Component:
 
 
 def _chart() -> rx.Component:
-    tools = load_catalogue()
+    tools = load_catalog()
     return rx.card(
         rx.vstack(
             rx.heading("Credits spent per day, last 30 days", size="4", as_="h2"),

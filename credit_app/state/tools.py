@@ -15,9 +15,9 @@ import reflex as rx
 from credit_app import credits
 from credit_app.billing import catalog
 from credit_app.credits import tool_runs
-from credit_app.features import ToolInputError, load_catalogue, pool
 from credit_app.state.account import AccountState
 from credit_app.state.live import LiveAccount
+from credit_app.tools import ToolInputError, load_catalog, pool
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class ToolsState(AccountState):
         user_id = await self._authenticated_user_id()
         if user_id is None:
             return rx.redirect("/login?next=/tools")
-        tools = load_catalogue()  # read each time: an edited cost applies at once
+        tools = load_catalog()  # read each time: an edited cost applies at once
         self.costs = {t.id: t.credits for t in tools.values()}
         self.names = {t.id: t.name for t in tools.values()}
         self.action_ids = {t: self.action_ids.get(t) or _new_action_id() for t in tools}

@@ -10,10 +10,10 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from credit_app.features import keywords, qr, report
-from credit_app.features.pool import ToolPool, ToolTimeout
+from credit_app.tools import keywords, qr, report
+from credit_app.tools.pool import ToolPool, ToolTimeout
 from tests import async_run
-from tests.unit.test_features import ARTICLE, _ledger
+from tests.unit.test_tools import ARTICLE, _ledger
 from tests.unit.test_tool_keywords_bounds import WORST_CASES
 
 # A worker needs ~185 MB of address space with the tools imported; 300 MB leaves a run

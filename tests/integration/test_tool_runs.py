@@ -15,11 +15,11 @@ from sqlalchemy import select
 from credit_app import credits
 from credit_app.credits import tool_runs
 from credit_app.db import session_scope
-from credit_app.features import ToolInputError, keywords, qr
 from credit_app.models import LedgerEntry, ToolRun
+from credit_app.tools import ToolInputError, keywords, qr
 from tests import async_run
 from tests.factories import make_user
-from tests.unit.test_features import ARTICLE
+from tests.unit.test_tools import ARTICLE
 
 LIVE = timedelta(minutes=5)
 

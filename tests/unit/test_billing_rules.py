@@ -1,4 +1,4 @@
-"""Pure billing rules: the plan catalogue and Stripe payload parsing."""
+"""Pure billing rules: the plan catalog and Stripe payload parsing."""
 
 import json
 from pathlib import Path
@@ -11,16 +11,16 @@ from credit_app.billing.webhooks import HANDLED, subscription_id_of
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
 
 
-def test_the_catalogue_has_free_two_paid_tiers_with_both_intervals_and_two_packs():
-    catalogue = plans()
-    assert [p.id for p in catalogue if p.kind == "free"] == ["free"]
-    tiers = {p.tier for p in catalogue if p.kind == "subscription"}
+def test_the_catalog_has_free_two_paid_tiers_with_both_intervals_and_two_packs():
+    catalog = plans()
+    assert [p.id for p in catalog if p.kind == "free"] == ["free"]
+    tiers = {p.tier for p in catalog if p.kind == "subscription"}
     assert len(tiers) >= 2
     for tier in tiers:
-        intervals = {p.interval for p in catalogue if p.tier == tier}
+        intervals = {p.interval for p in catalog if p.tier == tier}
         assert intervals == {"month", "year"}
-    assert len([p for p in catalogue if p.kind == "pack"]) >= 2
-    ranks = {p.tier: p.rank for p in catalogue if p.tier}
+    assert len([p for p in catalog if p.kind == "pack"]) >= 2
+    ranks = {p.tier: p.rank for p in catalog if p.tier}
     assert ranks == {"pro": 1, "business": 2}
 
 
@@ -32,7 +32,7 @@ def test_yearly_plans_grant_a_year_of_monthly_credits():
         )
 
 
-def test_a_bad_catalogue_is_refused(tmp_path):
+def test_a_bad_catalog_is_refused(tmp_path):
     bad = tmp_path / "plans.toml"
     bad.write_text('[[plan]]\nid="x"\nname="X"\nkind="subscription"\nprice=1\ncredits_granted=1\n')
     with pytest.raises(ValueError, match="interval"):

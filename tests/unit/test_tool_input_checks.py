@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from credit_app import features
-from credit_app.features import ToolInputError, keywords, qr, report
-from tests.unit.test_features import ARTICLE
+from credit_app import tools
+from credit_app.tools import ToolInputError, keywords, qr, report
+from tests.unit.test_tools import ARTICLE
 
 QR_INPUTS = [
     {"text": ""},
@@ -38,21 +38,21 @@ def _outcome(call, **inputs) -> tuple[str | None, str | None]:
 
 @pytest.mark.parametrize("inputs", QR_INPUTS)
 def test_the_qr_check_refuses_what_the_qr_tool_refuses(inputs):
-    assert _outcome(lambda **i: features.check_input("qr", **i), **inputs) == _outcome(
+    assert _outcome(lambda **i: tools.check_input("qr", **i), **inputs) == _outcome(
         qr.run, **inputs
     )
 
 
 @pytest.mark.parametrize("inputs", KEYWORDS_INPUTS)
 def test_the_keywords_check_refuses_what_the_keywords_tool_refuses(inputs):
-    assert _outcome(lambda **i: features.check_input("keywords", **i), **inputs) == _outcome(
+    assert _outcome(lambda **i: tools.check_input("keywords", **i), **inputs) == _outcome(
         keywords.run, **inputs
     )
 
 
 def test_over_long_keywords_input_is_refused_with_its_length():
     with pytest.raises(ToolInputError, match="60,000 characters; paste at most 50,000"):
-        features.check_input("keywords", text="word " * 12_000)
+        tools.check_input("keywords", text="word " * 12_000)
 
 
 @pytest.mark.parametrize(
@@ -61,10 +61,10 @@ def test_over_long_keywords_input_is_refused_with_its_length():
 )
 def test_the_report_check_refuses_an_empty_or_too_long_ledger(row_count, message):
     with pytest.raises(ToolInputError, match=message) as caught:
-        features.check_input("report", row_count=row_count)
+        tools.check_input("report", row_count=row_count)
     assert caught.value.field == "rows"
 
 
 def test_the_report_check_accepts_a_ledger_within_the_limit():
-    features.check_input("report", row_count=1)
-    features.check_input("report", row_count=report.MAX_ROWS)
+    tools.check_input("report", row_count=1)
+    tools.check_input("report", row_count=report.MAX_ROWS)

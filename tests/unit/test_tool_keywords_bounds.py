@@ -15,7 +15,7 @@ import tracemalloc
 import pytest
 import yake
 
-from credit_app.features import keywords
+from credit_app.tools import keywords
 
 TIME_LIMIT_SECONDS = 2.0
 MEMORY_LIMIT_BYTES = 200 * 1024 * 1024

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import yake
 from segtok.segmenter import split_multi
 
-from credit_app.features.errors import ToolInputError
+from credit_app.tools.errors import ToolInputError
 
 MIN_WORDS = 20
 MAX_CHARS = 50_000

@@ -27,7 +27,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from credit_app.features.errors import ToolInputError
+from credit_app.tools.errors import ToolInputError
 
 ProgressCallback = Callable[[float, str], None]
 

@@ -17,5 +17,5 @@ class ToolInputError(ValueError):
         self.field = field
 
 
-class CatalogueError(ValueError):
-    """The tool cost catalogue (costs.toml) is malformed; an operator must fix the file."""
+class CatalogError(ValueError):
+    """The tool cost catalog (costs.toml) is malformed; an operator must fix the file."""

@@ -1,8 +1,8 @@
-"""The premium tools as plain functions, their cost catalogue and their errors (no Reflex, no DB).
+"""The premium tools as plain functions, their cost catalog and their errors (no Reflex, no DB).
 
 The service layer (credits.tool_runs) checks the input with `check_input(tool_id, ...)` before
 anything is charged (a `ToolInputError` is shown beside the field), charges
-`load_catalogue()[tool_id].credits`, and runs `TOOLS[tool_id](...)` on the bounded worker pool
+`load_catalog()[tool_id].credits`, and runs `TOOLS[tool_id](...)` on the bounded worker pool
 (`pool.get_pool()`); any other exception is a failed run and the credits go back.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from credit_app.features import keywords, qr, report
-from credit_app.features.catalogue import KNOWN_TOOL_IDS, ToolSpec, load_catalogue, parse_catalogue
-from credit_app.features.errors import CatalogueError, ToolInputError
-from credit_app.features.keywords import Keyphrase, KeywordsResult
-from credit_app.features.qr import QrResult
-from credit_app.features.report import ProgressCallback, ReportResult
+from credit_app.tools import keywords, qr, report
+from credit_app.tools.catalog import KNOWN_TOOL_IDS, ToolSpec, load_catalog, parse_catalog
+from credit_app.tools.errors import CatalogError, ToolInputError
+from credit_app.tools.keywords import Keyphrase, KeywordsResult
+from credit_app.tools.qr import QrResult
+from credit_app.tools.report import ProgressCallback, ReportResult
 
 TOOLS: dict[str, Callable[..., Any]] = {
     "qr": qr.run,
@@ -29,9 +29,9 @@ INPUT_CHECKS: dict[str, Callable[..., None]] = {
     "keywords": keywords.check_input,
     "report": report.check_input,
 }
-# The catalogue validates ids against KNOWN_TOOL_IDS; keep the lists from drifting apart.
+# The catalog validates ids against KNOWN_TOOL_IDS; keep the lists from drifting apart.
 if tuple(TOOLS) != KNOWN_TOOL_IDS or tuple(INPUT_CHECKS) != KNOWN_TOOL_IDS:
-    raise RuntimeError("features.TOOLS, INPUT_CHECKS and KNOWN_TOOL_IDS list different tools")
+    raise RuntimeError("tools.TOOLS, INPUT_CHECKS and KNOWN_TOOL_IDS list different tools")
 
 
 def check_input(tool_id: str, **inputs: Any) -> None:
@@ -45,7 +45,7 @@ __all__ = [
     "INPUT_CHECKS",
     "KNOWN_TOOL_IDS",
     "TOOLS",
-    "CatalogueError",
+    "CatalogError",
     "Keyphrase",
     "KeywordsResult",
     "ProgressCallback",
@@ -55,8 +55,8 @@ __all__ = [
     "ToolSpec",
     "check_input",
     "keywords",
-    "load_catalogue",
-    "parse_catalogue",
+    "load_catalog",
+    "parse_catalog",
     "qr",
     "report",
 ]

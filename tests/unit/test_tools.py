@@ -1,4 +1,4 @@
-"""The premium tools (credit_app.features): real outputs, input validation, the cost catalogue."""
+"""The premium tools (credit_app.tools): real outputs, input validation, the cost catalog."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
 
-from credit_app.features import (
+from credit_app.tools import (
     KNOWN_TOOL_IDS,
     TOOLS,
-    CatalogueError,
+    CatalogError,
     ToolInputError,
     keywords,
-    load_catalogue,
-    parse_catalogue,
+    load_catalog,
+    parse_catalog,
     qr,
     report,
 )
@@ -275,7 +275,7 @@ def test_report_stops_when_the_progress_callback_raises():
         report.run(rows, name=NAME, balance=balance, progress=cancel_at_half)
 
 
-# ---------------------------------------------------------------- catalogue
+# ---------------------------------------------------------------- catalog
 
 GOOD = """
 [tools.qr]
@@ -296,19 +296,19 @@ icon = "file-text"
 """
 
 
-def test_the_bundled_catalogue_prices_every_tool():
-    catalogue = load_catalogue()
-    assert tuple(catalogue) == KNOWN_TOOL_IDS == tuple(TOOLS)
-    assert {tool_id: spec.credits for tool_id, spec in catalogue.items()} == {
+def test_the_bundled_catalog_prices_every_tool():
+    catalog = load_catalog()
+    assert tuple(catalog) == KNOWN_TOOL_IDS == tuple(TOOLS)
+    assert {tool_id: spec.credits for tool_id, spec in catalog.items()} == {
         "qr": 1,
         "keywords": 3,
         "report": 10,
     }
-    assert all(spec.name and spec.description and spec.icon for spec in catalogue.values())
+    assert all(spec.name and spec.description and spec.icon for spec in catalog.values())
 
 
 def test_a_cost_change_in_the_file_is_all_it_takes():
-    assert parse_catalogue(GOOD.replace("credits = 10", "credits = 25"))["report"].credits == 25
+    assert parse_catalog(GOOD.replace("credits = 10", "credits = 25"))["report"].credits == 25
 
 
 @pytest.mark.parametrize(
@@ -331,6 +331,6 @@ def test_a_cost_change_in_the_file_is_all_it_takes():
         ("", "must have"),
     ],
 )
-def test_the_catalogue_rejects_bad_entries(bad, reason):
-    with pytest.raises(CatalogueError, match=reason):
-        parse_catalogue(bad)
+def test_the_catalog_rejects_bad_entries(bad, reason):
+    with pytest.raises(CatalogError, match=reason):
+        parse_catalog(bad)

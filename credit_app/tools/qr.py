@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import segno
 from segno import DataOverflowError, encoder
 
-from credit_app.features.errors import ToolInputError
+from credit_app.tools.errors import ToolInputError
 
 MAX_CHARS = 1000
 ERROR_LEVELS = ("L", "M", "Q", "H")

@@ -34,8 +34,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from credit_app.features.report import ProgressCallback
 from credit_app.settings import get_settings
+from credit_app.tools.report import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _start_worker(shared: _Shared, memory_limit_mb: int) -> None:
     signal.signal(signal.SIGALRM, _on_alarm)
     # Import the tools now, before the cap: imports are the worker's fixed cost, and the
     # first run should not pay for them against its time limit.
-    from credit_app.features import TOOLS  # noqa: F401
+    from credit_app.tools import TOOLS  # noqa: F401
 
     baseline_mb = _address_space_mb()
     limit_mb = memory_limit_mb
@@ -144,7 +144,7 @@ def _run_in_worker(
     kwargs: dict[str, Any],
     with_progress: bool,
 ) -> Any:
-    from credit_app.features import TOOLS
+    from credit_app.tools import TOOLS
 
     shared = _worker_shared
     assert shared is not None, "the pool initializer did not run"
@@ -188,7 +188,7 @@ class ToolPool:
     async def run(
         self, tool_id: str, *args: Any, progress: ProgressCallback | None = None, **kwargs: Any
     ) -> Any:
-        """`features.TOOLS[tool_id](*args, **kwargs)` in a worker; its result or its
+        """`tools.TOOLS[tool_id](*args, **kwargs)` in a worker; its result or its
         exception, ToolTimeout past the time limit, MemoryError past the memory limit,
         BrokenProcessPool if the worker died, WorkersBusy if no worker came free in time.
         `progress(fraction, message)` is called in the caller's loop as the run reports."""

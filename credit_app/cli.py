@@ -14,7 +14,7 @@ from credit_app.auth import accounts, throttle
 from credit_app.billing import catalog, runtime
 from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
-from credit_app.credits import holds
+from credit_app.credits import holds, keys
 from credit_app.db import session_scope
 from credit_app.models import GrantSource, Shortfall, SubscriptionPlan, User, utcnow
 from credit_app.settings import Settings, get_settings
@@ -65,7 +65,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
-    key = args.idempotency_key or f"admin:{uuid.uuid4()}"
+    key = args.idempotency_key or keys.admin_grant()
     with session_scope() as session:
         result = credits.grant(
             session,

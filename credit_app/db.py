@@ -1,8 +1,10 @@
 """Engine and session scope. Every write happens inside one `session_scope()` transaction."""
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -73,6 +75,31 @@ def read_scope(engine: Engine | None = None) -> Iterator[Session]:
     # Closing (not rolling back) ends the transaction and leaves loaded objects readable.
     with Session(reader) as session:
         yield session
+
+
+R = TypeVar("R")
+
+
+async def in_transaction(
+    work: Callable[..., R], *args: Any, engine: Engine | None = None, **kwargs: Any
+) -> R:
+    """`work(session, *args, **kwargs)` in one write transaction (`session_scope`) on a
+    worker thread, so an async caller (a Reflex event handler, a webhook route) never
+    blocks its event loop on the database."""
+    return await asyncio.to_thread(_run, session_scope, engine, work, args, kwargs)
+
+
+async def in_read(
+    work: Callable[..., R], *args: Any, engine: Engine | None = None, **kwargs: Any
+) -> R:
+    """`work(session, *args, **kwargs)` in one read-only transaction (`read_scope`) on a
+    worker thread."""
+    return await asyncio.to_thread(_run, read_scope, engine, work, args, kwargs)
+
+
+def _run(scope, engine, work, args, kwargs):
+    with scope(engine) as session:
+        return work(session, *args, **kwargs)
 
 
 def insert_unless_exists(session: Session, model: type, *, key: str | list[str]):

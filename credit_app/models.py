@@ -166,6 +166,30 @@ class LoginThrottle(SQLModel, table=True):
     blocked_until: datetime = Field(sa_column=_timestamp())
 
 
+class PlanKind(StrEnum):
+    FREE = "free"
+    SUBSCRIPTION = "subscription"
+    PACK = "pack"  # a one-time credit pack
+
+
+class PlanInterval(StrEnum):
+    MONTH = "month"
+    YEAR = "year"
+
+
+class SubscriptionStatus(StrEnum):
+    """Stripe's subscription statuses, stored as Stripe sends them."""
+
+    ACTIVE = "active"
+    TRIALING = "trialing"
+    PAST_DUE = "past_due"
+    UNPAID = "unpaid"
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    PAUSED = "paused"
+    CANCELED = "canceled"
+
+
 class SubscriptionPlan(SQLModel, table=True):
     """The PRD's plan table, plus kind (subscription | pack), currency and Stripe ids."""
 
@@ -173,14 +197,14 @@ class SubscriptionPlan(SQLModel, table=True):
 
     id: str = Field(max_length=64, primary_key=True)
     name: str = Field(max_length=64)
-    kind: str = Field(default="subscription", max_length=16)  # free | subscription | pack
+    kind: str = Field(default=PlanKind.SUBSCRIPTION, max_length=16)  # a PlanKind
     tier: str | None = Field(default=None, max_length=32)  # monthly and yearly share a tier
     rank: int = 0  # order of tiers, for "the next plan up"
     description: str = Field(default="", max_length=255)
     price: int = Field(ge=0)  # minor units (cents)
     currency: str = Field(default="usd", max_length=3)
     credits_granted: int = Field(ge=0)
-    interval: str | None = Field(default=None, max_length=8)  # month | year; None for packs
+    interval: str | None = Field(default=None, max_length=8)  # a PlanInterval; None for packs
     stripe_price_id: str | None = Field(default=None, max_length=255)
     lookup_key: str | None = Field(default=None, max_length=255, unique=True)
     active: bool = True
@@ -194,7 +218,7 @@ class UserSubscription(SQLModel, table=True):
     user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", primary_key=True)
     plan_id: str = Field(max_length=64, foreign_key="subscription_plans.id")
     stripe_subscription_id: str | None = Field(default=None, max_length=255, unique=True)
-    status: str = Field(max_length=32)
+    status: str = Field(max_length=32)  # a SubscriptionStatus
     current_period_end: datetime = Field(sa_column=_timestamp())
     cancel_at_period_end: bool = False
     # Stripe's timestamp of the newest state applied, so an older event never overwrites it.

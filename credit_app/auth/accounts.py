@@ -24,6 +24,7 @@ from credit_app.auth.validation import (
     login_email_key,
     validate_signup,
 )
+from credit_app.credits import keys
 from credit_app.db import read_scope, session_scope
 from credit_app.models import CLIENT_ADDRESS_MAX, GrantSource, User, utcnow
 from credit_app.settings import Settings
@@ -38,10 +39,6 @@ class EmailTaken(Exception):
     def __init__(self, email: str) -> None:
         super().__init__(f"{email} is already registered")
         self.email = email
-
-
-def signup_grant_key(user_id: uuid.UUID) -> str:
-    return f"signup:{user_id}"
 
 
 def user_id_by_email(session: Session, email: str) -> uuid.UUID | None:
@@ -80,7 +77,7 @@ def register(
             session,
             user_id=user.id,
             amount=initial_credits,
-            idempotency_key=signup_grant_key(user.id),
+            idempotency_key=keys.signup_grant(user.id),
             source=GrantSource.SIGNUP,
             description="Welcome credits",
         )

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from credit_app import credits
+from credit_app.credits import keys
 from credit_app.models import (
     GrantSource,
     LedgerEntry,
@@ -79,7 +80,7 @@ def grant_invoice(
             currency=invoice.get("currency") or plan.currency,
             credits_granted=plan.credits_granted,
         ),
-        f"stripe:invoice:{invoice['id']}",
+        keys.invoice_grant(invoice["id"]),
         GrantSource.SUBSCRIPTION,
     )
 
@@ -98,7 +99,7 @@ def grant_pack(
             currency=checkout_session.get("currency") or plan.currency,
             credits_granted=plan.credits_granted,
         ),
-        f"stripe:payment:{payment_intent}",
+        keys.pack_grant(payment_intent),
         GrantSource.PACK,
     )
 
@@ -124,13 +125,9 @@ def _lock_owner(session: Session, purchase: Purchase) -> None:
     session.execute(select(User.id).where(User.id == purchase.user_id).with_for_update())
 
 
-def _prefix(purchase: Purchase) -> str:
-    return f"stripe:purchase:{purchase.id}:"
-
-
 def credits_taken_back(session: Session, purchase: Purchase) -> int:
     """Credits already taken back from this purchase (net of restores) plus shortfalls."""
-    prefix = _prefix(purchase)
+    prefix = keys.purchase_prefix(purchase.id)
     net_taken = session.scalar(
         select(func.coalesce(func.sum(-LedgerEntry.delta), 0)).where(
             LedgerEntry.idempotency_key.startswith(prefix, autoescape=True)
@@ -165,13 +162,13 @@ def clawback_refund(session: Session, purchase: Purchase, charge: dict) -> str:
     _lock_owner(session, purchase)
     target = purchase.credits_granted * min(refunded, amount) // amount
     due = target - credits_taken_back(session, purchase)
-    key = f"{_prefix(purchase)}refund:{refunded}"
+    key = keys.refund_takeback(purchase.id, refunded)
     return _take_back(session, purchase, due, key, "Refund")
 
 
 def clawback_dispute(session: Session, purchase: Purchase, dispute_id: str) -> str:
     """A dispute withdraws the payment: take back whatever this purchase still holds."""
-    key = f"{_prefix(purchase)}dispute:{dispute_id}"
+    key = keys.dispute_takeback(purchase.id, dispute_id)
     _lock_owner(session, purchase)
     if session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)):
         return f"already taken back ({key})"
@@ -184,7 +181,7 @@ def restore_dispute(session: Session, purchase: Purchase, dispute_id: str) -> st
     _lock_owner(session, purchase)
     taken = session.scalar(
         select(LedgerEntry.delta).where(
-            LedgerEntry.idempotency_key == f"{_prefix(purchase)}dispute:{dispute_id}"
+            LedgerEntry.idempotency_key == keys.dispute_takeback(purchase.id, dispute_id)
         )
     )
     if not taken:
@@ -193,7 +190,7 @@ def restore_dispute(session: Session, purchase: Purchase, dispute_id: str) -> st
         session,
         user_id=purchase.user_id,
         amount=-taken,
-        idempotency_key=f"{_prefix(purchase)}dispute:{dispute_id}:won",
+        idempotency_key=keys.dispute_restore(purchase.id, dispute_id),
         source=GrantSource.DISPUTE_WON,
         description="Dispute resolved in your favour",
     )

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from credit_app.credits import holds
+from credit_app.credits import holds, keys
 from credit_app.credits.ledger import _apply, spend
 from credit_app.db import session_scope
 from credit_app.models import EntryKind
@@ -34,10 +34,6 @@ class Charged(Generic[T]):
     balance_after: int | None
     # True when this action was already paid for: nothing charged, the work not re-run.
     repeated: bool = False
-
-
-def action_key(user_id: uuid.UUID, feature: str, action_id: str) -> str:
-    return f"tool:{user_id}:{feature}:{action_id}"
 
 
 def _spend(user_id, cost, key, feature, description):
@@ -59,7 +55,7 @@ def _refund(user_id, cost, key, feature, description):
             user_id=user_id,
             delta=cost,
             kind=EntryKind.REFUND,
-            idempotency_key=f"{key}:refund",
+            idempotency_key=keys.tool_refund(key),
             feature=feature,
             description=f"Refund: {description} failed",
         )

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from credit_app.credits import keys
 from credit_app.credits.errors import CreditError, InsufficientCredits, UnknownUser
 from credit_app.credits.ledger import LedgerResult, _apply, _check_amount, available
 from credit_app.db import insert_unless_exists
@@ -100,7 +101,7 @@ def capture(
     """Spend `amount` (0..held) of an active hold and release the rest. Returns the spend
     (None for a zero capture). Capturing an already captured hold returns its spend."""
     hold = _locked_hold(session, user_id, hold_id)
-    key = f"hold:{hold.id}:capture"
+    key = keys.hold_capture(hold.id)
     if hold.status == HoldStatus.CAPTURED:
         return _capture_entry(session, key, hold, description)
     if hold.status != HoldStatus.ACTIVE:

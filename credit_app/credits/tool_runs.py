@@ -26,7 +26,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session
 
 from credit_app import tools
-from credit_app.credits import charging, history
+from credit_app.credits import charging, history, keys
 from credit_app.db import insert_unless_exists, read_scope, session_scope
 from credit_app.models import ToolRun, utcnow
 from credit_app.settings import get_settings
@@ -163,7 +163,7 @@ async def _charge(
         user_id=user_id,
         feature=tool,
         cost=spec.credits,
-        action_key=charging.action_key(user_id, tool, action_id),
+        action_key=keys.tool_action(user_id, tool, action_id),
         description=spec.name,
         work=checked_work,
         long=long,

@@ -9,12 +9,13 @@ import uuid
 
 import reflex as rx
 
+from credit_app import routes
 from credit_app.auth import accounts
 from credit_app.auth.rate_limits import process_limits
 from credit_app.auth.sessions import create_session
 from credit_app.db import session_scope
 from credit_app.settings import get_settings
-from credit_app.state.session import SessionState, safe_next
+from credit_app.state.session import SessionState
 
 
 def _start_session(user_id: uuid.UUID) -> str:
@@ -55,7 +56,7 @@ class SignupState(SessionState):
         self.image_error = outcome.errors.get("image", "")
         if token:
             self._signed_in(token)
-            yield rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
+            yield rx.redirect(routes.safe_next(self.router.url.query_parameters.get("next")))
 
 
 class LoginState(SessionState):
@@ -84,4 +85,4 @@ class LoginState(SessionState):
         self.error = outcome.error or ""
         if token:
             self._signed_in(token)
-            yield rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
+            yield rx.redirect(routes.safe_next(self.router.url.query_parameters.get("next")))

@@ -12,6 +12,7 @@ import uuid
 
 import reflex as rx
 
+from credit_app import routes
 from credit_app.auth.sessions import SignedIn, check_session, revoke_session
 from credit_app.db import read_scope, session_scope
 from credit_app.settings import get_settings
@@ -28,13 +29,6 @@ def _check(token: str) -> SignedIn | None:
 def _revoke(token: str) -> None:
     with session_scope() as session:
         revoke_session(session, token)
-
-
-def safe_next(path: str | None, default: str = "/dashboard") -> str:
-    """Only same-site paths, so ?next= cannot send a person to another site."""
-    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
-        return path
-    return default
 
 
 class SessionState(rx.State):
@@ -62,6 +56,12 @@ class SessionState(rx.State):
         self._user_id, self._live_token = str(signed_in.user_id), signed_in.live_token
         return signed_in.user_id
 
+    def _to_login(self):
+        """The one answer to a handler run without a valid session: the log-in page, then
+        back to this page. Use as `if (user_id := await self._authenticated_user_id()) is
+        None: return self._to_login()`."""
+        return rx.redirect(routes.with_next(routes.LOGIN, self.router.url.path or routes.DASHBOARD))
+
     async def _unlink_live_account(self) -> None:
         live = await self.get_state(LiveAccount)
         if live._linked_to:
@@ -80,10 +80,10 @@ class SessionState(rx.State):
         self.session_token = ""
         self._user_id = self._live_token = ""
         await asyncio.to_thread(_revoke, token)
-        return rx.redirect("/login")
+        return rx.redirect(routes.LOGIN)
 
     @rx.event
     async def redirect_if_signed_in(self):
         """on_load of the login and signup pages: a signed-in person goes straight on."""
         if await self._authenticated_user_id() is not None:
-            return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
+            return rx.redirect(routes.safe_next(self.router.url.query_parameters.get("next")))

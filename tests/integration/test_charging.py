@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from credit_app import credits
-from credit_app.credits import charging
+from credit_app.credits import charging, keys
 from credit_app.db import session_scope
 from credit_app.models import EntryKind, LedgerEntry
 from tests import async_run
@@ -31,7 +31,7 @@ def _charge(user_id, action_id, work, *, cost=3, long=False):
         user_id=user_id,
         feature="keywords",
         cost=cost,
-        action_key=charging.action_key(user_id, "keywords", action_id),
+        action_key=keys.tool_action(user_id, "keywords", action_id),
         description="Keywords",
         work=work,
         long=long,

@@ -13,8 +13,8 @@ import pytest
 from credit_app.tools import keywords, qr, report
 from credit_app.tools.pool import ToolPool, ToolTimeout
 from tests import async_run
-from tests.unit.test_tools import ARTICLE, _ledger
 from tests.unit.test_tool_keywords_bounds import WORST_CASES
+from tests.unit.test_tools import ARTICLE, _ledger
 
 # A worker needs ~185 MB of address space with the tools imported; 300 MB leaves a run
 # ~115 MB, which a 100,000-row report passes within a second or two.

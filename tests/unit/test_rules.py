@@ -9,7 +9,7 @@ from credit_app.credits import InsufficientCredits
 from credit_app.credits.errors import InvalidAmount
 from credit_app.credits.ledger import _check_amount
 from credit_app.models import UTCDateTime
-from credit_app.state.session import safe_next
+from credit_app.routes import safe_next
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,68 @@
+"""Every idempotency key the app writes, built here and nowhere else.
+
+A ledger entry's key names the cause of the change, so the same cause can never change a
+balance twice (DESIGN.md invariant 2): a retry, a double click or a second delivery of a
+webhook reuses the key and gets the first result back. Keys are stored in
+`ledger_entries.idempotency_key` and `holds.idempotency_key`; once written they must be
+recognised for ever, so a namespace below may gain siblings but never change its format.
+
+Namespaces:
+  signup:<user_id>                          the starting credits of a new account
+  admin:<uuid4>                             an operator's grant (`credit-app grant`) unless
+                                            the operator passes a key of their own
+  tool:<user_id>:<tool_id>:<action_id>      one click of a premium tool (its spend, or its
+                                            hold while a long tool runs)
+  tool:<...>:refund                         the refund of that spend when the tool failed
+  hold:<hold_id>:capture                    the spend that captures a hold
+  stripe:invoice:<in_...>                   credits of a paid subscription invoice
+  stripe:payment:<pi_...>                   credits of a paid credit pack
+  stripe:purchase:<id>:refund:<cumulative>  take-back up to a cumulative refunded amount
+  stripe:purchase:<id>:dispute:<dp_...>     take-back of a dispute; `:won` restores it
+"""
+
+import uuid
+
+
+def signup_grant(user_id: uuid.UUID) -> str:
+    return f"signup:{user_id}"
+
+
+def admin_grant() -> str:
+    return f"admin:{uuid.uuid4()}"
+
+
+def tool_action(user_id: uuid.UUID, tool_id: str, action_id: str) -> str:
+    return f"tool:{user_id}:{tool_id}:{action_id}"
+
+
+def tool_refund(action_key: str) -> str:
+    return f"{action_key}:refund"
+
+
+def hold_capture(hold_id: int | None) -> str:
+    return f"hold:{hold_id}:capture"
+
+
+def invoice_grant(invoice_id: str) -> str:
+    return f"stripe:invoice:{invoice_id}"
+
+
+def pack_grant(payment_intent_id: str) -> str:
+    return f"stripe:payment:{payment_intent_id}"
+
+
+def purchase_prefix(purchase_id: int | None) -> str:
+    """What every take-back of one purchase starts with (summed to cap take-backs)."""
+    return f"stripe:purchase:{purchase_id}:"
+
+
+def refund_takeback(purchase_id: int | None, refunded_so_far: int) -> str:
+    return f"{purchase_prefix(purchase_id)}refund:{refunded_so_far}"
+
+
+def dispute_takeback(purchase_id: int | None, dispute_id: str) -> str:
+    return f"{purchase_prefix(purchase_id)}dispute:{dispute_id}"
+
+
+def dispute_restore(purchase_id: int | None, dispute_id: str) -> str:
+    return f"{dispute_takeback(purchase_id, dispute_id)}:won"

@@ -1,0 +1,33 @@
+"""Every page's path, named once. Pages, links, redirects and the app's page table use these.
+
+The bottom layer (beside settings): services may need a path too, e.g. the portal's return
+URL, so nothing here imports anything of the app.
+"""
+
+from urllib.parse import quote, urlencode
+
+HOME = "/"
+SIGNUP = "/signup"
+LOGIN = "/login"
+DASHBOARD = "/dashboard"
+PRICING = "/pricing"
+CHECKOUT_RETURN = "/billing/success"
+TOOLS = "/tools"
+USAGE = "/usage"
+
+
+def with_next(page: str, next_path: str) -> str:
+    """`page?next=<next_path>`: where log-in or sign-up sends the person afterwards."""
+    return f"{page}?next={quote(next_path, safe='')}"
+
+
+def pricing_for(plan_id: str) -> str:
+    """The pricing page with one plan or pack preselected."""
+    return f"{PRICING}?{urlencode({'plan': plan_id})}"
+
+
+def safe_next(path: str | None, default: str = DASHBOARD) -> str:
+    """Only same-site paths, so ?next= cannot send a person to another site."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return default

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import Page, expect, sync_playwright
 
-from credit_app.state.forms import LoginState
+from credit_app.state.login import LoginState
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.helpers import sign_up
 from tests.e2e.reflex_client import ReflexClient

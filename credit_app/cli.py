@@ -8,15 +8,18 @@ import uuid
 
 import httpx
 from sqlalchemy import select
+from sqlmodel import col
 
 from credit_app import credits, migrations
+from credit_app.api.stripe_webhook import WEBHOOK_PATH
 from credit_app.auth import accounts, throttle
-from credit_app.billing import catalog, runtime
+from credit_app.billing import catalog, runtime, webhook_records, webhooks
 from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
+from credit_app.billing.webhook_handlers import registry
 from credit_app.credits import holds, keys
-from credit_app.db import session_scope
-from credit_app.models import GrantSource, Shortfall, SubscriptionPlan, User, utcnow
+from credit_app.db import read_scope, session_scope
+from credit_app.models import EventOutcome, GrantSource, Shortfall, SubscriptionPlan, User, utcnow
 from credit_app.settings import Settings, get_settings
 
 
@@ -52,7 +55,9 @@ def cmd_seed_plans(_args: argparse.Namespace) -> int:
     seeded = asyncio.run(seed())
     with session_scope() as session:
         for plan_id, price_id in seeded:
-            session.get(SubscriptionPlan, plan_id).stripe_price_id = price_id
+            plan = session.get(SubscriptionPlan, plan_id)
+            if plan is not None:  # catalog.plans() were synced into the table above
+                plan.stripe_price_id = price_id
     for plan_id, price_id in seeded:
         print(f"{plan_id}: {price_id}")
     return 0
@@ -104,15 +109,83 @@ def cmd_shortfalls(_args: argparse.Namespace) -> int:
     """Credits refunds or disputes could not take back because they were already spent."""
     with session_scope() as session:
         rows = session.execute(
-            select(Shortfall.created_at, User.email, Shortfall.credits, Shortfall.reference)
-            .join(User, User.id == Shortfall.user_id)
-            .order_by(Shortfall.created_at)
+            select(
+                col(Shortfall.created_at),
+                col(User.email),
+                col(Shortfall.credits),
+                col(Shortfall.reference),
+            )
+            .join(User, col(User.id) == col(Shortfall.user_id))
+            .order_by(col(Shortfall.created_at))
         ).all()
     if not rows:
         print("no shortfalls")
     for created_at, email, short, reference in rows:
         print(f"{created_at:%Y-%m-%d %H:%M} {email}: {short} credits not recovered ({reference})")
     return 0
+
+
+def cmd_stripe_events(args: argparse.Namespace) -> int:
+    """The `stripe listen` command forwarding exactly the events the app handles."""
+    forward_to = args.forward_to or get_settings().app_url.rstrip("/") + WEBHOOK_PATH
+    print(registry.stripe_listen_command(forward_to))
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """Recorded Stripe events, newest first: when received, outcome, attempts, id, type,
+    and the error of a failed one (else its detail)."""
+    outcome = EventOutcome.FAILED if args.failed else args.outcome
+    with read_scope() as session:
+        rows = webhook_records.recorded_events(session, outcome=outcome, limit=args.limit)
+    if not rows:
+        print(f"no {outcome} events" if outcome else "no events")
+    for row in rows:
+        note = row.error if row.error else row.detail
+        print(
+            f"{row.received_at:%Y-%m-%d %H:%M:%S}  {row.outcome:<9}  {row.attempts:>2}  "
+            f"{row.id}  {row.type}  {note}"
+        )
+    return 0
+
+
+# `replay`'s exit codes: the event is final now (or was); it failed again (or cannot be
+# replayed); it must still wait for another event.
+EXIT_FINAL, EXIT_FAILED, EXIT_DEFERRED = 0, 1, 3
+
+
+def _replay_gateway(settings: Settings) -> tuple[StripeGateway, bool]:
+    """The gateway the app itself uses, and the deployment's livemode."""
+    payments = payment_settings(settings)
+    if not payments.sandbox:
+        return StripeGateway(runtime.stripe_config(payments)), payments.livemode
+    # The embedded sandbox's API key is its control key, written when the app runs with
+    # SANDBOX_CONTROLS=true; its Stripe objects live in that app process.
+    try:
+        key = settings.sandbox_control_key_file.read_text().strip()
+    except FileNotFoundError:
+        raise SystemExit(
+            "error: with PAYMENTS=sandbox, replay asks the app's embedded sandbox: start the "
+            f"app with SANDBOX_CONTROLS=true (it writes {settings.sandbox_control_key_file})"
+        ) from None
+    config = runtime.stripe_config(payments, sandbox_api_key=key)
+    return StripeGateway(config), payments.livemode
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Run a recorded event again from its stored payload, through the same path as a
+    delivery from Stripe: a deferred or failed event is claimed and applied once; a final
+    one is left as it is."""
+    gateway, livemode = _replay_gateway(get_settings())
+    try:
+        outcome = asyncio.run(webhooks.replay_event(gateway, args.event_id, livemode=livemode))
+    except webhooks.ReplayRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{outcome.event_id} ({outcome.type}): {outcome.outcome}: {outcome.detail}")
+    if outcome.outcome is EventOutcome.DEFERRED:
+        return EXIT_DEFERRED
+    return EXIT_FINAL if outcome.final else EXIT_FAILED
 
 
 def _control_key(settings: Settings) -> str:
@@ -202,6 +275,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "shortfalls", help="list credits refunds/disputes could not take back"
     ).set_defaults(func=cmd_shortfalls)
+
+    p = sub.add_parser(
+        "stripe-events", help="print the `stripe listen` command for the events the app handles"
+    )
+    p.add_argument("--forward-to", help="webhook URL (default: APP_URL + " + WEBHOOK_PATH + ")")
+    p.set_defaults(func=cmd_stripe_events)
+
+    p = sub.add_parser("events", help="list recorded Stripe events, newest first")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--failed", action="store_true", help="only events that failed")
+    which.add_argument(
+        "--outcome", choices=[o.value for o in EventOutcome if o is not EventOutcome.PROCESSING]
+    )
+    p.add_argument("--limit", type=_positive_int, default=50)
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser(
+        "replay",
+        help="process a recorded Stripe event again (exit 0: final, 1: failed, 3: deferred)",
+    )
+    p.add_argument("event_id", metavar="EVT_ID")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("sandbox", help="Stripe sandbox test controls")
     p.add_argument(

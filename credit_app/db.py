@@ -106,8 +106,10 @@ def insert_unless_exists(session: Session, model: type, *, key: str | list[str])
     """INSERT ... ON CONFLICT (key) DO NOTHING in the session's dialect (`key`: a column,
     or the columns of a composite key). With RETURNING, no row back means the key was
     taken: how idempotency keys and event ids are claimed."""
+    columns = [key] if isinstance(key, str) else key
     dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect]
-    return insert(model).on_conflict_do_nothing(
-        index_elements=[key] if isinstance(key, str) else key
-    )
+    if dialect == "postgresql":
+        return postgresql_insert(model).on_conflict_do_nothing(index_elements=columns)
+    if dialect == "sqlite":
+        return sqlite_insert(model).on_conflict_do_nothing(index_elements=columns)
+    raise RuntimeError(f"unsupported database: {dialect}")

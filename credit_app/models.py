@@ -4,7 +4,16 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Integer, TypeDecorator, Uuid
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Integer,
+    Text,
+    TypeDecorator,
+    Uuid,
+)
 from sqlmodel import Field, SQLModel
 
 EMAIL_MAX = 64
@@ -227,18 +236,67 @@ class UserSubscription(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
+class EventOutcome(StrEnum):
+    """What became of a Stripe event (`stripe_events.outcome`).
+
+    Final: APPLIED (its effects are in), IGNORED (nothing of ours to do: an unknown type,
+    another Stripe mode, a payment that is not ours), DUPLICATE (another event had already
+    done what this one reports, e.g. the same invoice paid). Not final: DEFERRED (it must
+    wait for another event; answered 503) and FAILED (an unexpected error, kept in
+    `error`; answered 500). A retry from Stripe, `credit-app replay` or the sync claims a
+    not-final event again. PROCESSING marks the claim inside the transaction that applies
+    the event; it is never committed.
+    """
+
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    PROCESSING = "processing"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_OUTCOMES
+
+
+FINAL_OUTCOMES = frozenset({EventOutcome.APPLIED, EventOutcome.IGNORED, EventOutcome.DUPLICATE})
+RETRYABLE_OUTCOMES = frozenset({EventOutcome.DEFERRED, EventOutcome.FAILED})
+
+
 class StripeEvent(SQLModel, table=True):
     """Every Stripe event received. The primary key makes each event apply at most once:
-    it is inserted in the same transaction as the event's effects."""
+    it is claimed (inserted, or a deferred/failed row taken back) in the same transaction
+    as the event's effects."""
 
     __tablename__ = "stripe_events"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('applied', 'ignored', 'duplicate', 'deferred', 'failed', 'processing')",
+            name="outcome_known",
+        ),
+    )
 
     id: str = Field(max_length=255, primary_key=True)
     type: str = Field(max_length=64)
     stripe_created: datetime = Field(sa_column=_timestamp())
     received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
-    outcome: str = Field(max_length=32)  # applied | ignored
+    # When the outcome was last written (first receipt, a retry, a replay).
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    outcome: str = Field(max_length=32, index=True)  # an EventOutcome
     detail: str = Field(default="", max_length=255)
+    # Why the last attempt failed ("TypeName: message", truncated); None once it succeeds.
+    error: str | None = Field(default=None, sa_type=Text)
+    # Attempts that ended (applied, ignored, deferred, failed...), this one included.
+    attempts: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # The event as Stripe sent it (JSON), so `credit-app replay` can run it again; personal
+    # fields are blanked when the user deletes their account. None for events recorded
+    # before revision 0005.
+    payload: str | None = Field(default=None, sa_type=Text)
+    # Whose event it is, to find a user's events when their account is deleted. No
+    # foreign key: the record outlives the account.
+    user_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, index=True)
+    stripe_customer_id: str | None = Field(default=None, max_length=255, index=True)
 
 
 class CheckoutRecord(SQLModel, table=True):

@@ -18,7 +18,7 @@ USAGE = "/usage"
 
 def with_next(page: str, next_path: str) -> str:
     """`page?next=<next_path>`: where log-in or sign-up sends the person afterwards."""
-    return f"{page}?next={quote(next_path, safe='')}"
+    return f"{page}?next={quote(next_path, safe='/')}"
 
 
 def pricing_for(plan_id: str) -> str:

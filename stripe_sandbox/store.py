@@ -58,8 +58,8 @@ class Store:
             # Sandbox-only facts that are not part of any Stripe object (card behaviour,
             # scheduled price changes, billing anchors), keyed by object id.
             self.private: dict[str, dict[str, Any]] = {}
-            # (api key, method, path, idempotency key) -> (params, status, body bytes)
-            self.idempotency: dict[tuple[str, str, str, str], tuple[Any, int, bytes]] = {}
+            # (api key, method, path, idempotency key) -> (params, status, response body)
+            self.idempotency: dict[tuple[str, str, str, str], tuple[Any, int, dict[str, Any]]] = {}
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.objects[obj["object"]][obj["id"]] = obj

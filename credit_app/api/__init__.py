@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from credit_app.api import csp
+from credit_app.api import app_services, csp
+from credit_app.api.app_services import AccountPusher, AppServices
 from credit_app.api.guard import AppGuard, LinkTokenFilter, security_headers
 from credit_app.api.health import health
 from credit_app.api.stripe_webhook import stripe_webhook
@@ -23,13 +24,15 @@ from credit_app.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 
-def build_api(settings: Settings | None = None) -> Starlette:
-    """Health, the Stripe webhook and, in sandbox mode, the embedded Stripe sandbox; the
-    process's gateway is configured from the checked payment settings (UnsafeSettings
-    stops the start)."""
+def build_api(
+    settings: Settings | None = None, *, push_account: AccountPusher | None = None
+) -> Starlette:
+    """Health, the Stripe webhook and, in sandbox mode, the embedded Stripe sandbox, with
+    the app's services (the gateway from the checked payment settings: UnsafeSettings
+    stops the start) in `app.state.services`."""
     settings = settings or get_settings()
     payments = payment_settings(settings)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/webhooks/stripe", stripe_webhook, methods=["POST"]),
     ]
@@ -49,8 +52,9 @@ def build_api(settings: Settings | None = None) -> Starlette:
         config = runtime.stripe_config(payments)
         if payments.test_mode:
             logger.warning("TEST MODE: Stripe test keys; payments are simulated by Stripe.")
-    runtime.configure(StripeGateway(config), payments)
-    return Starlette(routes=routes)
+    api = Starlette(routes=routes)
+    api.state.services = AppServices(payments, StripeGateway(config), push_account)
+    return api
 
 
 def _embedded_sandbox(settings: Settings, payments: PaymentSettings):
@@ -91,19 +95,22 @@ def _write_control_key(path: Path, key: str) -> None:
         out.write(key)
 
 
-def server(static_dir: Path) -> Callable[[ASGIApp], ASGIApp]:
+def server(static_dir: Path, *, push_account: AccountPusher) -> Callable[[ASGIApp], ASGIApp]:
     """Reflex's api_transformer. It runs once, when the backend starts serving (not at
     build or export time), so only serving needs the payment settings; `static_dir` holds
-    the compiled pages, whose inline scripts the Content-Security-Policy allows."""
+    the compiled pages, whose inline scripts the Content-Security-Policy allows. The app's
+    services are built here and installed for the Reflex event handlers."""
 
     def serve(reflex_app: ASGIApp) -> ASGIApp:
         settings = get_settings()
-        api = build_api(settings)
+        api = build_api(settings, push_account=push_account)
+        services: AppServices = api.state.services
+        app_services.install(services)
         api.mount("", reflex_app)
         # Filters apply to the logger a record is made on: name Reflex's app logger.
         logging.getLogger("reflex.app").addFilter(LinkTokenFilter())
         hashes = csp.inline_script_hashes(static_dir)
-        payments = runtime.payments()
+        payments = services.payments
         return AppGuard(
             api,
             headers=security_headers(https=settings.https, script_hashes=hashes),

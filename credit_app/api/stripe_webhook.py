@@ -1,8 +1,10 @@
 """POST /api/webhooks/stripe: verify, record and apply Stripe events (DESIGN.md section 5).
 
-2xx once the event is durably recorded or was already seen; 400 for a bad signature or
-body (nothing written); 413 over 1 MiB; 503 when the event must wait for another one
-(nothing written, Stripe retries); never 5xx for an unknown type (recorded as ignored).
+2xx once the event is durably recorded as final (applied, ignored, duplicate) or was
+already; 400 for a bad signature or body (nothing written); 413 over 1 MiB; 503 when the
+event must wait for another one (recorded as deferred; Stripe retries); 500 on an
+unexpected error (recorded as failed with the error; Stripe retries, `credit-app replay`
+can too); never 5xx for an unknown type (recorded as ignored).
 """
 
 import logging
@@ -10,14 +12,15 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from credit_app.api import live_updates
-from credit_app.billing import runtime
+from credit_app.api.app_services import AppServices
 from credit_app.billing.stripe_gateway import WebhookRejected
-from credit_app.billing.webhooks import RetryLater, process_event
+from credit_app.billing.webhooks import process_event
+from credit_app.models import EventOutcome
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+WEBHOOK_PATH = "/api/webhooks/stripe"
 
 
 async def _read_body(request: Request) -> bytes | None:
@@ -37,23 +40,29 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     body = await _read_body(request)
     if body is None:
         return JSONResponse({"error": "body larger than 1 MiB"}, status_code=413)
-    gateway = runtime.gateway()
+    services: AppServices = request.app.state.services
+    gateway = services.gateway
     try:
         event = gateway.verify_event(body, request.headers.get("stripe-signature"))
     except WebhookRejected as exc:
         logger.warning("rejected webhook from %s: %s", request.client, exc)
         return JSONResponse({"error": "invalid signature or body"}, status_code=400)
     try:
-        outcome = await process_event(gateway, event, livemode=runtime.payments().livemode)
-    except RetryLater as exc:
-        logger.info("stripe event %s deferred: %s", event["id"], exc)
-        return JSONResponse({"error": "retry later", "detail": str(exc)}, status_code=503)
+        outcome = await process_event(gateway, event, livemode=services.payments.livemode)
+    except Exception:
+        # Recording the failure failed too (the database is down): Stripe retries.
+        logger.exception("stripe event %s could not be processed or recorded", event["id"])
+        return JSONResponse({"error": "internal error"}, status_code=500)
+    if outcome.outcome is EventOutcome.DEFERRED:
+        answer = {"error": "retry later", "outcome": outcome.outcome, "detail": outcome.detail}
+        return JSONResponse(answer, status_code=503)
+    if outcome.outcome is EventOutcome.FAILED:
+        # The error is in the log and on the event's row (`credit-app events --failed`).
+        return JSONResponse({"error": "internal error", "outcome": outcome.outcome}, 500)
     try:
-        await live_updates.account_changed(outcome.user_ids)
+        await services.account_changed(outcome.user_ids)
     except Exception:
         # The event is committed; a failed refresh of open tabs must not make Stripe retry
         # it (the retry would be a duplicate). The ledger follower catches the tabs up.
         logger.exception("pushing stripe event %s to open tabs failed", event["id"])
-    return JSONResponse(
-        {"received": True, "duplicate": outcome.duplicate, "detail": outcome.detail}
-    )
+    return JSONResponse({"received": True, "outcome": outcome.outcome, "detail": outcome.detail})

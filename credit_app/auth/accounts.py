@@ -1,8 +1,10 @@
 """Sign-up and sign-in. A user and its signup grant are created in one transaction.
 
-Both run on an event loop without holding a thread while they wait: database steps go to
-short `asyncio.to_thread` calls, Argon2 to the password pool (passwords.py), and no step
-holds a write transaction (on SQLite, the database's write lock) while Argon2 runs.
+Both run on an event loop without holding a thread while they wait: each database step is
+a short transaction on a worker thread (`db.in_transaction`, `db.in_read`) on `engine` (the
+app's by default), Argon2 runs on the password pool (passwords.py), and no step holds a
+write transaction (on SQLite, the database's write lock) while Argon2 runs. auth.entry adds
+the session a successful one starts.
 """
 
 import asyncio
@@ -12,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from credit_app import credits
 from credit_app.auth import passwords, throttle
@@ -25,7 +27,7 @@ from credit_app.auth.validation import (
     validate_signup,
 )
 from credit_app.credits import keys
-from credit_app.db import read_scope, session_scope
+from credit_app.db import in_read, in_transaction
 from credit_app.models import CLIENT_ADDRESS_MAX, GrantSource, User, utcnow
 from credit_app.settings import Settings
 
@@ -46,7 +48,7 @@ def user_id_by_email(session: Session, email: str) -> uuid.UUID | None:
     key = login_email_key(email)
     if key is None:
         return None
-    return session.scalar(select(User.id).where(User.email_key == key))
+    return session.scalar(select(col(User.id)).where(col(User.email_key) == key))
 
 
 def register(
@@ -58,7 +60,7 @@ def register(
     password before opening it: Argon2 must not run while the write lock is held.
     """
     key = email_key(data.email)
-    if session.scalar(select(User.id).where(User.email_key == key)) is not None:
+    if session.scalar(select(col(User.id)).where(col(User.email_key) == key)) is not None:
         raise EmailTaken(data.email)
     user = User(
         email=data.email,
@@ -90,13 +92,14 @@ class SignupOutcome:
     user_id: uuid.UUID | None = None
     # Messages by form field (email, name, password, image).
     errors: dict[str, str] = field(default_factory=dict)
+    # The new session's token, when a session was started too (auth.entry).
+    session_token: str | None = None
 
 
-def _create_user(data: SignupInput, password_hash: str, initial_credits: int, engine) -> uuid.UUID:
-    with session_scope(engine) as session:
-        return register(
-            session, data, password_hash=password_hash, initial_credits=initial_credits
-        ).id
+def _create_user(
+    session: Session, data: SignupInput, password_hash: str, initial_credits: int
+) -> uuid.UUID:
+    return register(session, data, password_hash=password_hash, initial_credits=initial_credits).id
 
 
 async def sign_up(
@@ -125,8 +128,8 @@ async def sign_up(
     except passwords.PasswordHashingBusy:
         return SignupOutcome(errors={"email": HASHING_BUSY})
     try:
-        user_id = await asyncio.to_thread(
-            _create_user, data, password_hash, initial_credits, engine
+        user_id = await in_transaction(
+            _create_user, data, password_hash, initial_credits, engine=engine
         )
     except EmailTaken:
         return SignupOutcome(errors={"email": EMAIL_TAKEN})
@@ -138,6 +141,8 @@ class LoginOutcome:
     user_id: uuid.UUID | None = None
     error: str | None = None
     retry_after: int = 0
+    # The new session's token, when a session was started too (auth.entry).
+    session_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,21 +161,21 @@ class _LoginAttempt:
     client: str
     now: datetime
     settings: Settings
-    engine: Engine | None
 
     @property
-    def _backoff(self) -> dict:
+    def _backoff(self) -> dict[str, int]:
         return {
             "free_failures": self.settings.login_free_failures,
             "max_delay": self.settings.login_max_delay_seconds,
         }
 
-    def look_up(self) -> _Account | LoginOutcome:
-        with read_scope(self.engine) as session:
-            state = throttle.current(session, email_key=self.email_key, client=self.client)
-            found = session.execute(
-                select(User.id, User.password_hash).where(User.email_key == self.email_key)
-            ).first()
+    def look_up(self, session: Session) -> _Account | LoginOutcome:
+        state = throttle.current(session, email_key=self.email_key, client=self.client)
+        found = session.execute(
+            select(col(User.id), col(User.password_hash)).where(
+                col(User.email_key) == self.email_key
+            )
+        ).first()
         if state is not None and (wait := throttle.seconds_until(state.blocked_until, self.now)):
             # Still waiting: refuse without taking the write lock.
             return LoginOutcome(error=throttle.too_many_failures(wait), retry_after=wait)
@@ -179,16 +184,14 @@ class _LoginAttempt:
             password_hash=found.password_hash if found else None,
         )
 
-    def claim(self) -> int:
-        with session_scope(self.engine) as session:
-            return throttle.claim_attempt(
-                session, email_key=self.email_key, client=self.client, now=self.now, **self._backoff
-            )
+    def claim(self, session: Session) -> int:
+        return throttle.claim_attempt(
+            session, email_key=self.email_key, client=self.client, now=self.now, **self._backoff
+        )
 
-    def succeeded(self) -> None:
+    def succeeded(self, session: Session) -> None:
         """The attempt was counted as a failure when claimed; a success wipes the slate."""
-        with session_scope(self.engine) as session:
-            throttle.forgive(session, email_key=self.email_key, client=self.client)
+        throttle.forgive(session, email_key=self.email_key, client=self.client)
 
 
 async def authenticate(
@@ -216,7 +219,6 @@ async def authenticate(
         client=client[:CLIENT_ADDRESS_MAX],
         now=now or utcnow(),
         settings=settings,
-        engine=engine,
     )
     # A thread, because the limiter's storage may be Redis (network I/O).
     wait = await asyncio.to_thread(limits.login_wait, attempt.client)
@@ -224,10 +226,10 @@ async def authenticate(
         return LoginOutcome(error=too_many_from_network(wait), retry_after=wait)
     try:
         with passwords.process_pool().turn() as turn:
-            account = await asyncio.to_thread(attempt.look_up)
+            account = await in_read(attempt.look_up, engine=engine)
             if isinstance(account, LoginOutcome):
                 return account
-            wait = await asyncio.to_thread(attempt.claim)
+            wait = await in_transaction(attempt.claim, engine=engine)
             if wait:
                 return LoginOutcome(error=throttle.too_many_failures(wait), retry_after=wait)
             ok = await asyncio.wrap_future(turn.verify(account.password_hash, password))
@@ -235,5 +237,5 @@ async def authenticate(
         return LoginOutcome(error=HASHING_BUSY)
     if not ok:
         return LoginOutcome(error=GENERIC_LOGIN_ERROR)
-    await asyncio.to_thread(attempt.succeeded)
+    await in_transaction(attempt.succeeded, engine=engine)
     return LoginOutcome(user_id=account.user_id)

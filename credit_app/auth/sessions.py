@@ -1,7 +1,12 @@
 """Server-side sessions: the browser holds a random token, the database only its hash.
 
 Each session also has a `live_token`, a second random secret that never leaves the server:
-the open tabs of that session share their live account state under it (state/account.py).
+the open tabs of that session share their live account state under it (state/live.py).
+
+The functions taking a `session` work inside the caller's transaction. The async ones
+(`start_session`, `resolve_session`, `end_session`, `live_sessions_of`, `ended_since`) are
+what the app calls: each runs in its own transaction on a worker thread, on `engine` (the
+app's by default).
 """
 
 import hashlib
@@ -10,10 +15,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
-from sqlmodel import Session
+from sqlalchemy import CursorResult, Engine, or_, select, update
+from sqlmodel import Session, col
 
+from credit_app.db import in_read, in_transaction
 from credit_app.models import AuthSession, utcnow
+from credit_app.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ def create_session(session: Session, *, user_id: uuid.UUID, ttl: timedelta) -> s
 
 
 def _live(now: datetime):
-    return AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
+    return col(AuthSession.revoked_at).is_(None), col(AuthSession.expires_at) > now
 
 
 def check_session(session: Session, token: str, *, now: datetime | None = None) -> SignedIn | None:
@@ -50,8 +57,8 @@ def check_session(session: Session, token: str, *, now: datetime | None = None) 
     if not token:
         return None
     found = session.execute(
-        select(AuthSession.user_id, AuthSession.live_token).where(
-            AuthSession.token_hash == _hash_token(token), *_live(now or utcnow())
+        select(col(AuthSession.user_id), col(AuthSession.live_token)).where(
+            col(AuthSession.token_hash) == _hash_token(token), *_live(now or utcnow())
         )
     ).first()
     return SignedIn(found.user_id, found.live_token) if found else None
@@ -61,8 +68,8 @@ def live_tokens(session: Session, *, user_id: uuid.UUID, now: datetime | None = 
     """The live tokens of a user's sessions that are still valid: where changes are pushed."""
     return list(
         session.scalars(
-            select(AuthSession.live_token).where(
-                AuthSession.user_id == user_id, *_live(now or utcnow())
+            select(col(AuthSession.live_token)).where(
+                col(AuthSession.user_id) == user_id, *_live(now or utcnow())
             )
         )
     )
@@ -71,12 +78,13 @@ def live_tokens(session: Session, *, user_id: uuid.UUID, now: datetime | None = 
 def ended_between(session: Session, *, start: datetime, end: datetime) -> list[str]:
     """Live tokens of sessions revoked or expired in (start, end]: their tabs must be
     signed out, wherever the revocation happened (another worker, the CLI)."""
+    revoked_at, expires_at = col(AuthSession.revoked_at), col(AuthSession.expires_at)
     return list(
         session.scalars(
-            select(AuthSession.live_token).where(
+            select(col(AuthSession.live_token)).where(
                 or_(
-                    (AuthSession.revoked_at > start) & (AuthSession.revoked_at <= end),
-                    (AuthSession.expires_at > start) & (AuthSession.expires_at <= end),
+                    (revoked_at > start) & (revoked_at <= end),
+                    (expires_at > start) & (expires_at <= end),
                 )
             )
         )
@@ -87,7 +95,10 @@ def revoke_session(session: Session, token: str) -> None:
     if token:
         session.execute(
             update(AuthSession)
-            .where(AuthSession.token_hash == _hash_token(token), AuthSession.revoked_at.is_(None))
+            .where(
+                col(AuthSession.token_hash) == _hash_token(token),
+                col(AuthSession.revoked_at).is_(None),
+            )
             .values(revoked_at=utcnow())
         )
 
@@ -95,7 +106,51 @@ def revoke_session(session: Session, token: str) -> None:
 def revoke_all_sessions(session: Session, *, user_id: uuid.UUID) -> int:
     result = session.execute(
         update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
+    assert isinstance(result, CursorResult)  # what an UPDATE without RETURNING gives
     return result.rowcount
+
+
+# What the app calls: each in its own transaction, off the event loop.
+
+
+async def start_session(
+    user_id: uuid.UUID, *, ttl: timedelta | None = None, engine: Engine | None = None
+) -> str:
+    """Sign `user_id` in: a new session (SESSION_TTL_HOURS unless `ttl`), its token back."""
+    ttl = ttl if ttl is not None else get_settings().session_ttl
+    return await in_transaction(create_session, user_id=user_id, ttl=ttl, engine=engine)
+
+
+async def resolve_session(
+    token: str, *, now: datetime | None = None, engine: Engine | None = None
+) -> SignedIn | None:
+    """Who `token` signs in, or None: unknown, expired or revoked (read-only)."""
+    if not token:
+        return None
+    return await in_read(check_session, token, now=now, engine=engine)
+
+
+async def end_session(token: str, *, engine: Engine | None = None) -> None:
+    """Log out: revoke the session behind `token` (nothing happens for an unknown one)."""
+    if token:
+        await in_transaction(revoke_session, token, engine=engine)
+
+
+async def ended_since(
+    since: datetime | None, *, now: datetime | None = None, engine: Engine | None = None
+) -> tuple[datetime, list[str]]:
+    """Live tokens of the sessions revoked or expired in (since, now], and `now`: where the
+    next look starts. `since=None` is the first look: it only learns the time."""
+    now = now or utcnow()
+    if since is None:
+        return now, []
+    return now, await in_read(ended_between, start=since, end=now, engine=engine)
+
+
+async def live_sessions_of(user_id: uuid.UUID, *, engine: Engine | None = None) -> list[str]:
+    """The live tokens of `user_id`'s valid sessions: where a change to their account is
+    pushed (read-only)."""
+    return await in_read(live_tokens, user_id=user_id, engine=engine)

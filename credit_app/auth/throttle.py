@@ -16,11 +16,11 @@ import math
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import delete, select, update
-from sqlmodel import Session
+from sqlalchemy import CursorResult, Engine, delete, select, update
+from sqlmodel import Session, col
 
-from credit_app.db import insert_unless_exists
-from credit_app.models import LoginThrottle
+from credit_app.db import in_transaction, insert_unless_exists
+from credit_app.models import LoginThrottle, utcnow
 
 
 def too_many_failures(seconds: int) -> str:
@@ -46,12 +46,14 @@ def seconds_until(moment: datetime, now: datetime) -> int:
 
 
 def _key(email_key: str, client: str):
-    return (LoginThrottle.email_key == email_key) & (LoginThrottle.client == client)
+    return (col(LoginThrottle.email_key) == email_key) & (col(LoginThrottle.client) == client)
 
 
 def current(session: Session, *, email_key: str, client: str) -> ThrottleState | None:
     row = session.execute(
-        select(LoginThrottle.failures, LoginThrottle.blocked_until).where(_key(email_key, client))
+        select(col(LoginThrottle.failures), col(LoginThrottle.blocked_until)).where(
+            _key(email_key, client)
+        )
     ).first()
     return ThrottleState(*row) if row else None
 
@@ -79,9 +81,9 @@ def claim_attempt(
     # re-check the condition against the `blocked_until` it set.
     counted = session.execute(
         update(LoginThrottle)
-        .where(_key(email_key, client), LoginThrottle.blocked_until <= now)
-        .values(failures=LoginThrottle.failures + 1)
-        .returning(LoginThrottle.failures)
+        .where(_key(email_key, client), col(LoginThrottle.blocked_until) <= now)
+        .values(failures=col(LoginThrottle.failures) + 1)
+        .returning(col(LoginThrottle.failures))
     ).scalar_one_or_none()
     if counted is None:
         state = current(session, email_key=email_key, client=client)
@@ -111,6 +113,12 @@ FORGET_AFTER = timedelta(days=1)
 def forget_idle(session: Session, *, now: datetime) -> int:
     """Delete the rows of pairs not tried for FORGET_AFTER; returns how many."""
     result = session.execute(
-        delete(LoginThrottle).where(LoginThrottle.blocked_until < now - FORGET_AFTER)
+        delete(LoginThrottle).where(col(LoginThrottle.blocked_until) < now - FORGET_AFTER)
     )
+    assert isinstance(result, CursorResult)  # what a DELETE without RETURNING gives
     return result.rowcount
+
+
+async def forget_idle_pairs(*, now: datetime | None = None, engine: Engine | None = None) -> int:
+    """`forget_idle` in its own transaction (the app's periodic clean-up)."""
+    return await in_transaction(forget_idle, now=now or utcnow(), engine=engine)

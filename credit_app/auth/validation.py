@@ -84,7 +84,7 @@ def validate_signup(
     """Clean the input, or return an error message per field (keys: email, name, ...)."""
     errors: dict[str, str] = {}
 
-    email, email_error = _email_error(email)
+    clean_email, email_error = _email_error(email)
     if email_error:
         errors["email"] = email_error
 
@@ -107,6 +107,6 @@ def validate_signup(
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             errors["image"] = "Image URL must start with http:// or https://."
 
-    if errors or email is None:
+    if errors or clean_email is None:
         return None, errors
-    return SignupInput(email=email, name=name, password=password, image=image or None), {}
+    return SignupInput(email=clean_email, name=name, password=password, image=image or None), {}

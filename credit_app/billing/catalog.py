@@ -1,4 +1,9 @@
-"""The plan catalog: read from plans.toml, copied into the subscription_plans table."""
+"""The plan catalog: read from plans.toml, copied into the subscription_plans table.
+
+The questions pages and states ask of it are answered here, so no rule about plans lives in
+the UI: `free_plan()`, `tiers()` (each tier's monthly and yearly plan), `packs()`,
+`top_up_pack()` (what "buy credits" offers) and `next_plan_up(rank)` (what "upgrade" offers).
+"""
 
 import tomllib
 from dataclasses import dataclass
@@ -8,37 +13,77 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import Session
 
-from credit_app.models import SubscriptionPlan
+from credit_app.models import PlanInterval, PlanKind, SubscriptionPlan
 
 PLANS_FILE = Path(__file__).with_name("plans.toml")
+
+# The plan vocabulary is re-exported for the UI, which uses services, not models.
+__all__ = [
+    "PlanInterval",
+    "PlanKind",
+    "PlanSpec",
+    "Tier",
+    "biggest_pack",
+    "free_plan",
+    "load_plans",
+    "next_plan_up",
+    "packs",
+    "plan_by_id",
+    "plans",
+    "sync_plans",
+    "tiers",
+    "top_up_pack",
+]
 
 
 @dataclass(frozen=True)
 class PlanSpec:
     id: str
     name: str
-    kind: str  # free | subscription | pack
+    kind: PlanKind
     price: int
     credits_granted: int
     description: str = ""
     tier: str | None = None
-    interval: str | None = None
+    interval: PlanInterval | None = None
     currency: str = "usd"
     rank: int = 0
 
     @property
     def lookup_key(self) -> str | None:
         """Stripe price lookup key; the Free plan has no Stripe price."""
-        return None if self.kind == "free" else self.id
+        return None if self.kind == PlanKind.FREE else self.id
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One paid tier: the same plan billed monthly or yearly."""
+
+    tier: str
+    rank: int
+    monthly: PlanSpec
+    yearly: PlanSpec
 
 
 def load_plans(path: Path = PLANS_FILE) -> list[PlanSpec]:
     raw = tomllib.loads(path.read_text())["plan"]
     # A tier's rank is its order of first appearance: "the next plan up" follows the file.
     tiers = list(dict.fromkeys(p["tier"] for p in raw if p.get("tier")))
-    plans = [PlanSpec(**p, rank=tiers.index(p["tier"]) + 1 if p.get("tier") else 0) for p in raw]
+    plans = [_spec(p, rank=tiers.index(p["tier"]) + 1 if p.get("tier") else 0) for p in raw]
     _check(plans)
     return plans
+
+
+def _spec(entry: dict, *, rank: int) -> PlanSpec:
+    plan_id = entry.get("id")
+    kind, interval = entry.get("kind"), entry.get("interval")
+    if kind not in set(PlanKind):
+        raise ValueError(f"plans.toml: {plan_id}: unknown kind {kind!r}")
+    if interval is not None and interval not in set(PlanInterval):
+        raise ValueError(f"plans.toml: {plan_id}: interval must be month|year, not {interval!r}")
+    fields = {**entry, "kind": PlanKind(kind), "rank": rank}
+    fields["interval"] = PlanInterval(interval) if interval is not None else None
+    return PlanSpec(**fields)
 
 
 def _check(plans: list[PlanSpec]) -> None:
@@ -46,12 +91,16 @@ def _check(plans: list[PlanSpec]) -> None:
     if len(ids) != len(set(ids)):
         raise ValueError("plans.toml: plan ids must be unique")
     for p in plans:
-        if p.kind not in ("free", "subscription", "pack"):
-            raise ValueError(f"plans.toml: {p.id}: unknown kind {p.kind!r}")
-        if (p.kind == "subscription") != (p.interval in ("month", "year")):
+        if (p.kind == PlanKind.SUBSCRIPTION) != (p.interval is not None):
             raise ValueError(f"plans.toml: {p.id}: subscriptions (only) need interval month|year")
         if p.price < 0 or p.credits_granted < 0:
             raise ValueError(f"plans.toml: {p.id}: price and credits must not be negative")
+    if [p.kind for p in plans].count(PlanKind.FREE) != 1:
+        raise ValueError("plans.toml: there must be exactly one free plan")
+    for tier in {p.tier for p in plans if p.kind == PlanKind.SUBSCRIPTION}:
+        intervals = sorted(str(p.interval) for p in plans if p.tier == tier)
+        if intervals != sorted(str(i) for i in PlanInterval):
+            raise ValueError(f"plans.toml: tier {tier} needs one monthly and one yearly plan")
 
 
 @lru_cache
@@ -63,13 +112,59 @@ def plan_by_id(plan_id: str) -> PlanSpec | None:
     return next((p for p in plans() if p.id == plan_id), None)
 
 
+def free_plan() -> PlanSpec:
+    return next(p for p in plans() if p.kind == PlanKind.FREE)
+
+
+def tiers() -> list[Tier]:
+    """The paid tiers, lowest rank first."""
+    subscriptions = [p for p in plans() if p.kind == PlanKind.SUBSCRIPTION]
+    by_tier: dict[str, dict[PlanInterval, PlanSpec]] = {}
+    for plan in subscriptions:
+        if plan.tier is not None and plan.interval is not None:
+            by_tier.setdefault(plan.tier, {})[plan.interval] = plan
+    return sorted(
+        (
+            Tier(
+                tier=tier,
+                rank=both[PlanInterval.MONTH].rank,
+                monthly=both[PlanInterval.MONTH],
+                yearly=both[PlanInterval.YEAR],
+            )
+            for tier, both in by_tier.items()
+        ),
+        key=lambda t: t.rank,
+    )
+
+
+def packs() -> list[PlanSpec]:
+    """The one-time credit packs, in the file's order."""
+    return [p for p in plans() if p.kind == PlanKind.PACK]
+
+
+def top_up_pack() -> PlanSpec:
+    """The pack "buy credits" offers: the smallest one."""
+    return min(packs(), key=lambda p: (p.credits_granted, p.price))
+
+
+def biggest_pack() -> PlanSpec:
+    return max(packs(), key=lambda p: (p.credits_granted, p.price))
+
+
+def next_plan_up(plan_rank: int) -> PlanSpec:
+    """What "upgrade" offers someone on the plan of rank `plan_rank` (0: Free): the monthly
+    plan of the next tier up; above the top tier, the biggest credit pack."""
+    above = next((t for t in tiers() if t.rank > plan_rank), None)
+    return above.monthly if above is not None else biggest_pack()
+
+
 def sync_plans(session: Session, specs: tuple[PlanSpec, ...] | list[PlanSpec] = ()) -> None:
     """Upsert the catalog into the table; plans removed from the file become inactive."""
     specs = specs or plans()
     existing = {p.id: p for p in session.scalars(select(SubscriptionPlan))}
     for spec in specs:
         row = existing.pop(spec.id, None) or SubscriptionPlan(
-            id=spec.id, price=0, credits_granted=0
+            id=spec.id, name=spec.name, price=0, credits_granted=0
         )
         row.name, row.kind, row.tier, row.rank = spec.name, spec.kind, spec.tier, spec.rank
         row.price, row.currency, row.interval = spec.price, spec.currency, spec.interval

@@ -5,13 +5,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
+from sqlmodel import Session, col
 
+from credit_app import routes
 from credit_app.billing import catalog
 from credit_app.billing.stripe_gateway import PlanNotInStripe, StripeGateway
 from credit_app.billing.subscriptions import ENTITLED_STATUSES, current_subscription
-from credit_app.db import read_scope, session_scope
-from credit_app.models import CheckoutRecord, Purchase, User, utcnow
+from credit_app.db import in_read, in_transaction
+from credit_app.models import CheckoutRecord, PlanKind, Purchase, User, utcnow
 
 
 class CheckoutRefused(Exception):
@@ -35,36 +37,44 @@ class _Buyer:
     subscribed: bool
 
 
-def _buyer(user_id: uuid.UUID) -> _Buyer:
-    with read_scope() as session:
-        user = session.get(User, user_id)
-        found = current_subscription(session, user_id=user_id)
-        subscribed = found is not None and found[0].status in ENTITLED_STATUSES
-        return _Buyer(user.email, user.name, user.stripe_customer_id, subscribed)
+def _buyer(session: Session, user_id: uuid.UUID) -> _Buyer:
+    user = session.get(User, user_id)
+    if user is None:  # the account was deleted after its session was checked
+        raise CheckoutRefused("This account no longer exists.")
+    found = current_subscription(session, user_id=user_id)
+    subscribed = found is not None and found[0].status in ENTITLED_STATUSES
+    return _Buyer(user.email, user.name, user.stripe_customer_id, subscribed)
 
 
-def _save_customer(user_id: uuid.UUID, customer_id: str) -> str:
+def _save_customer(session: Session, user_id: uuid.UUID, customer_id: str) -> str:
     """Store the customer id unless a concurrent request stored one first; return the
     one that is stored, so one user never ends up with two Stripe customers in use."""
-    with session_scope() as session:
-        session.execute(
-            update(User)
-            .where(User.id == user_id, User.stripe_customer_id.is_(None))
-            .values(stripe_customer_id=customer_id)
-        )
-        return session.scalar(select(User.stripe_customer_id).where(User.id == user_id))
+    session.execute(
+        update(User)
+        .where(col(User.id) == user_id, col(User.stripe_customer_id).is_(None))
+        .values(stripe_customer_id=customer_id)
+    )
+    stored = session.scalar(select(col(User.stripe_customer_id)).where(col(User.id) == user_id))
+    if stored is None:  # no such user: the update above matched nothing
+        raise CheckoutRefused("This account no longer exists.")
+    return stored
 
 
 async def ensure_customer(
-    gateway: StripeGateway, user_id: uuid.UUID, buyer: _Buyer | None = None
+    gateway: StripeGateway,
+    user_id: uuid.UUID,
+    buyer: _Buyer | None = None,
+    *,
+    engine: Engine | None = None,
 ) -> str:
-    buyer = buyer or await asyncio.to_thread(_buyer, user_id)
+    if buyer is None:
+        buyer = await in_read(_buyer, user_id, engine=engine)
     if buyer.customer_id:
         return buyer.customer_id
     created = await gateway.create_customer(
         email=buyer.email, name=buyer.name, user_id=str(user_id)
     )
-    return await asyncio.to_thread(_save_customer, user_id, created)
+    return await in_transaction(_save_customer, user_id, created, engine=engine)
 
 
 async def start_checkout(
@@ -74,12 +84,13 @@ async def start_checkout(
     plan_id: str,
     app_url: str,
     create_missing_price: bool = False,
+    engine: Engine | None = None,
 ) -> str:
     """Create a Checkout Session and return the URL to send the browser to."""
     plan = catalog.plan_by_id(plan_id)
-    if plan is None or plan.kind not in ("subscription", "pack"):
+    if plan is None or plan.kind not in (PlanKind.SUBSCRIPTION, PlanKind.PACK):
         raise CheckoutRefused("That plan is not for sale.")
-    slot = await asyncio.to_thread(_claim_checkout_slot, user_id, plan.id)
+    slot = await in_transaction(_claim_checkout_slot, user_id, plan.id, engine=engine)
     if slot is None:
         raise CheckoutRefused(TOO_MANY_CHECKOUTS)
     try:
@@ -89,11 +100,12 @@ async def start_checkout(
             user_id=user_id,
             app_url=app_url,
             create_missing_price=create_missing_price,
+            engine=engine,
         )
     except BaseException:
-        await asyncio.shield(asyncio.to_thread(_release_checkout_slot, slot))
+        await asyncio.shield(in_transaction(_release_checkout_slot, slot, engine=engine))
         raise
-    await asyncio.to_thread(_fill_checkout_slot, slot, checkout_id)
+    await in_transaction(_fill_checkout_slot, slot, checkout_id, engine=engine)
     return url
 
 
@@ -104,11 +116,12 @@ async def _create_checkout(
     user_id: uuid.UUID,
     app_url: str,
     create_missing_price: bool,
+    engine: Engine | None,
 ) -> tuple[str, str]:
-    buyer = await asyncio.to_thread(_buyer, user_id)
-    if plan.kind == "subscription" and buyer.subscribed:
+    buyer = await in_read(_buyer, user_id, engine=engine)
+    if plan.kind == PlanKind.SUBSCRIPTION and buyer.subscribed:
         raise CheckoutRefused("You already have a subscription: switch plans under Manage.")
-    customer_id = await ensure_customer(gateway, user_id, buyer)
+    customer_id = await ensure_customer(gateway, user_id, buyer, engine=engine)
     try:
         price_id = await gateway.price_for(plan)
     except PlanNotInStripe:
@@ -122,50 +135,49 @@ async def _create_checkout(
         price_id=price_id,
         customer_id=customer_id,
         user_id=str(user_id),
-        success_url=f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
-        cancel_url=f"{base}/pricing?canceled=1",
+        success_url=f"{base}{routes.CHECKOUT_RETURN}?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=f"{base}{routes.PRICING}?canceled=1",
     )
 
 
-def _claim_checkout_slot(user_id: uuid.UUID, plan_id: str) -> str | None:
+def _claim_checkout_slot(session: Session, user_id: uuid.UUID, plan_id: str) -> str | None:
     """Count the user's recent checkouts and, below the cap, hold a place for this one,
     in one transaction that serialises the user's checkouts (the user's row lock on
     PostgreSQL; SQLite's write lock): tabs clicking at once cannot all read "0" first.
     Returns the placeholder id, which becomes Stripe's id once the session exists."""
-    with session_scope() as session:
-        session.execute(select(User.id).where(User.id == user_id).with_for_update())
-        recent = session.scalar(
-            select(func.count())
-            .select_from(CheckoutRecord)
-            .where(
-                CheckoutRecord.user_id == user_id,
-                CheckoutRecord.created_at > utcnow() - CHECKOUT_WINDOW,
-            )
+    session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
+    recent = session.scalar(
+        select(func.count())
+        .select_from(CheckoutRecord)
+        .where(
+            col(CheckoutRecord.user_id) == user_id,
+            col(CheckoutRecord.created_at) > utcnow() - CHECKOUT_WINDOW,
         )
-        if recent >= MAX_CHECKOUTS_PER_WINDOW:
-            return None
-        placeholder = f"pending_{uuid.uuid4().hex}"
-        session.add(CheckoutRecord(id=placeholder, user_id=user_id, plan_id=plan_id))
+    )
+    if (recent or 0) >= MAX_CHECKOUTS_PER_WINDOW:
+        return None
+    placeholder = f"pending_{uuid.uuid4().hex}"
+    session.add(CheckoutRecord(id=placeholder, user_id=user_id, plan_id=plan_id))
     return placeholder
 
 
-def _fill_checkout_slot(placeholder: str, checkout_id: str) -> None:
-    with session_scope() as session:
-        session.execute(
-            update(CheckoutRecord).where(CheckoutRecord.id == placeholder).values(id=checkout_id)
-        )
+def _fill_checkout_slot(session: Session, placeholder: str, checkout_id: str) -> None:
+    session.execute(
+        update(CheckoutRecord).where(col(CheckoutRecord.id) == placeholder).values(id=checkout_id)
+    )
 
 
-def _release_checkout_slot(placeholder: str) -> None:
+def _release_checkout_slot(session: Session, placeholder: str) -> None:
     """Stripe did not create the session: the place is given back."""
-    with session_scope() as session:
-        session.execute(delete(CheckoutRecord).where(CheckoutRecord.id == placeholder))
+    session.execute(delete(CheckoutRecord).where(col(CheckoutRecord.id) == placeholder))
 
 
-async def open_portal(gateway: StripeGateway, *, user_id: uuid.UUID, app_url: str) -> str:
-    customer_id = await ensure_customer(gateway, user_id)
+async def open_portal(
+    gateway: StripeGateway, *, user_id: uuid.UUID, app_url: str, engine: Engine | None = None
+) -> str:
+    customer_id = await ensure_customer(gateway, user_id, engine=engine)
     return await gateway.create_portal_session(
-        customer_id=customer_id, return_url=app_url.rstrip("/") + "/dashboard"
+        customer_id=customer_id, return_url=app_url.rstrip("/") + routes.DASHBOARD
     )
 
 
@@ -183,16 +195,20 @@ class PaymentRefs:
     payment_intent_id: str | None
 
 
-def checkout_is_theirs(user_id: uuid.UUID, checkout_session_id: str) -> bool:
+async def checkout_is_theirs(
+    user_id: uuid.UUID, checkout_session_id: str, *, engine: Engine | None = None
+) -> bool:
     """Whether we started this checkout for this user: answered from our own records, so
     an unknown or foreign id costs no call to Stripe."""
     if not checkout_session_id or len(checkout_session_id) > 255:
         return False
-    with read_scope() as session:
-        owner = session.scalar(
-            select(CheckoutRecord.user_id).where(CheckoutRecord.id == checkout_session_id)
-        )
-    return owner == user_id
+    return await in_read(_checkout_owner, checkout_session_id, engine=engine) == user_id
+
+
+def _checkout_owner(session: Session, checkout_session_id: str) -> uuid.UUID | None:
+    return session.scalar(
+        select(col(CheckoutRecord.user_id)).where(col(CheckoutRecord.id) == checkout_session_id)
+    )
 
 
 async def payment_refs(gateway: StripeGateway, checkout_session_id: str) -> PaymentRefs:
@@ -201,19 +217,21 @@ async def payment_refs(gateway: StripeGateway, checkout_session_id: str) -> Paym
     return PaymentRefs(checkout.get("subscription"), checkout.get("payment_intent"))
 
 
-def purchase_recorded(refs: PaymentRefs) -> Confirmation:
+async def purchase_recorded(refs: PaymentRefs, *, engine: Engine | None = None) -> Confirmation:
     """Has the webhook for this payment landed? Read from our database only."""
-    with read_scope() as session:
-        if refs.payment_intent_id:
-            found = session.scalar(
-                select(Purchase).where(Purchase.stripe_payment_intent_id == refs.payment_intent_id)
-            )
-        elif refs.subscription_id:
-            found = session.scalar(
-                select(Purchase)
-                .where(Purchase.stripe_subscription_id == refs.subscription_id)
-                .order_by(Purchase.id)
-            )
-        else:
-            found = None
+    return await in_read(_confirmation, refs, engine=engine)
+
+
+def _confirmation(session: Session, refs: PaymentRefs) -> Confirmation:
+    found: Purchase | None = None
+    if refs.payment_intent_id:
+        found = session.scalar(
+            select(Purchase).where(col(Purchase.stripe_payment_intent_id) == refs.payment_intent_id)
+        )
+    elif refs.subscription_id:
+        found = session.scalar(
+            select(Purchase)
+            .where(col(Purchase.stripe_subscription_id) == refs.subscription_id)
+            .order_by(col(Purchase.id))
+        )
     return Confirmation(True, found.credits_granted) if found else Confirmation(False)

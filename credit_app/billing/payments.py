@@ -46,19 +46,20 @@ class PaymentSettings(BaseModel):
                 "and STRIPE_WEBHOOK_SECRET)."
             )
         if self.mode is PaymentMode.STRIPE:
-            missing = [
-                name
-                for name, value in (
-                    ("STRIPE_SECRET_KEY", self.stripe_secret_key),
-                    ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
-                )
-                if not value
-            ]
-            if missing:
+            secret_key, webhook_secret = self.stripe_secret_key, self.stripe_webhook_secret
+            if not secret_key or not webhook_secret:
+                missing = [
+                    name
+                    for name, value in (
+                        ("STRIPE_SECRET_KEY", secret_key),
+                        ("STRIPE_WEBHOOK_SECRET", webhook_secret),
+                    )
+                    if not value
+                ]
                 raise ValueError(f"PAYMENTS=stripe needs {' and '.join(missing)}.")
-            if not self.stripe_secret_key.startswith(TEST_KEY_PREFIXES + LIVE_KEY_PREFIXES):
+            if not secret_key.startswith(TEST_KEY_PREFIXES + LIVE_KEY_PREFIXES):
                 raise ValueError("STRIPE_SECRET_KEY must be a Stripe secret or restricted key.")
-            if not self.stripe_webhook_secret.startswith("whsec_"):
+            if not webhook_secret.startswith("whsec_"):
                 raise ValueError("STRIPE_WEBHOOK_SECRET must be an endpoint secret (whsec_...).")
             return self
         if self.stripe_secret_key or self.stripe_api_base:

@@ -2,23 +2,25 @@
 disputes take back at most what that payment granted.
 
 Ledger keys carry the Stripe object that caused the change, so a grant cannot happen twice
-even when several event types (or duplicate deliveries) report the same payment:
-  stripe:invoice:<in_...>             a paid subscription invoice
-  stripe:payment:<pi_...>             a paid credit pack
-  stripe:purchase:<id>:refund:<cum>   clawback up to a cumulative refunded amount
-  stripe:purchase:<id>:dispute:<dp>   clawback of a dispute (restored with ":won")
+even when several event types (or several deliveries of one event) report the same
+payment. The keys (`stripe:invoice:`, `stripe:payment:`, `stripe:purchase:`) are built and
+documented in credit_app/credits/keys.py.
+
+Each function returns a short description of what it did, stored with the Stripe event.
 """
 
 import uuid
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from credit_app import credits
 from credit_app.credits import keys
 from credit_app.models import (
     GrantSource,
     LedgerEntry,
+    PlanInterval,
+    PlanKind,
     Purchase,
     Shortfall,
     SubscriptionPlan,
@@ -29,9 +31,9 @@ from credit_app.models import (
 def _record_purchase(session: Session, purchase: Purchase, key: str, source: GrantSource) -> str:
     existing = session.scalar(
         select(Purchase).where(
-            (Purchase.stripe_invoice_id == purchase.stripe_invoice_id)
+            (col(Purchase.stripe_invoice_id) == purchase.stripe_invoice_id)
             if purchase.stripe_invoice_id
-            else (Purchase.stripe_payment_intent_id == purchase.stripe_payment_intent_id)
+            else (col(Purchase.stripe_payment_intent_id) == purchase.stripe_payment_intent_id)
         )
     )
     if existing is None:
@@ -56,8 +58,8 @@ def _plan_name(session: Session, plan_id: str) -> str:
     plan = session.get(SubscriptionPlan, plan_id)
     if plan is None:
         return plan_id
-    if plan.kind == "subscription":
-        return f"{plan.name} {'yearly' if plan.interval == 'year' else 'monthly'}"
+    if plan.kind == PlanKind.SUBSCRIPTION:
+        return f"{plan.name} {'yearly' if plan.interval == PlanInterval.YEAR else 'monthly'}"
     return plan.name
 
 
@@ -109,12 +111,12 @@ def find_purchase(
 ) -> Purchase | None:
     if payment_intent:
         found = session.scalar(
-            select(Purchase).where(Purchase.stripe_payment_intent_id == payment_intent)
+            select(Purchase).where(col(Purchase.stripe_payment_intent_id) == payment_intent)
         )
         if found:
             return found
     if invoice:
-        return session.scalar(select(Purchase).where(Purchase.stripe_invoice_id == invoice))
+        return session.scalar(select(Purchase).where(col(Purchase.stripe_invoice_id) == invoice))
     return None
 
 
@@ -122,23 +124,24 @@ def _lock_owner(session: Session, purchase: Purchase) -> None:
     """Serialize take-backs of one user's purchases: a refund and a dispute applied at the
     same time must each see what the other took (READ COMMITTED: every statement after
     this lock sees what was committed before it was granted)."""
-    session.execute(select(User.id).where(User.id == purchase.user_id).with_for_update())
+    session.execute(select(col(User.id)).where(col(User.id) == purchase.user_id).with_for_update())
 
 
 def credits_taken_back(session: Session, purchase: Purchase) -> int:
     """Credits already taken back from this purchase (net of restores) plus shortfalls."""
     prefix = keys.purchase_prefix(purchase.id)
     net_taken = session.scalar(
-        select(func.coalesce(func.sum(-LedgerEntry.delta), 0)).where(
-            LedgerEntry.idempotency_key.startswith(prefix, autoescape=True)
+        select(func.coalesce(func.sum(-col(LedgerEntry.delta)), 0)).where(
+            col(LedgerEntry.idempotency_key).startswith(prefix, autoescape=True)
         )
     )
     short = session.scalar(
-        select(func.coalesce(func.sum(Shortfall.credits), 0)).where(
-            Shortfall.reference.startswith(prefix, autoescape=True)
+        select(func.coalesce(func.sum(col(Shortfall.credits)), 0)).where(
+            col(Shortfall.reference).startswith(prefix, autoescape=True)
         )
     )
-    return net_taken + short
+    # COALESCE makes both sums 0 when nothing matches: never NULL.
+    return (net_taken or 0) + (short or 0)
 
 
 def _take_back(session: Session, purchase: Purchase, amount: int, key: str, why: str) -> str:
@@ -170,7 +173,7 @@ def clawback_dispute(session: Session, purchase: Purchase, dispute_id: str) -> s
     """A dispute withdraws the payment: take back whatever this purchase still holds."""
     key = keys.dispute_takeback(purchase.id, dispute_id)
     _lock_owner(session, purchase)
-    if session.scalar(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == key)):
+    if session.scalar(select(col(LedgerEntry.id)).where(col(LedgerEntry.idempotency_key) == key)):
         return f"already taken back ({key})"
     due = purchase.credits_granted - credits_taken_back(session, purchase)
     return _take_back(session, purchase, due, key, "Payment disputed")
@@ -180,8 +183,8 @@ def restore_dispute(session: Session, purchase: Purchase, dispute_id: str) -> st
     """A dispute won: give back exactly what that dispute took."""
     _lock_owner(session, purchase)
     taken = session.scalar(
-        select(LedgerEntry.delta).where(
-            LedgerEntry.idempotency_key == keys.dispute_takeback(purchase.id, dispute_id)
+        select(col(LedgerEntry.delta)).where(
+            col(LedgerEntry.idempotency_key) == keys.dispute_takeback(purchase.id, dispute_id)
         )
     )
     if not taken:

@@ -1,13 +1,10 @@
-"""The process's Stripe gateway, built once when the app starts serving (credit_app.api)
-from the checked payment settings: real Stripe, or the embedded sandbox."""
+"""Where the Stripe gateway points: real Stripe (or Stripe's test mode), or the sandbox the
+app serves itself at SANDBOX_PATH. The gateway is built by credit_app.api and the CLI."""
 
 from credit_app.billing.payments import PaymentSettings
-from credit_app.billing.stripe_gateway import StripeConfig, StripeGateway
+from credit_app.billing.stripe_gateway import StripeConfig
 
 SANDBOX_PATH = "/stripe-sandbox"
-
-_gateway: StripeGateway | None = None
-_payments: PaymentSettings | None = None
 
 
 def stripe_config(
@@ -26,20 +23,3 @@ def stripe_config(
         webhook_secret=payments.stripe_webhook_secret or "",
         api_base=payments.stripe_api_base,
     )
-
-
-def configure(gateway: StripeGateway, payments: PaymentSettings) -> None:
-    global _gateway, _payments
-    _gateway, _payments = gateway, payments
-
-
-def gateway() -> StripeGateway:
-    if _gateway is None:
-        raise RuntimeError("billing gateway not configured (credit_app.api.build_api does it)")
-    return _gateway
-
-
-def payments() -> PaymentSettings:
-    if _payments is None:
-        raise RuntimeError("payments not configured (credit_app.api.build_api does it)")
-    return _payments

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
+from stripe.params import PriceCreateParams
+from stripe.params.checkout import SessionCreateParams
 
 from credit_app.billing.catalog import PlanSpec
+from credit_app.models import PlanInterval, PlanKind
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's default
 
@@ -36,10 +39,9 @@ class StripeConfig:
 class StripeGateway:
     def __init__(self, config: StripeConfig) -> None:
         self.config = config
-        base = {"api": config.api_base} if config.api_base else None
         self._client = stripe.StripeClient(
             config.secret_key,
-            base_addresses=base,
+            base_addresses={"api": config.api_base} if config.api_base else None,
             http_client=stripe.HTTPXClient(),
             max_network_retries=2,
         )
@@ -72,11 +74,13 @@ class StripeGateway:
         return customer.id
 
     async def price_for(self, plan: PlanSpec) -> str:
+        if plan.lookup_key is None:  # the Free plan: nothing to buy
+            raise PlanNotInStripe(plan.id)
         prices = await self._client.v1.prices.list_async(
             params={"lookup_keys": [plan.lookup_key], "active": True}
         )
         if not prices.data:
-            raise PlanNotInStripe(plan.lookup_key or plan.id)
+            raise PlanNotInStripe(plan.lookup_key)
         return prices.data[0].id
 
     async def create_checkout_session(
@@ -92,8 +96,9 @@ class StripeGateway:
         """Returns the session's id and its hosted page's URL. The user id rides in
         client_reference_id and metadata, so every resulting webhook names its user."""
         metadata = {"user_id": user_id, "plan_id": plan.id}
-        params: dict[str, Any] = {
-            "mode": "subscription" if plan.kind == "subscription" else "payment",
+        subscribing = plan.kind == PlanKind.SUBSCRIPTION
+        params: SessionCreateParams = {
+            "mode": "subscription" if subscribing else "payment",
             "customer": customer_id,
             "client_reference_id": user_id,
             "metadata": metadata,
@@ -101,11 +106,13 @@ class StripeGateway:
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
-        if plan.kind == "subscription":
+        if subscribing:
             params["subscription_data"] = {"metadata": metadata}
         else:
             params["payment_intent_data"] = {"metadata": metadata}
         session = await self._client.v1.checkout.sessions.create_async(params=params)
+        if session.url is None:  # only embedded sessions have none; we create hosted ones
+            raise RuntimeError(f"Stripe returned checkout session {session.id} without a URL")
         return session.id, session.url
 
     async def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
@@ -137,7 +144,10 @@ class StripeGateway:
         payments = await self._client.v1.invoice_payments.list_async(
             params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}}
         )
-        return payments.data[0].invoice if payments.data else None
+        if not payments.data:
+            return None
+        invoice = payments.data[0].invoice  # an id, or the Invoice when expanded
+        return invoice if isinstance(invoice, str) or invoice is None else invoice.id
 
     # --- catalog ------------------------------------------------------------------------
 
@@ -145,7 +155,8 @@ class StripeGateway:
         """Create or update the plan's product and price, found by lookup key. Idempotent:
         running it again creates nothing new unless the amount or interval changed, in
         which case a new price takes over the lookup key (Stripe prices are immutable)."""
-        assert plan.lookup_key is not None
+        if plan.lookup_key is None:
+            raise ValueError(f"plan {plan.id} is not sold through Stripe")
         product_id = f"credit_app_{plan.tier or plan.id}"
         try:
             await self._client.v1.products.update_async(
@@ -169,7 +180,7 @@ class StripeGateway:
                 plan.interval,
             ):
                 return price.id
-        params: dict[str, Any] = {
+        params: PriceCreateParams = {
             "product": product_id,
             "unit_amount": plan.price,
             "currency": plan.currency,
@@ -177,7 +188,11 @@ class StripeGateway:
             "transfer_lookup_key": True,
             "metadata": {"plan_id": plan.id},
         }
-        if plan.interval:
-            params["recurring"] = {"interval": plan.interval}
+        if plan.interval == PlanInterval.MONTH:
+            params["recurring"] = {"interval": "month"}
+        elif plan.interval == PlanInterval.YEAR:
+            params["recurring"] = {"interval": "year"}
+        elif plan.interval:
+            raise ValueError(f"plan {plan.id}: unknown interval {plan.interval!r}")
         price = await self._client.v1.prices.create_async(params=params)
         return price.id

@@ -5,12 +5,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from credit_app.models import SubscriptionPlan, User, UserSubscription, utcnow
+from credit_app.models import (
+    SubscriptionPlan,
+    SubscriptionStatus,
+    User,
+    UserSubscription,
+    utcnow,
+)
 
-# Stripe statuses under which the plan's benefits apply.
-ENTITLED_STATUSES = ("active", "trialing", "past_due")
+# Stripe statuses under which the plan's benefits apply. StrEnum members equal their
+# strings, so a status read from Stripe or the database is tested with `in` directly.
+ENTITLED_STATUSES = (
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.PAST_DUE,
+)
 
 
 def from_timestamp(value: int | None) -> datetime | None:
@@ -29,7 +40,7 @@ def user_for(session: Session, *, metadata: dict | None, customer: str | None) -
         if candidate and session.get(User, candidate) is not None:
             return candidate
     if customer:
-        return session.scalar(select(User.id).where(User.stripe_customer_id == customer))
+        return session.scalar(select(col(User.id)).where(col(User.stripe_customer_id) == customer))
     return None
 
 
@@ -37,7 +48,7 @@ def plan_for_price(session: Session, price: dict[str, Any]) -> SubscriptionPlan 
     key = price.get("lookup_key") or (price.get("metadata") or {}).get("plan_id")
     if not key:
         return None
-    return session.scalar(select(SubscriptionPlan).where(SubscriptionPlan.lookup_key == key))
+    return session.scalar(select(SubscriptionPlan).where(col(SubscriptionPlan.lookup_key) == key))
 
 
 def apply_subscription(session: Session, subscription: dict[str, Any], *, seen_at: datetime) -> str:
@@ -59,9 +70,10 @@ def apply_subscription(session: Session, subscription: dict[str, Any], *, seen_a
         return f"ignored: price {item['price'].get('id')} is not one of our plans"
 
     row = session.scalar(
-        select(UserSubscription).where(UserSubscription.user_id == user_id).with_for_update()
+        select(UserSubscription).where(col(UserSubscription.user_id) == user_id).with_for_update()
     )
-    status = subscription["status"]
+    status: str = subscription["status"]
+    period_end = from_timestamp(item.get("current_period_end")) or utcnow()
     if row is not None:
         if row.stripe_subscription_id == subscription["id"]:
             if row.stripe_state_at and seen_at < row.stripe_state_at:
@@ -69,11 +81,13 @@ def apply_subscription(session: Session, subscription: dict[str, Any], *, seen_a
         elif row.status in ENTITLED_STATUSES and status not in ENTITLED_STATUSES:
             return "ignored: an ended subscription never replaces a live one"
     else:
-        row = UserSubscription(user_id=user_id, plan_id=plan.id, status=status)
+        row = UserSubscription(
+            user_id=user_id, plan_id=plan.id, status=status, current_period_end=period_end
+        )
     row.plan_id = plan.id
     row.stripe_subscription_id = subscription["id"]
     row.status = status
-    row.current_period_end = from_timestamp(item.get("current_period_end")) or utcnow()
+    row.current_period_end = period_end
     row.cancel_at_period_end = bool(
         subscription.get("cancel_at_period_end") or subscription.get("cancel_at")
     )
@@ -89,7 +103,7 @@ def current_subscription(
 ) -> tuple[UserSubscription, SubscriptionPlan] | None:
     row = session.execute(
         select(UserSubscription, SubscriptionPlan)
-        .join(SubscriptionPlan, SubscriptionPlan.id == UserSubscription.plan_id)
-        .where(UserSubscription.user_id == user_id)
+        .join(SubscriptionPlan, col(SubscriptionPlan.id) == col(UserSubscription.plan_id))
+        .where(col(UserSubscription.user_id) == user_id)
     ).first()
     return (row[0], row[1]) if row else None

@@ -1,84 +1,80 @@
-"""Apply a verified Stripe event exactly once (DESIGN.md invariant 3).
+"""Apply a verified Stripe event exactly once (DESIGN.md invariant 3), and keep what came
+of it on the event's row.
 
-Two steps. First, outside any transaction, fetch what the event needs from Stripe (the
-current subscription, or which invoice a payment belongs to) — network calls never hold
-database locks. Then, in one transaction: insert the event row under its unique id and
-apply its effects. A duplicate delivery, concurrent or later, hits the unique id and
-changes nothing; a crash rolls back both, so Stripe's retry applies it cleanly.
+Two steps. First, outside any transaction, fetch what the event's handler declared it
+needs from Stripe (webhook_registry.Fetch) — network calls never hold database locks.
+Then, in one transaction: claim the event row and apply the handler's effects. The claim
+inserts the row under the event's unique id, or takes back a row left `deferred` or
+`failed` (`UPDATE ... WHERE outcome IN ('deferred', 'failed')`); a concurrent or later
+delivery finds the row claimed or final and changes nothing. A crash rolls back both.
 
-Subscription state is re-fetched rather than taken from the event body, because Stripe
-does not deliver in order and its timestamps have one-second resolution: the fetched
-object is the newest state whatever arrived first (see subscriptions.apply_subscription).
+Outcomes (models.EventOutcome): applied, ignored and duplicate are final. RetryLater
+rolls the effects back and records `deferred` (the route answers 503); any other error
+rolls them back and records `failed` with the error, in a transaction of its own (the
+route answers 500). Both are claimed again by Stripe's next delivery or by
+`credit-app replay EVT_ID`, which runs the stored payload through this same path. An
+unfinished outcome never overwrites a final one written meanwhile.
 """
 
 import asyncio
+import json
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, func, update
+from sqlmodel import Session, col, select
 
-from credit_app.billing import purchases
 from credit_app.billing.stripe_gateway import StripeGateway
-from credit_app.billing.subscriptions import (
-    apply_subscription,
-    from_timestamp,
-    plan_for_price,
-    user_for,
-)
+from credit_app.billing.webhook_handlers import event_time, registry
+from credit_app.billing.webhook_registry import Facts, Fetch, Handled, RetryLater
 from credit_app.db import insert_unless_exists, read_scope, session_scope
-from credit_app.models import StripeEvent, SubscriptionPlan, User, utcnow
+from credit_app.models import RETRYABLE_OUTCOMES, EventOutcome, StripeEvent, utcnow
+
+__all__ = [
+    "HANDLED",
+    "Facts",
+    "Outcome",
+    "ReplayRefused",
+    "RetryLater",
+    "apply_event",
+    "claim_event",
+    "gather_facts",
+    "invoice_price_id",
+    "owner_ids",
+    "process_event",
+    "replay_event",
+    "subscription_id_of",
+]
 
 logger = logging.getLogger(__name__)
 
-SUBSCRIPTION_EVENTS = {
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-}
-HANDLED = SUBSCRIPTION_EVENTS | {
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "charge.refunded",
-    "charge.dispute.created",
-    "charge.dispute.closed",
-}
-
-
-class RetryLater(Exception):
-    """The event cannot be applied yet (e.g. a refund for a payment not yet recorded).
-    Nothing is written; the webhook answers 503 so Stripe delivers it again."""
-
-
-@dataclass
-class Facts:
-    """What step one fetched from Stripe for step two."""
-
-    subscription: dict[str, Any] | None = None
-    # The price an invoice billed (not the subscription's price now: it may have changed
-    # since, e.g. an upgrade while this invoice's event was being retried).
-    invoice_price: dict[str, Any] | None = None
-    invoice_id: str | None = None
-    # A dispute's current state: events about it may arrive in any order.
-    dispute: dict[str, Any] | None = None
-
-
-# Stripe retries a failing webhook for about three days; a refund whose payment we have
-# still not recorded after this long is not ours to act on (another product's charge).
-DEFER_AT_MOST = timedelta(hours=6)
+HANDLED = frozenset(registry.event_types)
+DETAIL_MAX = 255
+ERROR_MAX = 2000
 
 
 @dataclass(frozen=True)
 class Outcome:
+    """What became of one delivery (or replay) of an event. `duplicate` when it had been
+    processed already (or another event had done what it reports): nothing changed."""
+
     event_id: str
     type: str
-    duplicate: bool
+    outcome: EventOutcome
     detail: str
     user_ids: tuple[str, ...] = ()  # whose balance or plan may have changed
+    error: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.outcome.final
+
+
+class ReplayRefused(Exception):
+    """`replay` cannot run this event (unknown id, or recorded without its payload)."""
 
 
 def invoice_price_id(invoice: dict[str, Any]) -> str | None:
@@ -98,32 +94,50 @@ def subscription_id_of(obj: dict[str, Any]) -> str | None:
     return details.get("subscription") or obj.get("subscription")
 
 
-def _already_recorded(engine: Engine | None, event_id: str) -> bool:
-    with read_scope(engine) as session:
-        return session.get(StripeEvent, event_id) is not None
+def _subscription_of(obj: dict[str, Any]) -> str | None:
+    """The subscription a subscription, invoice or subscription checkout is about."""
+    kind = obj.get("object")
+    if kind == "subscription":
+        return obj.get("id")
+    if kind == "checkout.session":
+        return obj.get("subscription") if obj.get("mode") == "subscription" else None
+    return subscription_id_of(obj)
+
+
+async def _fetch_subscription(gateway: StripeGateway, obj: dict[str, Any], facts: Facts) -> None:
+    if subscription_id := _subscription_of(obj):
+        facts.subscription = await gateway.retrieve_subscription(subscription_id)
+
+
+async def _fetch_invoice_price(gateway: StripeGateway, obj: dict[str, Any], facts: Facts) -> None:
+    if price_id := invoice_price_id(obj):
+        facts.invoice_price = await gateway.retrieve_price(price_id)
+
+
+async def _fetch_dispute(gateway: StripeGateway, obj: dict[str, Any], facts: Facts) -> None:
+    facts.dispute = await gateway.retrieve_dispute(obj["id"])
+
+
+async def _fetch_payment_invoice(gateway: StripeGateway, obj: dict[str, Any], facts: Facts) -> None:
+    if payment_intent := obj.get("payment_intent"):
+        facts.invoice_id = await gateway.invoice_for_payment_intent(payment_intent)
+
+
+_FETCHERS: dict[Fetch, Callable[[StripeGateway, dict[str, Any], Facts], Awaitable[None]]] = {
+    Fetch.SUBSCRIPTION: _fetch_subscription,
+    Fetch.INVOICE_PRICE: _fetch_invoice_price,
+    Fetch.DISPUTE: _fetch_dispute,
+    Fetch.PAYMENT_INVOICE: _fetch_payment_invoice,
+}
+assert set(_FETCHERS) == set(Fetch), "every Fetch needs a fetcher"
 
 
 async def gather_facts(gateway: StripeGateway, event: dict[str, Any]) -> Facts:
-    obj = event["data"]["object"]
-    kind = event["type"]
+    """Fetch what the event's handler declared (nothing for an unhandled type)."""
     facts = Facts()
-    subscription_id = None
-    if kind in SUBSCRIPTION_EVENTS:
-        subscription_id = obj["id"]
-    elif kind in ("invoice.paid", "invoice.payment_failed"):
-        subscription_id = subscription_id_of(obj)
-    elif kind == "checkout.session.completed" and obj.get("mode") == "subscription":
-        subscription_id = obj.get("subscription")
-    if subscription_id:
-        facts.subscription = await gateway.retrieve_subscription(subscription_id)
-    if kind == "invoice.paid" and (price_id := invoice_price_id(obj)):
-        facts.invoice_price = await gateway.retrieve_price(price_id)
-    if kind.startswith("charge.dispute."):
-        facts.dispute = await gateway.retrieve_dispute(obj["id"])
-    if kind == "charge.refunded" or kind.startswith("charge.dispute."):
-        payment_intent = obj.get("payment_intent")
-        if payment_intent:
-            facts.invoice_id = await gateway.invoice_for_payment_intent(payment_intent)
+    obj = event["data"]["object"]
+    for need in sorted(registry.fetch_plan(event["type"])):
+        await _FETCHERS[need](gateway, obj, facts)
     return facts
 
 
@@ -134,194 +148,239 @@ async def process_event(
     livemode: bool = False,
     engine: Engine | None = None,
 ) -> Outcome:
-    """Fetch, then apply in one transaction. Safe to call any number of times per event.
+    """Fetch, then claim and apply in one transaction. Safe to call any number of times
+    per event, concurrently too; never raises for the event's own failures (they come
+    back as `failed`, recorded).
 
     `livemode` is what this deployment's key is: a test-mode event reaching a live
     deployment (or the other way round) is recorded as ignored and changes nothing."""
-    if await asyncio.to_thread(_already_recorded, engine, event["id"]):
-        return Outcome(event["id"], event["type"], True, "already processed")
+    recorded = await asyncio.to_thread(_final_outcome, engine, event["id"])
+    if recorded is not None:
+        return _already(event, recorded)
     if bool(event.get("livemode")) != livemode:
         mode = "live" if livemode else "test"
-        detail = f"ignored: livemode={bool(event.get('livemode'))} event for a {mode}-mode app"
-        return await asyncio.to_thread(_record_ignored, event, detail, engine)
-    facts = await gather_facts(gateway, event) if event["type"] in HANDLED else Facts()
+        refused = Handled.ignored(
+            f"ignored: livemode={bool(event.get('livemode'))} event for a {mode}-mode app"
+        )
+        return await asyncio.to_thread(_apply, event, engine, lambda _session: refused)
+    try:
+        facts = await gather_facts(gateway, event)
+    except Exception as exc:
+        return await asyncio.to_thread(_record_failure, event, exc, engine)
     return await asyncio.to_thread(apply_event, event, facts, engine)
 
 
-def _insert_event(session: Session, event: dict[str, Any], outcome: str, detail: str) -> bool:
+def apply_event(event: dict[str, Any], facts: Facts, engine: Engine | None = None) -> Outcome:
+    """Step two on its own: claim the event and run its handler with `facts`."""
+
+    def handle(session: Session) -> Handled:
+        handler = registry.handler_for(event["type"])
+        if handler is None:
+            return Handled.ignored("ignored: not a type this app handles")
+        return handler.run(session, event, facts)
+
+    return _apply(event, engine, handle)
+
+
+def _apply(
+    event: dict[str, Any], engine: Engine | None, decide: Callable[[Session], Handled]
+) -> Outcome:
+    try:
+        with session_scope(engine) as session:
+            # Claim first: a concurrent delivery waits here, then finds the event final.
+            if not claim_event(session, event):
+                stored = session.exec(
+                    select(col(StripeEvent.outcome)).where(col(StripeEvent.id) == event["id"])
+                ).one()
+                return _already(event, stored)
+            handled = decide(session)
+            _finish(session, event["id"], handled)
+    except RetryLater as exc:
+        logger.info("stripe event %s %s deferred: %s", event["id"], event["type"], exc)
+        return _record_unfinished(event, EventOutcome.DEFERRED, str(exc), None, engine)
+    except Exception as exc:
+        return _record_failure(event, exc, engine)
+    logger.info(
+        "stripe event %s %s %s: %s", event["id"], event["type"], handled.outcome, handled.detail
+    )
+    users = tuple(str(user_id) for user_id in handled.user_ids)
+    return Outcome(event["id"], event["type"], handled.outcome, handled.detail, users)
+
+
+def _already(event: dict[str, Any], stored: str) -> Outcome:
+    return Outcome(
+        event["id"], event["type"], EventOutcome.DUPLICATE, f"already processed ({stored})"
+    )
+
+
+def _final_outcome(engine: Engine | None, event_id: str) -> str | None:
+    with read_scope(engine) as session:
+        outcome = session.exec(
+            select(col(StripeEvent.outcome)).where(col(StripeEvent.id) == event_id)
+        ).first()
+    return outcome if outcome is not None and EventOutcome(outcome).final else None
+
+
+def claim_event(session: Session, event: dict[str, Any]) -> bool:
+    """Take the event for this transaction: insert its row as `processing`, or take back a
+    row left deferred or failed. False when it is final, or was claimed by a transaction
+    that committed first (PostgreSQL re-checks the WHERE after waiting for its lock;
+    SQLite runs one writer at a time)."""
+    now = utcnow()
+    if _insert_row(session, event, EventOutcome.PROCESSING, detail="", error=None):
+        return True
+    reclaimed = session.execute(
+        update(StripeEvent)
+        .where(
+            col(StripeEvent.id) == event["id"],
+            col(StripeEvent.outcome).in_(RETRYABLE_OUTCOMES),
+        )
+        .values(
+            outcome=EventOutcome.PROCESSING,
+            attempts=col(StripeEvent.attempts) + 1,
+            updated_at=now,
+            payload=func.coalesce(col(StripeEvent.payload), _payload(event)),
+        )
+        .returning(col(StripeEvent.id))
+    ).first()
+    return reclaimed is not None
+
+
+def _insert_row(
+    session: Session,
+    event: dict[str, Any],
+    outcome: EventOutcome,
+    *,
+    detail: str,
+    error: str | None,
+) -> bool:
+    now = utcnow()
+    user_id, customer = owner_ids(event)
     row = session.execute(
         insert_unless_exists(session, StripeEvent, key="id")
         .values(
             id=event["id"],
             type=event["type"][:64],
-            stripe_created=from_timestamp(event.get("created")) or utcnow(),
-            received_at=utcnow(),
+            stripe_created=event_time(event),
+            received_at=now,
+            updated_at=now,
             outcome=outcome,
-            detail=detail[:255],
+            detail=detail[:DETAIL_MAX],
+            error=error,
+            attempts=1,
+            payload=_payload(event),
+            user_id=user_id,
+            stripe_customer_id=customer,
         )
-        .returning(StripeEvent.id)
+        .returning(col(StripeEvent.id))
     ).first()
     return row is not None
 
 
-def apply_event(event: dict[str, Any], facts: Facts, engine: Engine | None = None) -> Outcome:
+def _finish(session: Session, event_id: str, handled: Handled) -> None:
+    values: dict[str, Any] = {
+        "outcome": handled.outcome,
+        "detail": handled.detail[:DETAIL_MAX],
+        "error": None,
+        "updated_at": utcnow(),
+    }
+    if handled.user_ids:
+        values["user_id"] = handled.user_ids[0]
+    session.execute(update(StripeEvent).where(col(StripeEvent.id) == event_id).values(**values))
+
+
+def _record_failure(event: dict[str, Any], exc: Exception, engine: Engine | None) -> Outcome:
+    logger.exception("stripe event %s %s failed", event["id"], event["type"], exc_info=exc)
+    error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
+    return _record_unfinished(event, EventOutcome.FAILED, error, error, engine)
+
+
+def _record_unfinished(
+    event: dict[str, Any],
+    outcome: EventOutcome,
+    detail: str,
+    error: str | None,
+    engine: Engine | None,
+) -> Outcome:
+    """Record `deferred` or `failed` in a transaction of its own (the attempt's own was
+    rolled back), unless a concurrent delivery finished the event meanwhile."""
     with session_scope(engine) as session:
-        # Claim the event id first: a concurrent duplicate waits here, then sees the row.
-        if not _insert_event(session, event, "processing", ""):
-            return Outcome(event["id"], event["type"], True, "already processed")
-        handler = _HANDLERS.get(event["type"])
-        if handler is None:
-            detail, users = "ignored: not a type this app handles", ()
-        else:
-            detail, users = handler(session, event, facts)
-        recorded = session.get(StripeEvent, event["id"])
-        recorded.outcome = "ignored" if detail.startswith("ignored") else "applied"
-        recorded.detail = detail[:255]
-    logger.info("stripe event %s %s: %s", event["id"], event["type"], detail)
-    return Outcome(event["id"], event["type"], False, detail, tuple(str(u) for u in users))
+        if not _insert_row(session, event, outcome, detail=detail, error=error):
+            updated = session.execute(
+                update(StripeEvent)
+                .where(
+                    col(StripeEvent.id) == event["id"],
+                    col(StripeEvent.outcome).in_(RETRYABLE_OUTCOMES),
+                )
+                .values(
+                    outcome=outcome,
+                    detail=detail[:DETAIL_MAX],
+                    error=error,
+                    attempts=col(StripeEvent.attempts) + 1,
+                    updated_at=utcnow(),
+                    payload=func.coalesce(col(StripeEvent.payload), _payload(event)),
+                )
+                .returning(col(StripeEvent.id))
+            ).first()
+            if updated is None:
+                stored = session.exec(
+                    select(col(StripeEvent.outcome)).where(col(StripeEvent.id) == event["id"])
+                ).one()
+                return _already(event, stored)
+    return Outcome(event["id"], event["type"], outcome, detail, error=error)
 
 
-def _record_ignored(event: dict[str, Any], detail: str, engine: Engine | None) -> Outcome:
-    with session_scope(engine) as session:
-        fresh = _insert_event(session, event, "ignored", detail)
-    logger.warning("stripe event %s %s: %s", event["id"], event["type"], detail)
-    return Outcome(event["id"], event["type"], not fresh, detail)
+def _payload(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"), sort_keys=True)
 
 
-Result = tuple[str, tuple]
-
-
-def _subscription(session: Session, event: dict, facts: Facts) -> Result:
-    if facts.subscription is None:
-        return "ignored: no subscription", ()
-    detail = apply_subscription(
-        session, facts.subscription, seen_at=from_timestamp(event["created"])
-    )
-    user = user_for(
-        session,
-        metadata=facts.subscription.get("metadata"),
-        customer=facts.subscription.get("customer"),
-    )
-    return detail, (user,) if user else ()
-
-
-def _checkout_completed(session: Session, event: dict, facts: Facts) -> Result:
-    checkout = event["data"]["object"]
-    user_id = user_for(
-        session,
-        metadata={"user_id": checkout.get("client_reference_id")}
-        if checkout.get("client_reference_id")
-        else checkout.get("metadata"),
-        customer=checkout.get("customer"),
-    )
-    if user_id is None:
-        return "ignored: checkout session names no known user", ()
-    user = session.get(User, user_id)
-    if checkout.get("customer") and user.stripe_customer_id is None:
-        user.stripe_customer_id = checkout["customer"]
-    if checkout.get("mode") == "subscription":
-        # Credits come with invoice.paid; here only the subscription state is recorded.
-        if facts.subscription is not None:
-            return _subscription(session, event, facts)[0], (user_id,)
-        return "subscription checkout completed", (user_id,)
-    if checkout.get("payment_status") != "paid":
-        return "ignored: payment not yet confirmed (async payment pending)", ()
-    plan = session.get(SubscriptionPlan, (checkout.get("metadata") or {}).get("plan_id", ""))
-    if plan is None or plan.kind != "pack":
-        return "ignored: checkout session is not for one of our packs", ()
-    return purchases.grant_pack(session, user_id=user_id, plan=plan, checkout_session=checkout), (
-        user_id,
-    )
-
-
-def _invoice_paid(session: Session, event: dict, facts: Facts) -> Result:
-    invoice = event["data"]["object"]
-    if invoice.get("status") != "paid":
-        return "ignored: invoice is not paid", ()
-    subscription = facts.subscription
-    if subscription is None:
-        return "ignored: invoice has no subscription", ()
-    details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
-    user_id = user_for(
-        session,
-        metadata=details.get("metadata") or subscription.get("metadata"),
-        customer=invoice.get("customer"),
-    )
-    if user_id is None:
-        return "ignored: no user for this invoice", ()
-    # The plan billed is the invoice's own price; an invoice without lines (or a payload
-    # from before `pricing`) falls back to the subscription's price.
-    plan = plan_for_price(session, facts.invoice_price or subscription["items"]["data"][0]["price"])
-    if plan is None:
-        return "ignored: the subscription's price is not one of our plans", ()
-    granted = purchases.grant_invoice(
-        session, user_id=user_id, plan=plan, invoice=invoice, subscription_id=subscription["id"]
-    )
-    state = apply_subscription(session, subscription, seen_at=from_timestamp(event["created"]))
-    return f"{granted}; {state}", (user_id,)
-
-
-def _invoice_payment_failed(session: Session, event: dict, facts: Facts) -> Result:
-    if facts.subscription is None:
-        return "ignored: invoice has no subscription", ()
-    detail, users = _subscription(session, event, facts)
-    return f"payment failed, nothing granted; {detail}", users
-
-
-class _NotOurs(Exception):
-    pass
-
-
-def _purchase_for_charge(session: Session, event: dict, facts: Facts):
-    charge_like = event["data"]["object"]
-    purchase = purchases.find_purchase(
-        session, payment_intent=charge_like.get("payment_intent"), invoice=facts.invoice_id
-    )
-    if purchase is not None:
-        return purchase
-    age = utcnow() - (from_timestamp(event.get("created")) or utcnow())
-    if age < DEFER_AT_MOST:
-        raise RetryLater(f"no purchase recorded yet for {charge_like.get('payment_intent')}")
-    raise _NotOurs
-
-
-def _with_purchase(handler):
-    """Charge events need the purchase they refer to (see _purchase_for_charge)."""
-
-    def run(session: Session, event: dict, facts: Facts) -> Result:
+def owner_ids(event: dict[str, Any]) -> tuple[uuid.UUID | None, str | None]:
+    """Whose event this looks like before any handler runs: the user id we put in
+    metadata or client_reference_id, and the Stripe customer. Kept on the row so a user's
+    events can be found when their account is deleted, whatever became of the event."""
+    obj = (event.get("data") or {}).get("object") or {}
+    customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    details = ((obj.get("parent") or {}).get("subscription_details")) or {}
+    for candidate in (
+        (obj.get("metadata") or {}).get("user_id"),
+        obj.get("client_reference_id"),
+        (details.get("metadata") or {}).get("user_id"),
+    ):
         try:
-            purchase = _purchase_for_charge(session, event, facts)
-        except _NotOurs:
-            return "ignored: no purchase of ours was paid by this charge", ()
-        return handler(session, event, facts, purchase), (purchase.user_id,)
-
-    return run
-
-
-@_with_purchase
-def _charge_refunded(session: Session, event: dict, facts: Facts, purchase) -> str:
-    return purchases.clawback_refund(session, purchase, event["data"]["object"])
+            user_id = uuid.UUID(str(candidate)) if candidate else None
+        except ValueError:
+            continue
+        if user_id is not None:
+            return user_id, customer if isinstance(customer, str) else None
+    return None, customer if isinstance(customer, str) else None
 
 
-@_with_purchase
-def _dispute_changed(session: Session, event: dict, facts: Facts, purchase) -> str:
-    """Created or closed, act on the dispute's *current* status (re-fetched), so the
-    order in which its events arrive does not matter: open or lost -> the credits are
-    taken back; won -> whatever this dispute took is restored (and nothing taken later)."""
-    dispute = facts.dispute or event["data"]["object"]
-    if dispute.get("status") in ("won", "warning_closed"):
-        return purchases.restore_dispute(session, purchase, dispute["id"])
-    return purchases.clawback_dispute(session, purchase, dispute["id"])
-
-
-_HANDLERS = {
-    **dict.fromkeys(SUBSCRIPTION_EVENTS, _subscription),
-    "checkout.session.completed": _checkout_completed,
-    "checkout.session.async_payment_succeeded": _checkout_completed,
-    "invoice.paid": _invoice_paid,
-    "invoice.payment_failed": _invoice_payment_failed,
-    "charge.refunded": _charge_refunded,
-    "charge.dispute.created": _dispute_changed,
-    "charge.dispute.closed": _dispute_changed,
-}
-assert set(_HANDLERS) == HANDLED
+async def replay_event(
+    gateway: StripeGateway,
+    event_id: str,
+    *,
+    livemode: bool = False,
+    engine: Engine | None = None,
+) -> Outcome:
+    """Run a recorded event again through `process_event`, from its stored payload: a
+    deferred or failed one is claimed (atomically, as a Stripe retry would be); a final
+    one comes back `duplicate` and nothing changes."""
+    with read_scope(engine) as session:
+        row = session.get(StripeEvent, event_id)
+    if row is None:
+        raise ReplayRefused(f"no event {event_id} has been received")
+    if EventOutcome(row.outcome).final:
+        return Outcome(
+            row.id,
+            row.type,
+            EventOutcome.DUPLICATE,
+            f"already processed ({row.outcome}); nothing changed",
+        )
+    if row.payload is None:
+        raise ReplayRefused(
+            f"{event_id} was recorded before events were stored whole (revision 0005); "
+            "resend it from the Stripe Dashboard instead"
+        )
+    return await process_event(gateway, json.loads(row.payload), livemode=livemode, engine=engine)

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from credit_app import routes
 from credit_app.state.deployment import DeploymentState
 from credit_app.state.live import LiveAccount
 
@@ -35,7 +36,7 @@ def signed_out_redirect() -> rx.Component:
     expiry), its live state is cleared and flagged: go to the log-in page."""
     return rx.cond(
         LiveAccount.signed_out,
-        rx.box(on_mount=rx.redirect("/login"), display="none"),
+        rx.box(on_mount=rx.redirect(routes.LOGIN), display="none"),
     )
 
 

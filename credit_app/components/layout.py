@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from credit_app import routes
 from credit_app.components.header import signed_out_redirect, site_header
 from credit_app.components.navbar import brand, navbar, top_bar
 from credit_app.state.live import LiveAccount
@@ -15,7 +16,7 @@ def low_balance_banner() -> rx.Component:
                 "You have ",
                 rx.text.strong(LiveAccount.available),
                 " credits left. ",
-                rx.link("Buy credits or upgrade", href="/pricing"),
+                rx.link("Buy credits or upgrade", href=routes.PRICING),
                 " to keep using the premium tools.",
             ),
             icon="battery-low",
@@ -42,10 +43,10 @@ def signed_in_layout(*children: rx.Component) -> rx.Component:
 
 def public_header() -> rx.Component:
     return top_bar(
-        brand("/"),
+        brand(routes.HOME),
         rx.hstack(
-            rx.link("Log in", href="/login", weight="medium"),
-            rx.button(rx.link("Sign up", href="/signup"), as_child=True),
+            rx.link("Log in", href=routes.LOGIN, weight="medium"),
+            rx.button(rx.link("Sign up", href=routes.SIGNUP), as_child=True),
             spacing="4",
             align="center",
         ),

@@ -1,9 +1,12 @@
-"""A table of ledger entries (rows as made by state.account.entry_row)."""
+"""A table of ledger entries (rows as made by state.live.entry_row)."""
+
+from collections.abc import Sequence
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 
-def _row(row: rx.Var[dict[str, str]]) -> rx.Component:
+def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(row["when"]),
         rx.table.cell(rx.badge(row["kind"], variant="surface")),
@@ -20,7 +23,7 @@ def _row(row: rx.Var[dict[str, str]]) -> rx.Component:
     )
 
 
-def ledger_table(rows: rx.Var[list[dict[str, str]]], table_id: str) -> rx.Component:
+def ledger_table(rows: rx.Var[Sequence[dict[str, str]]], table_id: str) -> rx.Component:
     return rx.table.root(
         rx.table.header(
             rx.table.row(

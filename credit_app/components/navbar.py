@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from credit_app import routes
 from credit_app.state.account import AccountState
 from credit_app.state.live import LiveAccount
 
@@ -49,12 +50,12 @@ def top_bar(*children: rx.Component) -> rx.Component:
 def navbar() -> rx.Component:
     return top_bar(
         rx.hstack(
-            brand("/dashboard"),
+            brand(routes.DASHBOARD),
             rx.hstack(
-                _nav_link("Dashboard", "/dashboard"),
-                _nav_link("Tools", "/tools"),
-                _nav_link("Usage", "/usage"),
-                _nav_link("Pricing", "/pricing"),
+                _nav_link("Dashboard", routes.DASHBOARD),
+                _nav_link("Tools", routes.TOOLS),
+                _nav_link("Usage", routes.USAGE),
+                _nav_link("Pricing", routes.PRICING),
                 spacing="5",
             ),
             spacing="7",

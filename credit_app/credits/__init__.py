@@ -1,40 +1,97 @@
-"""The credit ledger service. Needs nothing but a database session; never imports Reflex."""
+"""The credit ledger service: the only code that changes a balance. Start here.
 
+Needs nothing but a database session; never imports Reflex. Every function takes a
+SQLModel `session` (keyword arguments after it) and works inside the caller's transaction:
+the caller owns the commit (`db.session_scope()`, or `db.in_transaction()` from async
+code), so a balance change can join other writes and a failure leaves nothing behind.
+
+Changing balances (each call is keyed; see `keys` for every key format):
+    grant(session, user_id=, amount=, idempotency_key=, source=)           -> LedgerResult
+    spend(session, user_id=, amount=, idempotency_key=, feature=)          -> LedgerResult
+    refund(session, user_id=, amount=, idempotency_key=, feature=)         -> LedgerResult
+    clawback(session, user_id=, amount=, idempotency_key=, description=)   -> ClawbackResult
+Holds, for long work (they change what is available, not the balance, until captured):
+    reserve(session, user_id=, amount=, idempotency_key=, feature=)        -> HoldResult
+    capture(session, user_id=, hold_id=, amount=, description=)            -> CaptureResult
+    release(session, user_id=, hold_id=)                                   -> ReleaseResult
+    expire_stale(session)                                                  -> count released
+The charging guard, the one way a premium tool pays (async; its own transactions):
+    await run_charged(user_id=, feature=, cost=, action_key=, description=, work=)
+                                                                           -> Charged
+Reading: balance, available (balance minus active holds), recent_entries; invariant
+checks: find_drift, find_hold_drift (`credit-app reconcile`).
+
+One vocabulary: every result has `replayed`, True when the call repeated an earlier one
+(the same idempotency key, the same hold) and changed nothing; it answers as the first
+call did. Errors are all `CreditError`s (see `errors`): InsufficientCredits, InvalidAmount,
+UnknownUser, IdempotencyConflict (a key reused for a different change), HoldNotActive,
+InvalidCapture.
+"""
+
+from credit_app.credits import keys
+from credit_app.credits.charging import Charged, run_charged
 from credit_app.credits.errors import (
     CreditError,
+    HoldNotActive,
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
+    InvalidCapture,
     UnknownUser,
+)
+from credit_app.credits.holds import (
+    CaptureResult,
+    HoldResult,
+    ReleaseResult,
+    capture,
+    expire_stale,
+    release,
+    reserve,
 )
 from credit_app.credits.ledger import (
     ClawbackResult,
     LedgerResult,
     available,
     balance,
+    check_amount,
     clawback,
     grant,
     recent_entries,
+    refund,
     spend,
 )
 from credit_app.credits.reconcile import Drift, HoldDrift, find_drift, find_hold_drift
 
 __all__ = [
+    "CaptureResult",
+    "Charged",
     "ClawbackResult",
     "CreditError",
     "Drift",
     "HoldDrift",
+    "HoldNotActive",
+    "HoldResult",
     "IdempotencyConflict",
     "InsufficientCredits",
     "InvalidAmount",
+    "InvalidCapture",
     "LedgerResult",
+    "ReleaseResult",
     "UnknownUser",
     "available",
     "balance",
+    "capture",
+    "check_amount",
     "clawback",
+    "expire_stale",
     "find_drift",
     "find_hold_drift",
     "grant",
+    "keys",
     "recent_entries",
+    "refund",
+    "release",
+    "reserve",
+    "run_charged",
     "spend",
 ]

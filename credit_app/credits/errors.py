@@ -1,4 +1,6 @@
-"""Errors the ledger raises. Callers show them to people, so each carries its numbers."""
+"""Every error the ledger, holds and the charging guard raise, all `CreditError`s.
+
+Callers show them to people, so each carries its numbers."""
 
 
 class CreditError(Exception):
@@ -34,3 +36,21 @@ class IdempotencyConflict(CreditError):
     def __init__(self, key: str) -> None:
         super().__init__(f"idempotency key {key!r} was already used for a different change")
         self.key = key
+
+
+class HoldNotActive(CreditError):
+    """The hold is settled (captured, released, expired) or is not this user's."""
+
+    def __init__(self, hold_id: int, status: str) -> None:
+        super().__init__(f"hold {hold_id} is {status}, not active")
+        self.hold_id = hold_id
+        self.status = status
+
+
+class InvalidCapture(CreditError, ValueError):
+    """A capture of less than nothing or more than the hold reserved."""
+
+    def __init__(self, amount: object, held: int) -> None:
+        super().__init__(f"capture must be between 0 and the held {held}, got {amount!r}")
+        self.amount = amount
+        self.held = held

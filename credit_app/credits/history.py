@@ -1,20 +1,30 @@
-"""Reading the ledger back for people: filtered pages, CSV, spending per day, period totals."""
+"""Reading the ledger back for people, inside the caller's session: filtered pages, CSV,
+spending per day and per tool, totals over a window, the report's entries.
+
+Every tool figure here nets by the entries' feature (tool) id: spends and captures minus
+the refunds of failed runs, the same rule as the PDF report's summary (tools.report).
+The async functions that open the session are in `credits.usage`.
+"""
 
 import calendar
 import csv
 import io
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import Select, func, select
+from sqlmodel import Session, col
 
-from credit_app.models import EntryKind, LedgerEntry, utcnow
+from credit_app.models import EntryKind, LedgerEntry, PlanInterval, utcnow
+from credit_app.tools.report import NO_TOOL, ReportEntry, ReportWindow
 
 # Entries that consume credits for a tool, and the ones that give such credits back.
 SPENDING_KINDS = (EntryKind.SPEND, EntryKind.CAPTURE)
+TOOL_KINDS = (*SPENDING_KINDS, EntryKind.REFUND)
+S = TypeVar("S", bound=Select)
 CSV_COLUMNS = [
     "id",
     "created_at",
@@ -29,26 +39,39 @@ CSV_COLUMNS = [
 
 @dataclass(frozen=True)
 class LedgerFilter:
-    kind: str | None = None
+    kind: EntryKind | None = None
     feature: str | None = None
 
-    def apply(self, statement, user_id: uuid.UUID):
-        statement = statement.where(LedgerEntry.user_id == user_id)
+    def apply(self, statement: Select[Any], user_id: uuid.UUID) -> Select[Any]:
+        statement = statement.where(col(LedgerEntry.user_id) == user_id)
         if self.kind:
-            statement = statement.where(LedgerEntry.kind == self.kind)
+            statement = statement.where(col(LedgerEntry.kind) == self.kind)
         if self.feature:
-            statement = statement.where(LedgerEntry.feature == self.feature)
+            statement = statement.where(col(LedgerEntry.feature) == self.feature)
         return statement
+
+
+def _in_window(statement: S, since: datetime | None, until: datetime | None) -> S:
+    """Entries with since <= created_at < until (either end open when None)."""
+    if since is not None:
+        statement = statement.where(col(LedgerEntry.created_at) >= since)
+    if until is not None:
+        statement = statement.where(col(LedgerEntry.created_at) < until)
+    return statement
+
+
+def count_entries(session: Session, *, user_id: uuid.UUID, where: LedgerFilter) -> int:
+    return session.scalar(where.apply(select(func.count(col(LedgerEntry.id))), user_id)) or 0
 
 
 def ledger_page(
     session: Session, *, user_id: uuid.UUID, where: LedgerFilter, page: int, per_page: int = 20
 ) -> tuple[list[LedgerEntry], int]:
     """One page of entries, newest first, and the number of matching entries."""
-    total = session.scalar(where.apply(select(func.count(LedgerEntry.id)), user_id))
+    total = count_entries(session, user_id=user_id, where=where)
     rows = session.scalars(
         where.apply(select(LedgerEntry), user_id)
-        .order_by(LedgerEntry.id.desc())
+        .order_by(col(LedgerEntry.id).desc())
         .limit(per_page)
         .offset(max(page - 1, 0) * per_page)
     ).all()
@@ -59,7 +82,8 @@ def ledger_csv(session: Session, *, user_id: uuid.UUID, where: LedgerFilter) -> 
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for e in session.scalars(where.apply(select(LedgerEntry), user_id).order_by(LedgerEntry.id)):
+    statement = where.apply(select(LedgerEntry), user_id).order_by(col(LedgerEntry.id))
+    for e in session.scalars(statement):
         writer.writerow(
             [
                 e.id,
@@ -77,11 +101,13 @@ def ledger_csv(session: Session, *, user_id: uuid.UUID, where: LedgerFilter) -> 
 
 def features_used(session: Session, *, user_id: uuid.UUID) -> list[str]:
     return sorted(
-        session.scalars(
-            select(LedgerEntry.feature)
-            .where(LedgerEntry.user_id == user_id, LedgerEntry.feature.is_not(None))
+        feature
+        for feature in session.scalars(
+            select(col(LedgerEntry.feature))
+            .where(col(LedgerEntry.user_id) == user_id, col(LedgerEntry.feature).is_not(None))
             .distinct()
         )
+        if feature is not None
     )
 
 
@@ -92,18 +118,19 @@ def spending_by_day(
     row per day including days with nothing spent, so a chart has no gaps."""
     now = now or utcnow()
     first_day = (now - timedelta(days=days - 1)).date()
+    since = datetime.combine(first_day, datetime.min.time(), now.tzinfo)
     rows = session.execute(
-        select(LedgerEntry.created_at, LedgerEntry.feature, LedgerEntry.delta).where(
-            LedgerEntry.user_id == user_id,
-            LedgerEntry.feature.is_not(None),
-            LedgerEntry.kind.in_([*SPENDING_KINDS, EntryKind.REFUND]),
-            LedgerEntry.created_at >= datetime.combine(first_day, datetime.min.time(), now.tzinfo),
+        select(col(LedgerEntry.created_at), col(LedgerEntry.feature), col(LedgerEntry.delta)).where(
+            col(LedgerEntry.user_id) == user_id,
+            col(LedgerEntry.feature).is_not(None),
+            col(LedgerEntry.kind).in_(TOOL_KINDS),
+            col(LedgerEntry.created_at) >= since,
         )
     ).all()
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for created_at, feature, delta in rows:
-        per_day[created_at.date().isoformat()][feature] -= delta
-    result = []
+        per_day[created_at.date().isoformat()][feature or NO_TOOL] -= delta
+    result: list[dict[str, int | str]] = []
     for offset in range(days):
         day = (first_day + timedelta(days=offset)).isoformat()
         result.append({"day": day[5:], **per_day.get(day, {})})
@@ -111,38 +138,94 @@ def spending_by_day(
 
 
 @dataclass(frozen=True)
-class PeriodTotals:
-    since: datetime
+class UsageTotals:
+    """A user's credits over a window: since <= created_at < until (None: open)."""
+
+    since: datetime | None
+    until: datetime | None
     granted: int
     spent: int  # on tools, net of refunds for failed runs
     taken_back: int  # by refunds and disputes of payments
+    # Net credits spent per tool (feature id), every tool used in the window, even at 0.
+    spent_per_tool: dict[str, int] = field(default_factory=dict)
 
 
-def period_totals(session: Session, *, user_id: uuid.UUID, since: datetime) -> PeriodTotals:
-    sums = dict(
-        session.execute(
-            select(LedgerEntry.kind, func.sum(LedgerEntry.delta))
-            .where(LedgerEntry.user_id == user_id, LedgerEntry.created_at >= since)
-            .group_by(LedgerEntry.kind)
-        ).all()
-    )
-    return PeriodTotals(
+def usage_totals(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> UsageTotals:
+    rows = session.execute(
+        _in_window(
+            select(
+                col(LedgerEntry.kind), col(LedgerEntry.feature), func.sum(col(LedgerEntry.delta))
+            )
+            .where(col(LedgerEntry.user_id) == user_id)
+            .group_by(col(LedgerEntry.kind), col(LedgerEntry.feature)),
+            since,
+            until,
+        )
+    ).all()
+    by_kind: dict[str, int] = defaultdict(int)
+    per_tool: dict[str, int] = defaultdict(int)
+    for kind, feature, delta in rows:
+        by_kind[kind] += delta
+        if kind in TOOL_KINDS:
+            per_tool[feature or NO_TOOL] -= delta
+    return UsageTotals(
         since=since,
-        granted=sums.get(EntryKind.GRANT, 0),
-        spent=-sum(sums.get(k, 0) for k in (*SPENDING_KINDS, EntryKind.REFUND)),
-        taken_back=-sums.get(EntryKind.CLAWBACK, 0),
+        until=until,
+        granted=by_kind[EntryKind.GRANT],
+        spent=sum(per_tool.values()),
+        taken_back=-by_kind[EntryKind.CLAWBACK],
+        spent_per_tool=dict(per_tool),
     )
 
 
-def period_start(period_end: datetime | None, interval: str | None, now: datetime) -> datetime:
+def period_start(
+    period_end: datetime | None, interval: PlanInterval | str | None, now: datetime
+) -> datetime:
     """Start of the current billing period: one interval before its end; on Free (no
     period), the start of the calendar month."""
-    if period_end is None or interval not in ("month", "year"):
+    if period_end is None or interval not in (PlanInterval.MONTH, PlanInterval.YEAR):
         return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    months = 12 if interval == "year" else 1
+    months = 12 if interval == PlanInterval.YEAR else 1
     year, month = divmod(period_end.year * 12 + period_end.month - 1 - months, 12)
     day = min(period_end.day, calendar.monthrange(year, month + 1)[1])
     return period_end.replace(year=year, month=month + 1, day=day)
+
+
+def report_entries(
+    session: Session, *, user_id: uuid.UUID, window: ReportWindow, limit: int
+) -> list[ReportEntry]:
+    """The user's entries inside `window`, oldest first, at most the newest `limit`."""
+    newest_first = session.scalars(
+        _in_window(
+            select(LedgerEntry).where(col(LedgerEntry.user_id) == user_id),
+            window.since,
+            window.until,
+        )
+        .order_by(col(LedgerEntry.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        ReportEntry(
+            when=e.created_at,
+            kind=e.kind,
+            feature=e.feature,
+            what=e.description or e.feature or e.source or e.kind,
+            delta=e.delta,
+            balance_after=e.balance_after,
+        )
+        for e in reversed(newest_first)
+    ]
+
+
+def count_in_window(session: Session, *, user_id: uuid.UUID, window: ReportWindow) -> int:
+    statement = select(func.count(col(LedgerEntry.id))).where(col(LedgerEntry.user_id) == user_id)
+    return session.scalar(_in_window(statement, window.since, window.until)) or 0
 
 
 def entries_since(session: Session, *, after_id: int) -> list[tuple[int, uuid.UUID]]:
@@ -150,12 +233,12 @@ def entries_since(session: Session, *, after_id: int) -> list[tuple[int, uuid.UU
     return [
         (row[0], row[1])
         for row in session.execute(
-            select(LedgerEntry.id, LedgerEntry.user_id)
-            .where(LedgerEntry.id > after_id)
-            .order_by(LedgerEntry.id)
+            select(col(LedgerEntry.id), col(LedgerEntry.user_id))
+            .where(col(LedgerEntry.id) > after_id)
+            .order_by(col(LedgerEntry.id))
         )
     ]
 
 
 def newest_entry_id(session: Session) -> int:
-    return session.scalar(select(func.coalesce(func.max(LedgerEntry.id), 0)))
+    return session.scalar(select(func.coalesce(func.max(col(LedgerEntry.id)), 0))) or 0

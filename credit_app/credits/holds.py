@@ -1,11 +1,15 @@
 """Holds: reserve credits before long work, then capture what it cost or release them.
 
 A hold does not change the balance: it raises `users.held`, and spending checks
-`credits - held`. Capture turns (part of) a hold into a ledger spend; release and expiry
-just lower `held`. Every step locks the user's row through a conditional UPDATE, like the
-ledger, so holds and spends never overdraw each other, on SQLite and PostgreSQL.
+`credits - held`. Capture turns (part of) a hold into a ledger entry (EntryKind.CAPTURE,
+through ledger.capture_entry); release and expiry just lower `held`. Every step locks the
+user's row through a conditional UPDATE, like the ledger, so holds and spends never
+overdraw each other, on SQLite and PostgreSQL.
 An expired hold releases itself: when its user next reserves credits, every minute in the
-app (state/background.py), and with `credit-app expire`.
+app (credit_app/background.py), and with `credit-app expire`.
+
+Every call returns a typed result whose `replayed` is True when it changed nothing because
+the same request (the same key, the same hold) had been answered before.
 """
 
 import uuid
@@ -13,41 +17,80 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from credit_app.credits import keys
-from credit_app.credits.errors import CreditError, InsufficientCredits, UnknownUser
-from credit_app.credits.ledger import LedgerResult, _apply, _check_amount, available
+from credit_app.credits.errors import (
+    HoldNotActive,
+    InsufficientCredits,
+    InvalidCapture,
+    UnknownUser,
+)
+from credit_app.credits.ledger import available, balance, capture_entry, check_amount
 from credit_app.db import insert_unless_exists
-from credit_app.models import EntryKind, Hold, HoldStatus, User, utcnow
+from credit_app.models import Hold, HoldStatus, User, utcnow
+
+__all__ = [
+    "DEFAULT_HOLD_TTL",
+    "CaptureResult",
+    "HoldNotActive",
+    "HoldResult",
+    "ReleaseResult",
+    "capture",
+    "expire_stale",
+    "release",
+    "reserve",
+]
 
 DEFAULT_HOLD_TTL = timedelta(minutes=10)
 
 
-class HoldNotActive(CreditError):
-    def __init__(self, hold_id: int, status: str) -> None:
-        super().__init__(f"hold {hold_id} is {status}, not active")
-        self.hold_id = hold_id
-        self.status = status
+@dataclass(frozen=True)
+class HoldResult:
+    """A reserved hold."""
+
+    hold_id: int
+    amount: int
+    status: HoldStatus
+    expires_at: datetime
+    # True when the key had reserved this hold before: nothing more was reserved.
+    replayed: bool
 
 
 @dataclass(frozen=True)
-class HoldResult:
+class CaptureResult:
+    """A settled hold: `captured` credits spent (one CAPTURE entry), the rest given back."""
+
     hold_id: int
-    amount: int
-    status: str
-    expires_at: datetime
+    captured: int
+    # The balance after the capture (unchanged by a capture of 0).
+    balance_after: int
+    # The CAPTURE ledger entry; None when nothing was captured.
+    entry_id: int | None
+    # True when the hold had been captured before: nothing more was spent.
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """A hold given back untouched (or found already settled)."""
+
+    hold_id: int
+    # What the hold is now: RELEASED, or how it was settled before (EXPIRED, CAPTURED).
+    status: HoldStatus
+    # True when the hold was no longer active: this call changed nothing.
     replayed: bool
 
 
 def _change_held(session: Session, user_id: uuid.UUID, by: int) -> int | None:
     """Raise (by > 0, only if available) or lower `held`; returns the new value or None."""
-    condition = User.credits - User.held >= by if by > 0 else User.held + by >= 0
+    held, credits = col(User.held), col(User.credits)
+    condition = credits - held >= by if by > 0 else held + by >= 0
     return session.scalar(
         update(User)
-        .where(User.id == user_id, condition)
-        .values(held=User.held + by)
-        .returning(User.held)
+        .where(col(User.id) == user_id, condition)
+        .values(held=held + by)
+        .returning(held)
         .execution_options(synchronize_session=False)
     )
 
@@ -63,7 +106,7 @@ def reserve(
     now: datetime | None = None,
 ) -> HoldResult:
     """Reserve `amount` credits, or raise InsufficientCredits. Same key: same hold."""
-    _check_amount(amount)
+    check_amount(amount)
     now = now or utcnow()
     if _change_held(session, user_id, amount) is None:
         if (existing := _hold_by_key(session, idempotency_key)) is not None:
@@ -87,53 +130,65 @@ def reserve(
             created_at=now,
             expires_at=now + ttl,
         )
-        .returning(Hold.id)
+        .returning(col(Hold.id))
     )
     if hold_id is None:  # the key was used before: undo the reservation, answer as before
         _change_held(session, user_id, -amount)
-        return _hold_result(_hold_by_key(session, idempotency_key), replayed=True)
+        existing = _hold_by_key(session, idempotency_key)
+        assert existing is not None  # it conflicted, and holds are never deleted
+        return _hold_result(existing, replayed=True)
     return HoldResult(hold_id, amount, HoldStatus.ACTIVE, now + ttl, replayed=False)
 
 
 def capture(
     session: Session, *, user_id: uuid.UUID, hold_id: int, amount: int, description: str
-) -> LedgerResult | None:
-    """Spend `amount` (0..held) of an active hold and release the rest. Returns the spend
-    (None for a zero capture). Capturing an already captured hold returns its spend."""
+) -> CaptureResult:
+    """Spend `amount` (0..held) of an active hold and release the rest. Capturing an
+    already captured hold changes nothing and answers as the first capture did (replayed).
+    Raises HoldNotActive (released, expired or unknown) or InvalidCapture."""
     hold = _locked_hold(session, user_id, hold_id)
-    key = keys.hold_capture(hold.id)
     if hold.status == HoldStatus.CAPTURED:
-        return _capture_entry(session, key, hold, description)
+        return _capture_result(session, hold, description, replayed=True)
     if hold.status != HoldStatus.ACTIVE:
-        raise HoldNotActive(hold.id, hold.status)
-    if not 0 <= amount <= hold.amount:
-        raise ValueError(f"capture must be between 0 and the held {hold.amount}, got {amount}")
+        raise HoldNotActive(hold_id, hold.status)
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= hold.amount:
+        raise InvalidCapture(amount, hold.amount)
     _change_held(session, user_id, -hold.amount)
     hold.status, hold.captured, hold.settled_at = HoldStatus.CAPTURED, amount, utcnow()
     session.flush()
-    return _capture_entry(session, key, hold, description)
+    return _capture_result(session, hold, description, replayed=False)
 
 
-def _capture_entry(session, key, hold, description) -> LedgerResult | None:
+def _capture_result(
+    session: Session, hold: Hold, description: str, *, replayed: bool
+) -> CaptureResult:
+    assert hold.id is not None  # loaded from the database
     if hold.captured == 0:
-        return None
-    return _apply(
+        return CaptureResult(
+            hold.id, 0, balance(session, user_id=hold.user_id), None, replayed=replayed
+        )
+    # Under the same key, a repeated capture gets the first entry back from the ledger.
+    entry = capture_entry(
         session,
         user_id=hold.user_id,
-        delta=-hold.captured,
-        kind=EntryKind.CAPTURE,
-        idempotency_key=key,
+        amount=hold.captured,
+        idempotency_key=keys.hold_capture(hold.id),
         feature=hold.feature,
         description=description,
     )
+    return CaptureResult(
+        hold.id, hold.captured, entry.balance_after, entry.entry_id, replayed=replayed
+    )
 
 
-def release(session: Session, *, user_id: uuid.UUID, hold_id: int) -> str:
-    """Give the held credits back untouched. Releasing twice is harmless."""
+def release(session: Session, *, user_id: uuid.UUID, hold_id: int) -> ReleaseResult:
+    """Give the held credits back untouched. Releasing a settled hold changes nothing
+    (replayed), so releasing twice is harmless."""
     hold = _locked_hold(session, user_id, hold_id)
-    if hold.status == HoldStatus.ACTIVE:
-        _settle(session, hold, HoldStatus.RELEASED)
-    return hold.status
+    if hold.status != HoldStatus.ACTIVE:
+        return ReleaseResult(hold_id, HoldStatus(hold.status), replayed=True)
+    _settle(session, hold, HoldStatus.RELEASED)
+    return ReleaseResult(hold_id, HoldStatus.RELEASED, replayed=False)
 
 
 def expire_stale(
@@ -141,14 +196,15 @@ def expire_stale(
 ) -> int:
     """Release every active hold past its expiry (optionally one user's). Safe to run
     concurrently and repeatedly: each hold is re-checked under its user's lock, and one
-    that another run (or a capture) settled first is skipped."""
-    statement = select(Hold.id, Hold.user_id).where(
-        Hold.status == HoldStatus.ACTIVE, Hold.expires_at <= (now or utcnow())
+    that another run (or a capture) settled first is skipped. Returns how many expired."""
+    statement = select(col(Hold.id), col(Hold.user_id)).where(
+        col(Hold.status) == HoldStatus.ACTIVE, col(Hold.expires_at) <= (now or utcnow())
     )
     if user_id is not None:
-        statement = statement.where(Hold.user_id == user_id)
+        statement = statement.where(col(Hold.user_id) == user_id)
     expired = 0
-    for hold_id, owner in session.execute(statement.order_by(Hold.id)).all():
+    for hold_id, owner in session.execute(statement.order_by(col(Hold.id))).all():
+        assert hold_id is not None  # a primary key read from the table
         hold = _locked_hold(session, owner, hold_id)
         if hold.status == HoldStatus.ACTIVE:
             _settle(session, hold, HoldStatus.EXPIRED)
@@ -164,10 +220,13 @@ def _settle(session: Session, hold: Hold, status: HoldStatus) -> None:
 
 def _locked_hold(session: Session, user_id: uuid.UUID, hold_id: int) -> Hold:
     # Lock order user -> hold everywhere, so capture/release/expire cannot deadlock.
-    if session.scalar(select(User.id).where(User.id == user_id).with_for_update()) is None:
+    locked_user = session.scalar(
+        select(col(User.id)).where(col(User.id) == user_id).with_for_update()
+    )
+    if locked_user is None:
         raise UnknownUser(user_id)
     hold = session.scalar(
-        select(Hold).where(Hold.id == hold_id, Hold.user_id == user_id).with_for_update()
+        select(Hold).where(col(Hold.id) == hold_id, col(Hold.user_id) == user_id).with_for_update()
     )
     if hold is None:
         raise HoldNotActive(hold_id, "unknown")
@@ -175,8 +234,9 @@ def _locked_hold(session: Session, user_id: uuid.UUID, hold_id: int) -> Hold:
 
 
 def _hold_by_key(session: Session, key: str) -> Hold | None:
-    return session.scalar(select(Hold).where(Hold.idempotency_key == key))
+    return session.scalar(select(Hold).where(col(Hold.idempotency_key) == key))
 
 
 def _hold_result(hold: Hold, *, replayed: bool) -> HoldResult:
-    return HoldResult(hold.id, hold.amount, hold.status, hold.expires_at, replayed)
+    assert hold.id is not None  # loaded from the database
+    return HoldResult(hold.id, hold.amount, HoldStatus(hold.status), hold.expires_at, replayed)

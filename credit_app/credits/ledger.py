@@ -12,6 +12,10 @@ creating the user it belongs to). Concurrency safety comes from the database, no
 
 The common path is two statements (UPDATE ... RETURNING, INSERT ... RETURNING), the same
 as the hand-written SQL it is benchmarked against (benchmarks/spend_throughput.py).
+
+Public entry points, one per kind of entry: `grant`, `spend`, `refund`, `clawback`, and
+`capture_entry` (used by holds.capture). Each returns a typed result whose `replayed` is
+True when the key had been used already and nothing changed.
 """
 
 import uuid
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from credit_app.credits.errors import (
     IdempotencyConflict,
@@ -32,12 +36,16 @@ from credit_app.models import EntryKind, GrantSource, LedgerEntry, Shortfall, Us
 
 # The hot path uses the Core tables: ORM-enabled UPDATE/INSERT statements cost noticeably
 # more Python time per call (benchmarks/spend_throughput.py) and buy nothing here.
-_USERS = User.__table__
-_LEDGER = LedgerEntry.__table__
+# SQLModel's type stubs do not declare the `__table__` that SQLAlchemy's declarative
+# mapping sets on every table model (library typing noise, not a missing attribute).
+_USERS = User.__table__  # type: ignore[attr-defined]
+_LEDGER = LedgerEntry.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
 class LedgerResult:
+    """One ledger entry: what a grant, spend, refund or capture wrote (or had written)."""
+
     entry_id: int
     user_id: uuid.UUID
     delta: int
@@ -57,7 +65,7 @@ def grant(
     description: str | None = None,
 ) -> LedgerResult:
     """Add `amount` credits. Repeating the same key returns the first result."""
-    _check_amount(amount)
+    check_amount(amount)
     return _apply(
         session,
         user_id=user_id,
@@ -79,7 +87,7 @@ def spend(
     description: str | None = None,
 ) -> LedgerResult:
     """Take `amount` credits or raise InsufficientCredits, writing nothing."""
-    _check_amount(amount)
+    check_amount(amount)
     return _apply(
         session,
         user_id=user_id,
@@ -91,8 +99,55 @@ def spend(
     )
 
 
+def refund(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    amount: int,
+    idempotency_key: str,
+    feature: str | None,
+    description: str | None = None,
+) -> LedgerResult:
+    """Give back `amount` credits of a spend whose work failed: a visible REFUND entry.
+    The key names the refunded cause (keys.tool_refund), so a cause is refunded once."""
+    check_amount(amount)
+    return _apply(
+        session,
+        user_id=user_id,
+        delta=amount,
+        kind=EntryKind.REFUND,
+        idempotency_key=idempotency_key,
+        feature=feature,
+        description=description,
+    )
+
+
+def capture_entry(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    amount: int,
+    idempotency_key: str,
+    feature: str | None,
+    description: str | None = None,
+) -> LedgerResult:
+    """Write the CAPTURE entry that settles a hold: `amount` credits leave the balance.
+    Only holds.capture calls this, after lowering `held` in the same transaction; use
+    `capture` (from credit_app.credits) to settle a hold."""
+    check_amount(amount)
+    return _apply(
+        session,
+        user_id=user_id,
+        delta=-amount,
+        kind=EntryKind.CAPTURE,
+        idempotency_key=idempotency_key,
+        feature=feature,
+        description=description,
+    )
+
+
 def balance(session: Session, *, user_id: uuid.UUID) -> int:
-    credits = session.scalar(select(User.credits).where(User.id == user_id))
+    credits = session.scalar(select(col(User.credits)).where(col(User.id) == user_id))
     if credits is None:
         raise UnknownUser(user_id)
     return credits
@@ -100,7 +155,9 @@ def balance(session: Session, *, user_id: uuid.UUID) -> int:
 
 def available(session: Session, *, user_id: uuid.UUID) -> int:
     """Credits that can be spent now: the balance minus active holds."""
-    row = session.execute(select(User.credits, User.held).where(User.id == user_id)).first()
+    row = session.execute(
+        select(col(User.credits), col(User.held)).where(col(User.id) == user_id)
+    ).first()
     if row is None:
         raise UnknownUser(user_id)
     return row.credits - row.held
@@ -109,14 +166,15 @@ def available(session: Session, *, user_id: uuid.UUID) -> int:
 def recent_entries(session: Session, *, user_id: uuid.UUID, limit: int = 10) -> list[LedgerEntry]:
     statement = (
         select(LedgerEntry)
-        .where(LedgerEntry.user_id == user_id)
-        .order_by(LedgerEntry.id.desc())
+        .where(col(LedgerEntry.user_id) == user_id)
+        .order_by(col(LedgerEntry.id).desc())
         .limit(limit)
     )
     return list(session.scalars(statement))
 
 
-def _check_amount(amount: int) -> None:
+def check_amount(amount: object) -> None:
+    """Raise InvalidAmount unless `amount` is a positive whole number (not a bool)."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise InvalidAmount(amount)
 
@@ -171,10 +229,7 @@ def _apply(
     ).first()
     if inserted is None:
         session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(credits=User.credits - delta)
-            .execution_options(synchronize_session=False)
+            update(_USERS).where(users.id == user_id).values(credits=users.credits - delta)
         )
         existing = _entry_by_key(session, idempotency_key)
         assert existing is not None  # it conflicted, and rows are never deleted
@@ -191,7 +246,9 @@ def _apply(
 
 
 def _entry_by_key(session: Session, idempotency_key: str) -> LedgerEntry | None:
-    return session.scalar(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key))
+    return session.scalar(
+        select(LedgerEntry).where(col(LedgerEntry.idempotency_key) == idempotency_key)
+    )
 
 
 def _replay(
@@ -212,8 +269,11 @@ def _replay(
 
 @dataclass(frozen=True)
 class ClawbackResult:
+    """What a clawback took, and what it could not take (recorded as a Shortfall)."""
+
     taken: int
     shortfall: int
+    # True when this key was used before: nothing more was taken.
     replayed: bool
 
 
@@ -230,15 +290,15 @@ def clawback(
     What the user has already spent (or holds for running work) cannot be taken; that part
     is recorded as a Shortfall for admins. Repeating the key takes nothing more.
     """
-    _check_amount(amount)
+    check_amount(amount)
     locked = session.execute(
-        select(User.credits, User.held).where(User.id == user_id).with_for_update()
+        select(col(User.credits), col(User.held)).where(col(User.id) == user_id).with_for_update()
     ).first()
     if locked is None:
         raise UnknownUser(user_id)
     existing = _entry_by_key(session, idempotency_key)
     recorded_short = session.scalar(
-        select(Shortfall.credits).where(Shortfall.reference == idempotency_key)
+        select(col(Shortfall.credits)).where(col(Shortfall.reference) == idempotency_key)
     )
     if existing is not None or recorded_short is not None:
         taken = -existing.delta if existing is not None else 0

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from credit_app.models import Hold, HoldStatus, LedgerEntry, User
 
@@ -25,13 +25,14 @@ class Drift:
 
 def find_drift(session: Session) -> list[Drift]:
     """Users whose cached balance differs from their ledger sum, or is negative."""
-    ledger_sum = func.coalesce(func.sum(LedgerEntry.delta), 0)
+    ledger_sum = func.coalesce(func.sum(col(LedgerEntry.delta)), 0)
+    user_id, email, credits = col(User.id), col(User.email), col(User.credits)
     statement = (
-        select(User.id, User.email, User.credits, ledger_sum)
-        .outerjoin(LedgerEntry, LedgerEntry.user_id == User.id)
-        .group_by(User.id, User.email, User.credits)
-        .having(or_(User.credits != ledger_sum, User.credits < 0))
-        .order_by(User.email)
+        select(user_id, email, credits, ledger_sum)
+        .outerjoin(LedgerEntry, col(LedgerEntry.user_id) == user_id)
+        .group_by(user_id, email, credits)
+        .having(or_(credits != ledger_sum, credits < 0))
+        .order_by(email)
     )
     return [Drift(*row) for row in session.execute(statement)]
 
@@ -52,12 +53,13 @@ class HoldDrift:
 
 def find_hold_drift(session: Session) -> list[HoldDrift]:
     """Users whose cached `held` differs from the sum of their active holds."""
-    active = func.coalesce(func.sum(Hold.amount), 0)
+    active = func.coalesce(func.sum(col(Hold.amount)), 0)
+    user_id, email, held = col(User.id), col(User.email), col(User.held)
     statement = (
-        select(User.id, User.email, User.held, active)
-        .outerjoin(Hold, (Hold.user_id == User.id) & (Hold.status == HoldStatus.ACTIVE))
-        .group_by(User.id, User.email, User.held)
-        .having(User.held != active)
-        .order_by(User.email)
+        select(user_id, email, held, active)
+        .outerjoin(Hold, (col(Hold.user_id) == user_id) & (col(Hold.status) == HoldStatus.ACTIVE))
+        .group_by(user_id, email, held)
+        .having(held != active)
+        .order_by(email)
     )
     return [HoldDrift(*row) for row in session.execute(statement)]

@@ -5,6 +5,8 @@ worker pool (tools.pool).
     outcome = await run_tool(user_id=..., tool="keywords", action_id=..., inputs={"text": ...})
     outcome = await run_report(user_id=..., action_id=..., name=..., balance=..., progress=...)
 
+Each takes `engine=` (default: the app's database) and opens its own transactions.
+
 The order is what keeps one request from costing anything it should not:
 - bad input raises ToolInputError before anything is charged: no ledger row, ever;
 - a second heavy run (keywords, report) while one is going for the same user raises
@@ -17,17 +19,17 @@ The order is what keeps one request from costing anything it should not:
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, update
-from sqlmodel import Session
+from sqlalchemy import CursorResult, Engine, delete, update
+from sqlmodel import Session, col
 
 from credit_app import tools
 from credit_app.credits import charging, history, keys
-from credit_app.db import insert_unless_exists, read_scope, session_scope
+from credit_app.db import in_read, in_transaction, insert_unless_exists
 from credit_app.models import ToolRun, utcnow
 from credit_app.settings import get_settings
 from credit_app.tools import ToolInputError, load_catalog, report
@@ -36,6 +38,7 @@ from credit_app.tools.pool import BACKSTOP_GRACE_SECONDS, get_pool
 # The tools that can keep a worker busy for seconds: one of them at a time per user, so one
 # person cannot fill the pool (the QR code takes milliseconds).
 HEAVY_TOOLS = frozenset({"keywords", "report"})
+T = TypeVar("T")
 BUSY_MESSAGE = (
     "Another tool is still running for your account. Wait for it to finish, then try again."
 )
@@ -59,22 +62,26 @@ def claim(session: Session, *, user_id: uuid.UUID, tool: str, run_id: str, ttl: 
     inserted = session.execute(
         insert_unless_exists(session, ToolRun, key="user_id")
         .values(user_id=user_id, **slot)
-        .returning(ToolRun.user_id)
+        .returning(col(ToolRun.user_id))
     ).first()
     if inserted is not None:
         return True
     # The row of a run that outlived its expiry (its process died before releasing): the
     # condition on expires_at lets exactly one of several racing claims take it over.
     taken = session.execute(
-        update(ToolRun).where(ToolRun.user_id == user_id, ToolRun.expires_at < now).values(**slot)
+        update(ToolRun)
+        .where(col(ToolRun.user_id) == user_id, col(ToolRun.expires_at) < now)
+        .values(**slot)
     )
-    return taken.rowcount == 1
+    return isinstance(taken, CursorResult) and taken.rowcount == 1
 
 
 def release(session: Session, *, user_id: uuid.UUID, run_id: str) -> None:
     """Free the slot if `run_id` still holds it (a run that expired and was taken over
     must not free its successor's slot)."""
-    session.execute(delete(ToolRun).where(ToolRun.user_id == user_id, ToolRun.run_id == run_id))
+    session.execute(
+        delete(ToolRun).where(col(ToolRun.user_id) == user_id, col(ToolRun.run_id) == run_id)
+    )
 
 
 def claim_ttl() -> timedelta:
@@ -85,42 +92,46 @@ def claim_ttl() -> timedelta:
     return timedelta(seconds=2 * bounded + 60)
 
 
-def _claim(user_id: uuid.UUID, tool: str, run_id: str) -> bool:
-    with session_scope() as session:
-        return claim(session, user_id=user_id, tool=tool, run_id=run_id, ttl=claim_ttl())
-
-
-def _release(user_id: uuid.UUID, run_id: str) -> None:
-    with session_scope() as session:
-        release(session, user_id=user_id, run_id=run_id)
-
-
 @asynccontextmanager
-async def one_heavy_run(user_id: uuid.UUID, tool: str) -> AsyncIterator[None]:
+async def one_heavy_run(
+    user_id: uuid.UUID, tool: str, *, engine: Engine | None = None
+) -> AsyncIterator[None]:
     """Hold the user's heavy-run slot for the body; RunInProgress if it is taken."""
     run_id = uuid.uuid4().hex
-    if not await asyncio.to_thread(_claim, user_id, tool, run_id):
+    taken = await in_transaction(
+        claim, engine=engine, user_id=user_id, tool=tool, run_id=run_id, ttl=claim_ttl()
+    )
+    if not taken:
         raise RunInProgress()
     try:
         yield
     finally:
         # Shielded: a cancelled request still frees the slot.
-        await asyncio.shield(asyncio.to_thread(_release, user_id, run_id))
+        await asyncio.shield(in_transaction(release, engine=engine, user_id=user_id, run_id=run_id))
 
 
 # ------------------------------------------------------------------ running a tool
 
 
 async def run_tool(
-    *, user_id: uuid.UUID, tool: str, action_id: str, inputs: dict[str, Any]
-) -> charging.Charged:
+    *,
+    user_id: uuid.UUID,
+    tool: str,
+    action_id: str,
+    inputs: dict[str, Any],
+    engine: Engine | None = None,
+) -> charging.Charged[Any]:
     """Run a quick-paid tool (qr, keywords) on `inputs`, its own keyword arguments.
     Raises ToolInputError or RunInProgress (nothing charged), InsufficientCredits, or the
-    run's failure (credits given back)."""
+    run's failure (credits given back). `engine` defaults to the app's database."""
     tools.check_input(tool, **inputs)
-    slot = one_heavy_run(user_id, tool) if tool in HEAVY_TOOLS else nullcontext()
+    slot: AbstractAsyncContextManager[None] = (
+        one_heavy_run(user_id, tool, engine=engine) if tool in HEAVY_TOOLS else nullcontext()
+    )
     async with slot:
-        return await _charge(user_id, tool, action_id, lambda: get_pool().run(tool, **inputs))
+        return await _charge(
+            user_id, tool, action_id, lambda: get_pool().run(tool, **inputs), engine=engine
+        )
 
 
 async def run_report(
@@ -130,28 +141,52 @@ async def run_report(
     name: str,
     balance: int,
     progress: report.ProgressCallback | None = None,
-) -> charging.Charged:
-    """Build the user's PDF usage report: credits held while it runs, captured when it is
-    ready. Raises like run_tool."""
-    async with one_heavy_run(user_id, "report"):
-        row_count = await asyncio.to_thread(_ledger_size, user_id)
+    engine: Engine | None = None,
+) -> charging.Charged[report.ReportResult]:
+    """Build the user's PDF usage report of their whole history up to now (the report
+    states that window): credits held while it runs, captured when it is ready. Raises
+    like run_tool."""
+    async with one_heavy_run(user_id, "report", engine=engine):
+        window = report.ReportWindow(until=utcnow())
+        row_count = await in_read(
+            history.count_in_window, engine=engine, user_id=user_id, window=window
+        )
         tools.check_input("report", row_count=row_count)
 
         async def build() -> report.ReportResult:
-            rows = await asyncio.to_thread(_report_rows, user_id)
+            entries = await report_entries(user_id, window=window, engine=engine)
             return await get_pool().run(
-                "report", rows, name=name, balance=balance, progress=progress
+                "report", entries, name=name, balance=balance, window=window, progress=progress
             )
 
-        return await _charge(user_id, "report", action_id, build, long=True)
+        return await _charge(user_id, "report", action_id, build, long=True, engine=engine)
+
+
+async def report_entries(
+    user_id: uuid.UUID, *, window: report.ReportWindow, engine: Engine | None = None
+) -> list[report.ReportEntry]:
+    """The user's ledger entries inside `window`, oldest first, as the report reads them."""
+    return await in_read(
+        history.report_entries,
+        engine=engine,
+        user_id=user_id,
+        window=window,
+        limit=report.MAX_ROWS,
+    )
 
 
 async def _charge(
-    user_id: uuid.UUID, tool: str, action_id: str, work: Callable, *, long: bool = False
-) -> charging.Charged:
+    user_id: uuid.UUID,
+    tool: str,
+    action_id: str,
+    work: Callable[[], Awaitable[T]],
+    *,
+    long: bool = False,
+    engine: Engine | None = None,
+) -> charging.Charged[T]:
     spec = load_catalog()[tool]  # read each time: an edited price applies at once
 
-    async def checked_work() -> Any:
+    async def checked_work() -> T:
         try:
             return await work()
         except ToolInputError as exc:
@@ -167,30 +202,5 @@ async def _charge(
         description=spec.name,
         work=checked_work,
         long=long,
+        engine=engine,
     )
-
-
-def _ledger_size(user_id: uuid.UUID) -> int:
-    with read_scope() as session:
-        _, total = history.ledger_page(
-            session, user_id=user_id, where=history.LedgerFilter(), page=1, per_page=1
-        )
-    return total
-
-
-def _report_rows(user_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The user's ledger, oldest first, as the rows report.run reads."""
-    with read_scope() as session:
-        newest_first, _ = history.ledger_page(
-            session, user_id=user_id, where=history.LedgerFilter(), page=1, per_page=report.MAX_ROWS
-        )
-    return [
-        {
-            "when": e.created_at.isoformat(),
-            "kind": e.kind,
-            "what": e.description or e.feature or e.source or e.kind,
-            "delta": e.delta,
-            "balance_after": e.balance_after,
-        }
-        for e in reversed(newest_first)
-    ]

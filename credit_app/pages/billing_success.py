@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from credit_app import routes
 from credit_app.components.layout import signed_in_layout
 from credit_app.state.billing import ConfirmState
 from credit_app.state.live import LiveAccount
@@ -44,7 +45,7 @@ def billing_success_page() -> rx.Component:
                             rx.text.strong(LiveAccount.plan_name, id="confirmed-plan"),
                             ".",
                         ),
-                        rx.button(rx.link("Go to dashboard", href="/dashboard"), as_child=True),
+                        rx.button(rx.link("Go to dashboard", href=routes.DASHBOARD), as_child=True),
                         spacing="3",
                         role="status",
                         id="confirmed",
@@ -52,8 +53,8 @@ def billing_success_page() -> rx.Component:
                     rx.vstack(
                         rx.callout(ConfirmState.problem, icon="info", id="confirm-problem"),
                         rx.hstack(
-                            rx.link("Go to dashboard", href="/dashboard"),
-                            rx.link("See plans and packs", href="/pricing"),
+                            rx.link("Go to dashboard", href=routes.DASHBOARD),
+                            rx.link("See plans and packs", href=routes.PRICING),
                             spacing="4",
                         ),
                         spacing="3",

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from credit_app import routes
 from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import signed_in_layout
 from credit_app.components.ledger_table import ledger_table
@@ -76,7 +77,7 @@ def _subscription() -> rx.Component:
             "Cancels on ", LiveAccount.period_end, ". You keep your credits.", id="plan-status"
         ),
         rx.cond(
-            LiveAccount.subscription_status == "canceled",
+            LiveAccount.subscription_ended,
             rx.text("Your subscription has ended.", id="plan-status"),
             rx.text("Renews on ", LiveAccount.period_end, ".", id="plan-status"),
         ),
@@ -123,7 +124,7 @@ def _subscription() -> rx.Component:
                         variant="outline",
                     ),
                 ),
-                rx.button(rx.link("See plans and packs", href="/pricing"), as_child=True),
+                rx.button(rx.link("See plans and packs", href=routes.PRICING), as_child=True),
                 spacing="3",
             ),
             spacing="3",

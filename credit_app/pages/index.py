@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from credit_app import routes
 from credit_app.components.header import site_header
 from credit_app.settings import get_settings
 
@@ -23,8 +24,8 @@ def _welcome() -> rx.Component:
                 max_width="32em",
             ),
             rx.hstack(
-                rx.link(rx.button("Create account", size="4"), href="/signup"),
-                rx.link(rx.button("Log in", size="4", variant="soft"), href="/login"),
+                rx.link(rx.button("Create account", size="4"), href=routes.SIGNUP),
+                rx.link(rx.button("Log in", size="4", variant="soft"), href=routes.LOGIN),
                 spacing="4",
             ),
             spacing="6",

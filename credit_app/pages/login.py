@@ -2,9 +2,10 @@
 
 import reflex as rx
 
+from credit_app import routes
 from credit_app.components.form_field import form_field
 from credit_app.components.layout import auth_card
-from credit_app.state.forms import LoginState
+from credit_app.state.login import LoginState
 
 
 def login_page() -> rx.Component:
@@ -48,5 +49,5 @@ def login_page() -> rx.Component:
             no_validate=True,
             width="100%",
         ),
-        rx.text("New here? ", rx.link("Create an account", href="/signup"), size="2"),
+        rx.text("New here? ", rx.link("Create an account", href=routes.SIGNUP), size="2"),
     )

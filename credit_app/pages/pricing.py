@@ -2,7 +2,9 @@
 
 import reflex as rx
 
-from credit_app.billing.catalog import PlanSpec, plans
+from credit_app import routes
+from credit_app.billing import catalog
+from credit_app.billing.catalog import PlanInterval, PlanSpec
 from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import page_shell
 from credit_app.state.billing import BillingState
@@ -13,35 +15,46 @@ def _money(cents: int) -> str:
     return f"${cents / 100:,.0f}" if cents % 100 == 0 else f"${cents / 100:,.2f}"
 
 
-def _choose_button(plan: PlanSpec, label: str) -> rx.Component:
+def _on_free_plan() -> rx.Var[bool]:
+    return LiveAccount.plan_id == catalog.free_plan().id
+
+
+def _subscribed() -> rx.Var[bool]:
+    return LiveAccount.plan_id != catalog.free_plan().id
+
+
+def _choose_button(plan: PlanSpec, label: rx.Var[str] | str) -> rx.Component:
+    """Subscribe to or buy `plan` (BillingState.choose decides: sign up first, checkout, or
+    the customer portal for someone who already subscribes)."""
     is_current = BillingState.signed_in & (LiveAccount.plan_id == plan.id)
-    return rx.button(
-        rx.cond(is_current, "Current plan", label),
-        id=f"choose-{plan.id}",
-        on_click=rx.cond(
-            BillingState.signed_in
-            & (LiveAccount.plan_id != "free")
-            & (plan.kind == "subscription"),
-            BillingState.manage,
-            BillingState.choose(plan.id),
+    return rx.form(
+        rx.el.input(type="hidden", name="plan_id", value=plan.id),
+        rx.button(
+            rx.cond(is_current, "Current plan", label),
+            id=f"choose-{plan.id}",
+            type="submit",
+            disabled=is_current | (BillingState.busy_plan != ""),
+            loading=BillingState.busy_plan == plan.id,
+            size="3",
+            width="100%",
+            variant=rx.cond(BillingState.selected_plan == plan.id, "solid", "outline"),
         ),
-        disabled=is_current | (BillingState.busy_plan != ""),
-        loading=BillingState.busy_plan == plan.id,
-        size="3",
+        on_submit=BillingState.choose,
+        reset_on_submit=False,
         width="100%",
-        variant=rx.cond(BillingState.selected_plan == plan.id, "solid", "outline"),
     )
 
 
-def _tier_card(monthly: PlanSpec, yearly: PlanSpec) -> rx.Component:
-    subscribed_elsewhere = BillingState.signed_in & (LiveAccount.plan_id != "free")
+def _tier_card(tier: catalog.Tier) -> rx.Component:
+    monthly, yearly = tier.monthly, tier.yearly
+    subscribed_elsewhere = BillingState.signed_in & _subscribed()
     label = rx.cond(subscribed_elsewhere, "Switch plan", "Subscribe")
     return rx.card(
         rx.vstack(
             rx.heading(monthly.name, size="6", as_="h2"),
             rx.text(monthly.description, color_scheme="gray"),
             rx.cond(
-                BillingState.interval == "month",
+                BillingState.interval == PlanInterval.MONTH.value,
                 rx.vstack(
                     rx.hstack(
                         rx.heading(_money(monthly.price), size="8"),
@@ -74,7 +87,7 @@ def _tier_card(monthly: PlanSpec, yearly: PlanSpec) -> rx.Component:
         ),
         size="3",
         width="100%",
-        id=f"plan-{monthly.tier}",
+        id=f"plan-{tier.tier}",
         style=rx.cond(
             (BillingState.selected_plan == monthly.id) | (BillingState.selected_plan == yearly.id),
             {"outline": "2px solid var(--accent-9)"},
@@ -91,7 +104,7 @@ def _free_card(free: PlanSpec) -> rx.Component:
             rx.heading("$0", size="8"),
             rx.text("No recurring credits", weight="medium"),
             rx.cond(
-                BillingState.signed_in & (LiveAccount.plan_id == "free"),
+                BillingState.signed_in & _on_free_plan(),
                 rx.button("Current plan", disabled=True, size="3", width="100%"),
                 rx.cond(
                     BillingState.signed_in,
@@ -103,7 +116,7 @@ def _free_card(free: PlanSpec) -> rx.Component:
                         variant="outline",
                     ),
                     rx.button(
-                        rx.link("Sign up free", href="/signup"),
+                        rx.link("Sign up free", href=routes.SIGNUP),
                         as_child=True,
                         size="3",
                         width="100%",
@@ -141,18 +154,7 @@ def _pack_card(pack: PlanSpec) -> rx.Component:
 
 
 def _content() -> rx.Component:
-    catalog = plans()
-    free = next(p for p in catalog if p.kind == "free")
-    subs = [p for p in catalog if p.kind == "subscription"]
-    tiers = list(dict.fromkeys(p.tier for p in subs))
-    by_tier = [
-        (
-            next(p for p in subs if p.tier == t and p.interval == "month"),
-            next(p for p in subs if p.tier == t and p.interval == "year"),
-        )
-        for t in tiers
-    ]
-    packs = [p for p in catalog if p.kind == "pack"]
+    tiers = catalog.tiers()
     return rx.fragment(
         rx.vstack(
             rx.heading("Plans and credits", size="8", as_="h1"),
@@ -178,22 +180,22 @@ def _content() -> rx.Component:
             ),
         ),
         rx.segmented_control.root(
-            rx.segmented_control.item("Monthly", value="month"),
-            rx.segmented_control.item("Yearly", value="year"),
+            rx.segmented_control.item("Monthly", value=PlanInterval.MONTH.value),
+            rx.segmented_control.item("Yearly", value=PlanInterval.YEAR.value),
             value=BillingState.interval,
             on_change=BillingState.set_interval,
             aria_label="Billing interval",
             size="3",
         ),
         rx.grid(
-            _free_card(free),
-            *[_tier_card(m, y) for m, y in by_tier],
-            columns=rx.breakpoints(initial="1", md=str(1 + len(by_tier))),
+            _free_card(catalog.free_plan()),
+            *[_tier_card(tier) for tier in tiers],
+            columns=rx.breakpoints(initial="1", md=str(1 + len(tiers))),
             spacing="4",
             width="100%",
         ),
         rx.heading("Credit packs", size="6", as_="h2"),
-        rx.vstack(*[_pack_card(p) for p in packs], spacing="3", width="100%"),
+        rx.vstack(*[_pack_card(p) for p in catalog.packs()], spacing="3", width="100%"),
     )
 
 

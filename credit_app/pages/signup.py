@@ -2,12 +2,12 @@
 
 import reflex as rx
 
-from credit_app.auth.validation import PASSWORD_MIN
+from credit_app import routes
+from credit_app.auth.validation import EMAIL_MAX, IMAGE_MAX, NAME_MAX, PASSWORD_MIN
 from credit_app.components.form_field import form_field
 from credit_app.components.layout import auth_card
-from credit_app.models import EMAIL_MAX, IMAGE_MAX, NAME_MAX
 from credit_app.settings import get_settings
-from credit_app.state.forms import SignupState
+from credit_app.state.signup import SignupState
 
 
 def signup_page() -> rx.Component:
@@ -68,7 +68,7 @@ def signup_page() -> rx.Component:
         ),
         rx.text(
             "Already have an account? ",
-            rx.link("Log in", href="/login"),
+            rx.link("Log in", href=routes.LOGIN),
             size="2",
         ),
     )

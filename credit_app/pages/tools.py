@@ -2,14 +2,22 @@
 
 import reflex as rx
 
+from credit_app import routes
+from credit_app.billing import catalog
 from credit_app.components.layout import signed_in_layout
 from credit_app.state.live import LiveAccount
 from credit_app.state.tools import ToolsState
 from credit_app.tools import load_catalog
 
+# The state's per-tool maps, typed for the checker (the same variables in the browser).
+_COSTS = ToolsState.costs.to(dict[str, int])
+_ERRORS = ToolsState.errors.to(dict[str, str])
+_NOTICES = ToolsState.notices.to(dict[str, str])
+_ACTION_IDS = ToolsState.action_ids.to(dict[str, str])
 
-def _cost(tool: str) -> rx.Var[int]:
-    return ToolsState.costs[tool].to(int)
+
+def _cost(tool: str) -> rx.vars.NumberVar[int]:
+    return _COSTS[tool].to(int)
 
 
 def _short(tool: str) -> rx.Var[bool]:
@@ -37,7 +45,7 @@ def _run_button(tool: str, label: str, **props) -> rx.Component:
                 " credits; you have ",
                 LiveAccount.available,
                 ". ",
-                rx.link("Get more", href="/pricing"),
+                rx.link("Get more", href=routes.PRICING),
                 size="2",
                 color_scheme="amber",
                 id=f"{tool}-disabled-reason",
@@ -50,14 +58,12 @@ def _run_button(tool: str, label: str, **props) -> rx.Component:
 def _messages(tool: str) -> rx.Component:
     return rx.fragment(
         rx.cond(
-            ToolsState.errors[tool] != "",
-            rx.callout(
-                ToolsState.errors[tool], color_scheme="red", role="alert", id=f"{tool}-error"
-            ),
+            _ERRORS[tool] != "",
+            rx.callout(_ERRORS[tool], color_scheme="red", role="alert", id=f"{tool}-error"),
         ),
         rx.cond(
-            ToolsState.notices[tool] != "",
-            rx.callout(ToolsState.notices[tool], icon="info", id=f"{tool}-notice"),
+            _NOTICES[tool] != "",
+            rx.callout(_NOTICES[tool], icon="info", id=f"{tool}-notice"),
         ),
     )
 
@@ -84,7 +90,7 @@ def _card(tool: str, *body: rx.Component) -> rx.Component:
 
 
 def _action_id(tool: str) -> rx.Component:
-    return rx.el.input(type="hidden", name="action_id", value=ToolsState.action_ids[tool])
+    return rx.el.input(type="hidden", name="action_id", value=_ACTION_IDS[tool])
 
 
 def _qr() -> rx.Component:
@@ -152,10 +158,12 @@ def _keywords() -> rx.Component:
 def _report() -> rx.Component:
     return _card(
         "report",
-        _run_button(
-            "report",
-            "Build PDF report",
-            on_click=ToolsState.make_report(ToolsState.action_ids["report"]),
+        rx.form(
+            _action_id("report"),
+            _run_button("report", "Build PDF report", type="submit"),
+            on_submit=ToolsState.make_report,
+            reset_on_submit=False,
+            width="100%",
         ),
         rx.cond(
             ToolsState.running == "report",
@@ -198,12 +206,12 @@ def _insufficient_dialog() -> rx.Component:
                     )
                 ),
                 rx.button(
-                    rx.link("Buy credits", href="/pricing?plan=pack_500"),
+                    rx.link("Buy credits", href=routes.pricing_for(catalog.top_up_pack().id)),
                     as_child=True,
                     variant="outline",
                 ),
                 rx.button(
-                    rx.link("Upgrade plan", href="/pricing?plan=" + ToolsState.upgrade_plan),
+                    rx.link("Upgrade plan", href=ToolsState.upgrade_href),
                     as_child=True,
                 ),
                 spacing="3",

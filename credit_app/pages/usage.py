@@ -101,7 +101,7 @@ def _ledger() -> rx.Component:
             rx.hstack(
                 rx.button(
                     "Previous",
-                    on_click=UsageState.go_to_page(UsageState.page - 1),
+                    on_click=UsageState.previous_page,
                     disabled=UsageState.page <= 1,
                     variant="soft",
                 ),
@@ -117,7 +117,7 @@ def _ledger() -> rx.Component:
                 ),
                 rx.button(
                     "Next",
-                    on_click=UsageState.go_to_page(UsageState.page + 1),
+                    on_click=UsageState.next_page,
                     disabled=UsageState.page >= UsageState.page_count,
                     variant="soft",
                 ),

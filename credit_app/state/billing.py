@@ -2,13 +2,18 @@
 
 import asyncio
 import logging
-from urllib.parse import quote
+import uuid
+from collections.abc import AsyncIterator
 
 import reflex as rx
 
-from credit_app.billing import catalog, checkout, runtime
+from credit_app import routes
+from credit_app.api import app_services
+from credit_app.billing import catalog, checkout
+from credit_app.billing.catalog import PlanInterval, PlanKind
 from credit_app.settings import get_settings
 from credit_app.state.account import AccountState
+from credit_app.state.live import LiveAccount
 
 logger = logging.getLogger(__name__)
 
@@ -20,15 +25,16 @@ STILL_CONFIRMING = (
     "Your payment is still being confirmed. Your credits will appear on the dashboard as "
     "soon as it is; you can leave this page."
 )
+MANAGE = "manage"  # busy_plan while the customer portal opens
 
 
 class BillingState(AccountState):
-    interval: str = "month"
-    signed_in: bool = False
-    selected_plan: str = ""
-    busy_plan: str = ""
-    error: str = ""
-    notice: str = ""
+    interval: rx.Field[str] = rx.field(PlanInterval.MONTH.value)
+    signed_in: rx.Field[bool] = rx.field(False)
+    selected_plan: rx.Field[str] = rx.field("")
+    busy_plan: rx.Field[str] = rx.field("")
+    error: rx.Field[str] = rx.field("")
+    notice: rx.Field[str] = rx.field("")
 
     @rx.event
     async def load_pricing(self):
@@ -36,8 +42,8 @@ class BillingState(AccountState):
         params = self.router.url.query_parameters
         self.selected_plan = params.get("plan", "")
         chosen = catalog.plan_by_id(self.selected_plan)
-        if chosen and chosen.interval:
-            self.interval = chosen.interval
+        if chosen is not None and chosen.interval is not None:
+            self.interval = chosen.interval.value
         self.notice = "Checkout canceled. Nothing was charged." if params.get("canceled") else ""
         self.error = self.leave_to = ""
         user_id = await self._authenticated_user_id()
@@ -48,25 +54,32 @@ class BillingState(AccountState):
     @rx.event
     def set_interval(self, value: str | list[str]):
         value = value if isinstance(value, str) else (value[0] if value else "")
-        if value in ("month", "year"):
+        if value in set(PlanInterval):
             self.interval = value
 
     @rx.event
-    async def choose(self, plan_id: str):
-        """Subscribe or buy: signed-out people sign up first and come back to this plan."""
-        user_id = await self._authenticated_user_id()
-        if user_id is None:
-            yield rx.redirect(f"/signup?next={quote(f'/pricing?plan={plan_id}', safe='')}")
+    async def choose(self, form_data: dict):
+        """Subscribe or buy the plan of the submitted form: signed-out people sign up first
+        and come back to this plan; a subscriber changes plan in the customer portal."""
+        plan_id = str(form_data.get("plan_id", ""))
+        if (user_id := await self._authenticated_user_id()) is None:
+            yield rx.redirect(routes.with_next(routes.SIGNUP, routes.pricing_for(plan_id)))
+            return
+        plan = catalog.plan_by_id(plan_id)
+        subscribed = (await self.get_state(LiveAccount)).plan_id != catalog.free_plan().id
+        if plan is not None and plan.kind == PlanKind.SUBSCRIPTION and subscribed:
+            async for update in self._open_portal(user_id):
+                yield update
             return
         self.busy_plan, self.error = plan_id, ""
         yield
         try:
             url = await checkout.start_checkout(
-                runtime.gateway(),
+                app_services.current().gateway,
                 user_id=user_id,
                 plan_id=plan_id,
                 app_url=get_settings().app_url,
-                create_missing_price=runtime.payments().sandbox,
+                create_missing_price=app_services.current().payments.sandbox,
             )
         except checkout.CheckoutRefused as exc:
             self.error = str(exc)
@@ -82,15 +95,18 @@ class BillingState(AccountState):
     @rx.event
     async def manage(self):
         """Open Stripe's customer portal: cancel, resume, switch plan, update card."""
-        user_id = await self._authenticated_user_id()
-        if user_id is None:
-            yield rx.redirect("/login?next=/dashboard")
+        if (user_id := await self._authenticated_user_id()) is None:
+            yield self._to_login()
             return
-        self.busy_plan, self.error = "manage", ""
+        async for update in self._open_portal(user_id):
+            yield update
+
+    async def _open_portal(self, user_id: uuid.UUID) -> AsyncIterator[None]:
+        self.busy_plan, self.error = MANAGE, ""
         yield
         try:
             url = await checkout.open_portal(
-                runtime.gateway(), user_id=user_id, app_url=get_settings().app_url
+                app_services.current().gateway, user_id=user_id, app_url=get_settings().app_url
             )
         except Exception:
             logger.exception("opening the billing portal failed")
@@ -109,10 +125,10 @@ class ConfirmState(AccountState):
     recorded the purchase. One loop per tab, however often its handler is called; it gives
     up with a clear message after 30 s."""
 
-    confirming: bool = True
-    confirmed: bool = False
-    credits_granted: int = 0
-    problem: str = ""
+    confirming: rx.Field[bool] = rx.field(True)
+    confirmed: rx.Field[bool] = rx.field(False)
+    credits_granted: rx.Field[int] = rx.field(0)
+    problem: rx.Field[str] = rx.field("")
     # Bumped by every load of the page; the tab's loop always serves the newest.
     _confirm_view: int = 0
     _confirm_running: bool = False
@@ -121,9 +137,8 @@ class ConfirmState(AccountState):
 
     @rx.event
     async def start(self):
-        user_id = await self._authenticated_user_id()
-        if user_id is None:
-            return rx.redirect("/login?next=/dashboard")
+        if await self._authenticated_user_id() is None:
+            return self._to_login()
         self.confirming, self.confirmed, self.problem = True, False, ""
         self._confirm_view += 1
         if self._confirm_running:
@@ -157,17 +172,14 @@ class ConfirmState(AccountState):
             user_id = await self._authenticated_user_id()
             session_id = self.router.url.query_parameters.get("session_id", "")
             known = self._confirm_refs.get(session_id)
-        ours = user_id is not None and await asyncio.to_thread(
-            checkout.checkout_is_theirs, user_id, session_id
-        )
-        if not ours:
+        if user_id is None or not await checkout.checkout_is_theirs(user_id, session_id):
             await self._give_up(view, NOTHING_TO_CONFIRM)
             return
         refs = checkout.PaymentRefs(*known) if known else await self._payment_refs(session_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CONFIRM_GIVE_UP_SECONDS
         while refs is not None and loop.time() < deadline:
-            result = await asyncio.to_thread(checkout.purchase_recorded, refs)
+            result = await checkout.purchase_recorded(refs)
             async with self:
                 if view != self._confirm_view:
                     return
@@ -181,7 +193,7 @@ class ConfirmState(AccountState):
 
     async def _payment_refs(self, session_id: str) -> checkout.PaymentRefs | None:
         try:
-            refs = await checkout.payment_refs(runtime.gateway(), session_id)
+            refs = await checkout.payment_refs(app_services.current().gateway, session_id)
         except Exception:
             logger.exception("reading checkout %s from Stripe failed", session_id)
             return None

@@ -4,19 +4,15 @@ Tabs link to it under the session's `live_token`, a random secret kept server-si
 (auth.sessions), after the server has checked the session; a change written by any tab,
 webhook or operator is pushed to each of the user's live sessions and reaches every linked
 tab at once. The database stays the source of truth: LiveAccount only holds a snapshot
-read from it after a commit.
+read from it after a commit (billing.account).
 """
 
-import asyncio
 import uuid
 
 import reflex as rx
 
-from credit_app.auth.profiles import AccountSnapshot, account_snapshot
-from credit_app.auth.sessions import live_tokens
-from credit_app.db import read_scope
-from credit_app.models import LedgerEntry
-from credit_app.settings import get_settings
+from credit_app.auth import sessions
+from credit_app.billing.account import AccountSnapshot, LedgerEntry, load_account
 
 
 def entry_row(entry: LedgerEntry) -> dict[str, str]:
@@ -33,45 +29,41 @@ def entry_row(entry: LedgerEntry) -> dict[str, str]:
 
 
 class LiveAccount(rx.SharedState):
-    """One session's view of its user's numbers."""
+    """One session's view of its user's numbers (see billing.account.AccountSnapshot)."""
 
-    name: str = ""
-    email: str = ""
-    balance: int = 0
-    available: int = 0
-    low_balance_threshold: int = 0
-    plan_name: str = ""
-    plan_id: str = "free"
-    plan_rank: int = 0
-    subscription_status: str = ""
-    period_end: str = ""
-    cancel_at_period_end: bool = False
-    has_billing_account: bool = False
-    entries: list[dict[str, str]] = []
+    name: rx.Field[str] = rx.field("")
+    email: rx.Field[str] = rx.field("")
+    balance: rx.Field[int] = rx.field(0)
+    available: rx.Field[int] = rx.field(0)
+    low_balance: rx.Field[bool] = rx.field(False)
+    plan_name: rx.Field[str] = rx.field("")
+    plan_id: rx.Field[str] = rx.field("free")
+    plan_rank: rx.Field[int] = rx.field(0)
+    subscription_status: rx.Field[str] = rx.field("")
+    period_end: rx.Field[str] = rx.field("")
+    cancel_at_period_end: rx.Field[bool] = rx.field(False)
+    payment_failed: rx.Field[bool] = rx.field(False)
+    subscription_ended: rx.Field[bool] = rx.field(False)
+    has_billing_account: rx.Field[bool] = rx.field(False)
+    entries: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     # Set when the session ends (logout, revocation, expiry): the layout sends its tabs
     # to the log-in page, where the failed session check unlinks them.
-    signed_out: bool = False
-
-    @rx.var
-    def low_balance(self) -> bool:
-        return bool(self.email) and self.available < self.low_balance_threshold
-
-    @rx.var
-    def payment_failed(self) -> bool:
-        return self.subscription_status in ("past_due", "unpaid")
+    signed_out: rx.Field[bool] = rx.field(False)
 
     def _apply(self, snapshot: AccountSnapshot) -> None:
         self.name = snapshot.name
         self.email = snapshot.email
         self.balance = snapshot.balance
         self.available = snapshot.available
-        self.low_balance_threshold = get_settings().low_balance_threshold
+        self.low_balance = snapshot.low_balance
         self.plan_name = snapshot.plan_name
         self.plan_id = snapshot.plan_id
         self.plan_rank = snapshot.plan_rank
         self.subscription_status = snapshot.subscription_status
         self.period_end = snapshot.period_end.strftime("%B %-d, %Y") if snapshot.period_end else ""
         self.cancel_at_period_end = snapshot.cancel_at_period_end
+        self.payment_failed = snapshot.payment_failed
+        self.subscription_ended = snapshot.subscription_ended
         self.has_billing_account = snapshot.has_billing_account
         self.entries = [entry_row(e) for e in snapshot.recent]
         self.signed_out = False
@@ -90,16 +82,13 @@ class LiveAccount(rx.SharedState):
         self.signed_out = True
 
 
-def load_snapshot(user_id: uuid.UUID) -> tuple[AccountSnapshot, list[str]]:
-    """The user's numbers and the live tokens of their open sessions, read together."""
-    with read_scope() as session:
-        return account_snapshot(session, user_id=user_id), live_tokens(session, user_id=user_id)
-
-
 async def push_snapshot(app: rx.App, user_id: str) -> None:
     """After a commit made outside any event handler (a webhook, an operator, another
     worker), refresh every open tab of every live session of that user."""
-    snapshot, tokens = await asyncio.to_thread(load_snapshot, uuid.UUID(user_id))
+    tokens = await sessions.live_sessions_of(uuid.UUID(user_id))
+    if not tokens:
+        return
+    snapshot = await load_account(uuid.UUID(user_id))
     for token in tokens:
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=LiveAccount)) as root:
             (await root.get_state(LiveAccount))._apply(snapshot)

@@ -7,28 +7,17 @@ with several workers, which must therefore be private, password-protected and no
 persisted). The database keeps only its SHA-256.
 """
 
-import asyncio
 import uuid
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from credit_app import routes
-from credit_app.auth.sessions import SignedIn, check_session, revoke_session
-from credit_app.db import read_scope, session_scope
+from credit_app.auth import sessions
 from credit_app.settings import get_settings
 from credit_app.state.live import LiveAccount
 
 SESSION_COOKIE = "credit_session"
-
-
-def _check(token: str) -> SignedIn | None:
-    with read_scope() as session:
-        return check_session(session, token)
-
-
-def _revoke(token: str) -> None:
-    with session_scope() as session:
-        revoke_session(session, token)
 
 
 class SessionState(rx.State):
@@ -48,7 +37,7 @@ class SessionState(rx.State):
         """Re-check the token against the database. Every handler that reads or changes
         credits calls this first, so a revoked or expired session stops working at once:
         its tab is unlinked from the live account before anything else is sent to it."""
-        signed_in = await asyncio.to_thread(_check, self.session_token)
+        signed_in = await sessions.resolve_session(self.session_token)
         if signed_in is None:
             self._user_id = self._live_token = ""
             await self._unlink_live_account()
@@ -56,7 +45,7 @@ class SessionState(rx.State):
         self._user_id, self._live_token = str(signed_in.user_id), signed_in.live_token
         return signed_in.user_id
 
-    def _to_login(self):
+    def _to_login(self) -> EventSpec:
         """The one answer to a handler run without a valid session: the log-in page, then
         back to this page. Use as `if (user_id := await self._authenticated_user_id()) is
         None: return self._to_login()`."""
@@ -68,8 +57,14 @@ class SessionState(rx.State):
             await live._unlink()
         (await self.get_state(LiveAccount))._forget()
 
-    def _signed_in(self, token: str) -> None:
+    def _signed_in(self, token: str) -> EventSpec:
+        """Keep the new session's token (the cookie) and go where the person was headed."""
         self.session_token = token
+        return self._onward()
+
+    def _onward(self) -> EventSpec:
+        """The page after log-in or sign-up: this page's `?next=` if it is one of ours."""
+        return rx.redirect(routes.safe_next(self.router.url.query_parameters.get("next")))
 
     async def _end_session(self):
         """Log out: every tab of this session is cleared and sent to the log-in page."""
@@ -79,11 +74,11 @@ class SessionState(rx.State):
         token = self.session_token
         self.session_token = ""
         self._user_id = self._live_token = ""
-        await asyncio.to_thread(_revoke, token)
+        await sessions.end_session(token)
         return rx.redirect(routes.LOGIN)
 
     @rx.event
     async def redirect_if_signed_in(self):
         """on_load of the login and signup pages: a signed-in person goes straight on."""
         if await self._authenticated_user_id() is not None:
-            return rx.redirect(routes.safe_next(self.router.url.query_parameters.get("next")))
+            return self._onward()

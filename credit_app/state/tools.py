@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventSpec
 
-from credit_app import credits
+from credit_app import credits, routes
 from credit_app.billing import catalog
 from credit_app.credits import tool_runs
 from credit_app.state.account import AccountState
@@ -40,42 +41,37 @@ def _action_id(sent: str) -> str:
     return _new_action_id()
 
 
-def next_plan_up(plan_rank: int) -> str:
-    """The monthly plan one tier above the current one; a pack above the top tier."""
-    above = sorted(
-        (p for p in catalog.plans() if p.kind == "subscription" and p.interval == "month"),
-        key=lambda p: p.rank,
-    )
-    return next((p.id for p in above if p.rank > plan_rank), "pack_2000")
+def _upgrade_href(plan_rank: int) -> str:
+    return routes.pricing_for(catalog.next_plan_up(plan_rank).id)
 
 
 class ToolsState(AccountState):
-    costs: dict[str, int] = {}
-    names: dict[str, str] = {}
+    costs: rx.Field[dict[str, int]] = rx.field(default_factory=dict)
+    names: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
     # One id per pending action and tool: a double-click or a retry repeats the same id,
     # so the guard charges it once.
-    action_ids: dict[str, str] = {}
-    running: str = ""
-    errors: dict[str, str] = {}
-    notices: dict[str, str] = {}
+    action_ids: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+    running: rx.Field[str] = rx.field("")
+    errors: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+    notices: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
 
-    qr_svg: str = ""
-    qr_png: str = ""
-    keyphrases: list[dict[str, str]] = []
-    summary: list[str] = []
-    report_progress: float = 0
-    report_message: str = ""
+    qr_svg: rx.Field[str] = rx.field("")
+    qr_png: rx.Field[str] = rx.field("")
+    keyphrases: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    summary: rx.Field[list[str]] = rx.field(default_factory=list)
+    report_progress: rx.Field[float] = rx.field(0.0)
+    report_message: rx.Field[str] = rx.field("")
 
-    dialog_open: bool = False
-    dialog_needed: int = 0
-    dialog_available: int = 0
-    upgrade_plan: str = "pro_monthly"
+    dialog_open: rx.Field[bool] = rx.field(False)
+    dialog_needed: rx.Field[int] = rx.field(0)
+    dialog_available: rx.Field[int] = rx.field(0)
+    # Where "Upgrade plan" leads: the next plan up from the person's (catalog.next_plan_up).
+    upgrade_href: rx.Field[str] = rx.field(_upgrade_href(0))
 
     @rx.event
     async def load(self):
-        user_id = await self._authenticated_user_id()
-        if user_id is None:
-            return rx.redirect("/login?next=/tools")
+        if (user_id := await self._authenticated_user_id()) is None:
+            return self._to_login()
         tools = load_catalog()  # read each time: an edited cost applies at once
         self.costs = {t.id: t.credits for t in tools.values()}
         self.names = {t.id: t.name for t in tools.values()}
@@ -93,7 +89,7 @@ class ToolsState(AccountState):
         run: Callable[[uuid.UUID], Awaitable[Any]],
         *,
         background: bool = False,
-    ) -> tuple[Any, Any]:
+    ) -> tuple[EventSpec | None, Any]:
         """`await run(user_id)` (a credits.tool_runs call) once the session is re-checked;
         returns (redirect or None, result or None) and shows why a run did not happen.
 
@@ -102,9 +98,8 @@ class ToolsState(AccountState):
         """
         state_lock = self if background else contextlib.nullcontext()
         async with state_lock:
-            user_id = await self._authenticated_user_id()
-            if user_id is None:
-                return rx.redirect("/login?next=/tools"), None
+            if (user_id := await self._authenticated_user_id()) is None:
+                return self._to_login(), None
             self.errors = {**self.errors, tool: ""}
             self.notices = {**self.notices, tool: ""}
             plan_rank = (await self.get_state(LiveAccount)).plan_rank
@@ -133,13 +128,13 @@ class ToolsState(AccountState):
             self.action_ids = {**self.action_ids, tool: _new_action_id()}
             if refused is not None:
                 self.dialog_needed, self.dialog_available = refused.required, refused.available
-                self.upgrade_plan = next_plan_up(plan_rank)
+                self.upgrade_href = _upgrade_href(plan_rank)
                 self.dialog_open = True
             self.errors = {**self.errors, tool: error}
-            if outcome is not None and outcome.repeated:
+            if outcome is not None and outcome.replayed:
                 self.notices = {**self.notices, tool: "Already done: that action was charged once."}
             await self._refresh(user_id)
-        if outcome is None or outcome.repeated:
+        if outcome is None or outcome.replayed:
             return None, None
         return None, outcome.result
 
@@ -183,15 +178,15 @@ class ToolsState(AccountState):
             yield redirect
 
     @rx.event(background=True)
-    async def make_report(self, action_id: str):
+    async def make_report(self, form_data: dict):
         """Long work: runs in the background (the page stays responsive), holds the
         credits while it runs, shows progress, and captures them when the PDF is ready."""
+        action_id = _action_id(str(form_data.get("action_id", "")))
         async with self:
             if self.running:
                 return
-            user_id = await self._authenticated_user_id()
-            if user_id is None:
-                yield rx.redirect("/login?next=/tools")
+            if await self._authenticated_user_id() is None:
+                yield self._to_login()
                 return
             self.running, self.report_progress = "report", 0.0
             self.report_message = "Starting"
@@ -216,7 +211,7 @@ class ToolsState(AccountState):
                 "report",
                 lambda user_id: tool_runs.run_report(
                     user_id=user_id,
-                    action_id=_action_id(str(action_id)),
+                    action_id=action_id,
                     name=name,
                     balance=balance,
                     progress=progress,
@@ -229,11 +224,11 @@ class ToolsState(AccountState):
         async with self:
             self.running = ""
             if result is not None:
-                self.report_progress, self.report_message = 100, f"Done: {result.pages} pages"
+                self.report_progress, self.report_message = 100.0, f"Done: {result.pages} pages"
             else:
                 # Refused or failed: the reason is in the card's error; "Starting" would
                 # claim a run that is not happening.
-                self.report_progress, self.report_message = 0, ""
+                self.report_progress, self.report_message = 0.0, ""
         if result is not None:
             yield rx.download(
                 data=result.pdf, filename=result.filename, mime_type="application/pdf"

@@ -1,81 +1,46 @@
-"""/usage: the person's ledger with filters, pages, CSV export, a chart and period totals."""
+"""/usage: the person's ledger with filters, pages, CSV export, a chart and period totals.
 
-import asyncio
+Everything shown comes from credits.usage; this state only holds it for the page."""
+
 import uuid
-from dataclasses import dataclass
+from datetime import datetime
 
 import reflex as rx
 
-from credit_app.billing.subscriptions import current_subscription
-from credit_app.credits import history
-from credit_app.db import read_scope
-from credit_app.models import EntryKind, utcnow
+from credit_app.credits import usage
+from credit_app.credits.usage import EntryKind
 from credit_app.state.account import AccountState
 from credit_app.state.live import entry_row
 
-PER_PAGE = 20
 ALL = "all"  # the select's "no filter" value (Radix selects cannot hold "")
 
 
-@dataclass(frozen=True)
-class _Usage:
-    rows: list[dict[str, str]]
-    total: int
-    features: list[str]
-    chart: list[dict]
-    totals: history.PeriodTotals
+def _kind(value: str) -> EntryKind | None:
+    return EntryKind(value) if value in set(EntryKind) else None
 
 
-def _filter(kind: str, feature: str) -> history.LedgerFilter:
-    return history.LedgerFilter(
-        kind=None if kind == ALL else kind, feature=None if feature == ALL else feature
-    )
+def _tool(value: str) -> str | None:
+    return None if value == ALL else value
 
 
-def _load(user_id: uuid.UUID, kind: str, feature: str, page: int) -> _Usage:
-    now = utcnow()
-    with read_scope() as session:
-        rows, total = history.ledger_page(
-            session, user_id=user_id, where=_filter(kind, feature), page=page, per_page=PER_PAGE
-        )
-        found = current_subscription(session, user_id=user_id)
-        sub, plan = found if found else (None, None)
-        since = history.period_start(
-            sub.current_period_end if sub and sub.status != "canceled" else None,
-            plan.interval if plan else None,
-            now,
-        )
-        return _Usage(
-            rows=[entry_row(e) for e in rows],
-            total=total,
-            features=history.features_used(session, user_id=user_id),
-            chart=history.spending_by_day(session, user_id=user_id, now=now),
-            totals=history.period_totals(session, user_id=user_id, since=since),
-        )
-
-
-def _csv(user_id: uuid.UUID, kind: str, feature: str) -> str:
-    with read_scope() as session:
-        return history.ledger_csv(session, user_id=user_id, where=_filter(kind, feature))
+def _day(when: datetime | None) -> str:
+    return when.strftime("%B %-d, %Y") if when is not None else ""
 
 
 class UsageState(AccountState):
-    kind: str = ALL
-    feature: str = ALL
-    page: int = 1
-    total: int = 0
-    rows: list[dict[str, str]] = []
-    features: list[str] = []
-    chart: list[dict] = []
-    period_since: str = ""
-    period_granted: int = 0
-    period_spent: int = 0
-    period_taken_back: int = 0
-    busy: bool = False
-
-    @rx.var
-    def page_count(self) -> int:
-        return max(1, -(-self.total // PER_PAGE))
+    kind: rx.Field[str] = rx.field(ALL)
+    feature: rx.Field[str] = rx.field(ALL)
+    page: rx.Field[int] = rx.field(1)
+    page_count: rx.Field[int] = rx.field(1)
+    total: rx.Field[int] = rx.field(0)
+    rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    features: rx.Field[list[str]] = rx.field(default_factory=list)
+    chart: rx.Field[list[dict[str, int | str]]] = rx.field(default_factory=list)
+    period_since: rx.Field[str] = rx.field("")
+    period_granted: rx.Field[int] = rx.field(0)
+    period_spent: rx.Field[int] = rx.field(0)
+    period_taken_back: rx.Field[int] = rx.field(0)
+    busy: rx.Field[bool] = rx.field(False)
 
     @rx.var
     def kinds(self) -> list[str]:
@@ -88,49 +53,59 @@ class UsageState(AccountState):
     @rx.event
     async def load(self):
         """on_load: re-check the session, then read the first page with current filters."""
-        user_id = await self._authenticated_user_id()
-        if user_id is None:
-            return rx.redirect("/login?next=/usage")
+        if (user_id := await self._authenticated_user_id()) is None:
+            return self._to_login()
         await self._refresh(user_id)
-        await self._reload(user_id)
-
-    async def _reload(self, user_id: uuid.UUID) -> None:
-        self.busy = True
-        usage = await asyncio.to_thread(_load, user_id, self.kind, self.feature, self.page)
-        self.rows, self.total, self.features = usage.rows, usage.total, usage.features
-        self.chart = usage.chart
-        self.period_since = usage.totals.since.strftime("%B %-d, %Y")
-        self.period_granted = usage.totals.granted
-        self.period_spent = usage.totals.spent
-        self.period_taken_back = usage.totals.taken_back
-        self.busy = False
-
-    async def _with_user(self):
-        user_id = await self._authenticated_user_id()
-        if user_id is None:
-            return rx.redirect("/login?next=/usage")
-        await self._reload(user_id)
+        await self._show(user_id)
         return None
+
+    async def _reload(self):
+        """Re-check the session, then read the page, chart and totals again."""
+        if (user_id := await self._authenticated_user_id()) is None:
+            return self._to_login()
+        await self._show(user_id)
+        return None
+
+    async def _show(self, user_id: uuid.UUID) -> None:
+        self.busy = True
+        overview = await usage.usage_overview(
+            user_id, kind=_kind(self.kind), tool=_tool(self.feature), page=self.page
+        )
+        found = overview.page
+        self.rows = [entry_row(e) for e in found.entries]
+        self.total, self.page, self.page_count = found.total, found.page, found.page_count
+        self.features = found.tools
+        self.chart = overview.chart
+        self.period_since = _day(overview.period.since)
+        self.period_granted = overview.period.granted
+        self.period_spent = overview.period.spent
+        self.period_taken_back = overview.period.taken_back
+        self.busy = False
 
     @rx.event
     async def set_kind(self, value: str):
-        self.kind, self.page = value, 1
-        return await self._with_user()
+        self.kind = value if _kind(value) is not None else ALL
+        self.page = 1
+        return await self._reload()
 
     @rx.event
     async def set_feature(self, value: str):
-        self.feature, self.page = value, 1
-        return await self._with_user()
+        self.feature, self.page = value or ALL, 1
+        return await self._reload()
 
     @rx.event
-    async def go_to_page(self, page: int):
-        self.page = min(max(1, page), self.page_count)
-        return await self._with_user()
+    async def previous_page(self):
+        self.page -= 1
+        return await self._reload()
+
+    @rx.event
+    async def next_page(self):
+        self.page += 1
+        return await self._reload()
 
     @rx.event
     async def download_csv(self):
-        user_id = await self._authenticated_user_id()
-        if user_id is None:
-            return rx.redirect("/login?next=/usage")
-        data = await asyncio.to_thread(_csv, user_id, self.kind, self.feature)
+        if (user_id := await self._authenticated_user_id()) is None:
+            return self._to_login()
+        data = await usage.usage_csv(user_id, kind=_kind(self.kind), tool=_tool(self.feature))
         return rx.download(data=data, filename="credit-usage.csv", mime_type="text/csv")

@@ -16,7 +16,13 @@ from credit_app.tools.catalog import KNOWN_TOOL_IDS, ToolSpec, load_catalog, par
 from credit_app.tools.errors import CatalogError, ToolInputError
 from credit_app.tools.keywords import Keyphrase, KeywordsResult
 from credit_app.tools.qr import QrResult
-from credit_app.tools.report import ProgressCallback, ReportResult
+from credit_app.tools.report import (
+    ProgressCallback,
+    ReportEntry,
+    ReportResult,
+    ReportSummary,
+    ReportWindow,
+)
 
 TOOLS: dict[str, Callable[..., Any]] = {
     "qr": qr.run,
@@ -50,7 +56,10 @@ __all__ = [
     "KeywordsResult",
     "ProgressCallback",
     "QrResult",
+    "ReportEntry",
     "ReportResult",
+    "ReportSummary",
+    "ReportWindow",
     "ToolInputError",
     "ToolSpec",
     "check_input",

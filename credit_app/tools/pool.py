@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
@@ -195,16 +196,18 @@ class ToolPool:
         slot = await self._take_slot()
         self._shared.write(slot, 0.0, "")
         self._shared.pids[slot] = 0
-        job = (_run_in_worker, tool_id, slot, self.time_limit, args, kwargs, progress is not None)
+        job = functools.partial(
+            _run_in_worker, tool_id, slot, self.time_limit, args, kwargs, progress is not None
+        )
         try:
             executor = self._current_executor()
             try:
-                future = executor.submit(*job)
+                future = executor.submit(job)
             except BrokenProcessPool:
                 # A worker died since the last run; this one has not started: a fresh pool.
                 self._replace_broken(executor)
                 executor = self._current_executor()
-                future = executor.submit(*job)
+                future = executor.submit(job)
         except BaseException:
             self._release_slot(slot)
             raise

@@ -79,5 +79,5 @@ def run(text: str, *, error_level: str = "M", scale: int = 8) -> QrResult:
         png_data_url=png,
         version=int(qr.version),
         error_level=qr.error,
-        modules=qr.symbol_size(border=0)[0],
+        modules=int(qr.symbol_size(border=0)[0]),
     )

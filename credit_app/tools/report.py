@@ -1,4 +1,13 @@
-"""Render a person's credit ledger as a PDF: title page, totals, per-tool chart, every entry."""
+"""A person's credit ledger as a PDF: title page, totals, per-tool chart, every entry.
+
+Two steps, kept apart:
+- `summarise(entries, window)`: the numbers, a pure function of typed ledger entries. Tool
+  spending is netted by the entries' feature (tool) id, as the /usage page nets it, so a
+  refunded failed run cancels its charge instead of showing up as a tool of its own;
+- `run(...)`: checks the entries, summarises them and draws the PDF.
+The report states its window: what span of the ledger it covers (the whole history up to
+the moment the entries were read, today).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +36,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from credit_app.tools.errors import ToolInputError
+from credit_app.tools.catalog import load_catalog
+from credit_app.tools.errors import CatalogError, ToolInputError
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -35,11 +45,17 @@ MAX_ROWS = 100_000  # ~2,200 pages; past that a person should pick a shorter per
 # About one A4 page of rows per table: reportlab reports progress per flowable, so a page-sized
 # table gives a step per page (a table that does not fit is split across pages as usual).
 ROWS_PER_TABLE = 50
-# Kinds that pay for (or give back the price of) a tool; their `what` names the tool.
-USAGE_KINDS = frozenset({"spend", "capture", "refund"})
 MAX_TOOLS_IN_CHART = 12
 MAX_MONTHS_IN_CHART = 24
-_REQUIRED_KEYS = ("when", "kind", "what", "delta", "balance_after")
+
+# The ledger's entry kinds (the values of credit_app.models.EntryKind, which this worker-side
+# module does not import; a test keeps the two equal).
+GRANT, SPEND, CAPTURE, REFUND, CLAWBACK = "grant", "spend", "capture", "refund", "clawback"
+ENTRY_KINDS = frozenset({GRANT, SPEND, CAPTURE, REFUND, CLAWBACK})
+# Kinds that pay for a tool (spend, capture) or give a failed run's price back (refund).
+CHARGE_KINDS = frozenset({SPEND, CAPTURE})
+TOOL_KINDS = CHARGE_KINDS | {REFUND}
+NO_TOOL = ""  # the tool id of a tool entry without a feature (none are written today)
 
 _ACCENT = colors.HexColor("#4f46e5")
 _ADDED = colors.HexColor("#16a34a")
@@ -48,20 +64,126 @@ _ZEBRA = colors.HexColor("#f3f4f6")
 
 
 @dataclass(frozen=True)
+class ReportEntry:
+    """One ledger entry as the report reads it."""
+
+    when: datetime  # timezone-aware
+    kind: str  # an EntryKind value
+    feature: str | None  # the tool id, for tool entries
+    what: str  # the line shown in the ledger table
+    delta: int
+    balance_after: int
+
+
+@dataclass(frozen=True)
+class ReportWindow:
+    """The span of the ledger a report covers: entries with since <= when < until; `since`
+    None means from the first entry on."""
+
+    until: datetime
+    since: datetime | None = None
+
+    def contains(self, when: datetime) -> bool:
+        return (self.since is None or self.since <= when) and when < self.until
+
+    def describe(self) -> str:
+        until = f"{self.until.astimezone(UTC):%d %b %Y, %H:%M} UTC"
+        if self.since is None:
+            return f"All activity up to {until}"
+        return f"{self.since.astimezone(UTC):%d %b %Y, %H:%M} UTC to {until}"
+
+
+@dataclass(frozen=True)
+class ToolSpending:
+    tool: str  # the feature id (NO_TOOL for a tool entry without one)
+    runs: int  # charges (spends and captures)
+    refunded: int  # charges given back because the run failed
+    spent: int  # net credits: charged minus refunded
+
+
+@dataclass(frozen=True)
+class KindTotals:
+    kind: str
+    entries: int
+    credits_in: int
+    credits_out: int
+
+
+@dataclass(frozen=True)
+class MonthTotals:
+    month: str  # YYYY-MM
+    added: int
+    taken: int
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """The report's numbers. opening + granted - spent - taken_back = closing."""
+
+    window: ReportWindow
+    entries: int
+    first: datetime | None
+    last: datetime | None
+    opening_balance: int
+    closing_balance: int
+    granted: int  # grants: signup, plans, packs, an operator's
+    spent: int  # on tools, net of refunds for failed runs
+    taken_back: int  # clawbacks after payment refunds and disputes
+    per_tool: tuple[ToolSpending, ...]  # most credits spent first
+    by_kind: tuple[KindTotals, ...]
+    by_month: tuple[MonthTotals, ...]
+
+    @property
+    def spent_per_tool(self) -> dict[str, int]:
+        return {t.tool: t.spent for t in self.per_tool}
+
+
+@dataclass(frozen=True)
 class ReportResult:
     pdf: bytes
     filename: str  # suggested download name, e.g. "credit-usage-2025-11-26.pdf"
     pages: int
     rows: int
+    summary: ReportSummary
 
 
-@dataclass(frozen=True)
-class _Row:
-    when: datetime
-    kind: str
-    what: str
-    delta: int
-    balance_after: int
+def summarise(entries: Sequence[ReportEntry], window: ReportWindow) -> ReportSummary:
+    """The report's numbers for `entries` (oldest first, all inside `window`)."""
+    kinds: dict[str, list[int]] = {}
+    tools: dict[str, list[int]] = {}
+    months: dict[str, list[int]] = {}
+    for e in entries:
+        count_in_out = kinds.setdefault(e.kind, [0, 0, 0])
+        count_in_out[0] += 1
+        count_in_out[1 if e.delta > 0 else 2] += abs(e.delta)
+        added_taken = months.setdefault(f"{e.when.astimezone(UTC):%Y-%m}", [0, 0])
+        added_taken[0 if e.delta > 0 else 1] += abs(e.delta)
+        if e.kind in TOOL_KINDS:
+            runs_refunded_spent = tools.setdefault(e.feature or NO_TOOL, [0, 0, 0])
+            runs_refunded_spent[0 if e.kind in CHARGE_KINDS else 1] += 1
+            runs_refunded_spent[2] -= e.delta
+    per_tool = sorted(
+        (ToolSpending(tool, *runs_refunded_spent) for tool, runs_refunded_spent in tools.items()),
+        key=lambda t: (-t.spent, t.tool),
+    )
+
+    def net(*of: str) -> int:
+        return sum(kinds[k][1] - kinds[k][2] for k in of if k in kinds)
+
+    return ReportSummary(
+        window=window,
+        entries=len(entries),
+        first=entries[0].when if entries else None,
+        last=entries[-1].when if entries else None,
+        opening_balance=entries[0].balance_after - entries[0].delta if entries else 0,
+        closing_balance=entries[-1].balance_after if entries else 0,
+        granted=net(GRANT),
+        spent=-net(*TOOL_KINDS),
+        taken_back=-net(CLAWBACK),
+        per_tool=tuple(per_tool),
+        by_kind=tuple(KindTotals(k, *v) for k, v in sorted(kinds.items())),
+        by_month=tuple(MonthTotals(m, *v) for m, v in sorted(months.items())),
+    )
 
 
 class _Progress:
@@ -83,36 +205,38 @@ class _Progress:
 
 
 def run(
-    rows: Sequence[Mapping[str, Any]],
+    entries: Sequence[ReportEntry],
     *,
     name: str,
     balance: int,
+    window: ReportWindow | None = None,
     progress: ProgressCallback | None = None,
     generated_at: datetime | None = None,
 ) -> ReportResult:
-    """Build the PDF for `rows` (ledger entries, oldest first, each a mapping with keys when,
-    kind, what, delta, balance_after) belonging to `name`, whose balance is now `balance`.
+    """Build the PDF for `entries` (ledger entries, oldest first, inside `window`: by default
+    the whole history up to `generated_at`) of `name`, whose balance is now `balance`.
 
     `progress(fraction, message)` is called with non-decreasing fractions from 0.0 to 1.0, at
     least every 10% of the work. It runs in the calling thread; keep it quick.
     """
     report = _Progress(progress)
-    check_input(row_count=len(rows))
+    check_input(row_count=len(entries))
     generated_at = (generated_at or datetime.now(UTC)).astimezone(UTC)
+    window = window or ReportWindow(until=generated_at)
     person = " ".join(str(name).split()) or "Unnamed account"
 
-    report(0.0, f"Reading {len(rows):,} ledger entries", force=True)
-    entries: list[_Row] = []
-    step = max(1, len(rows) // 10)
-    for index, raw in enumerate(rows):
-        entries.append(_row(index, raw))
+    report(0.0, f"Reading {len(entries):,} ledger entries", force=True)
+    step = max(1, len(entries) // 10)
+    for index, entry in enumerate(entries):
+        _check_entry(index, entry, window)
         if index % step == 0:
-            report(0.05 * index / len(rows), f"Reading {len(rows):,} ledger entries")
+            report(0.05 * index / len(entries), f"Reading {len(entries):,} ledger entries")
 
     report(0.05, "Adding up totals", force=True)
+    summary = summarise(entries, window)
     story: list[Flowable] = []
-    story += _title_page(entries, person, balance, generated_at)
-    story += _summary_pages(entries, balance)
+    story += _title_page(summary, person, balance, generated_at)
+    story += _summary_pages(summary, balance, _tool_names())
 
     report(0.10, "Preparing the ledger tables", force=True)
     story.append(Paragraph("Every ledger entry", _styles()["Heading1"]))
@@ -129,6 +253,7 @@ def run(
         filename=f"credit-usage-{generated_at:%Y-%m-%d}.pdf",
         pages=pages,
         rows=len(entries),
+        summary=summary,
     )
 
 
@@ -145,30 +270,31 @@ def check_input(*, row_count: int) -> None:
         )
 
 
-def _row(index: int, raw: Mapping[str, Any]) -> _Row:
-    """Check one ledger row. Rows come from our ledger, not from the person, so a bad row is
-    our bug: it raises ValueError/TypeError, not ToolInputError."""
-    missing = [key for key in _REQUIRED_KEYS if key not in raw]
-    if missing:
-        raise ValueError(f"ledger row {index} lacks {', '.join(missing)}")
-    when = raw["when"]
-    if isinstance(when, str):
-        when = datetime.fromisoformat(when)
-    if not isinstance(when, datetime):
-        raise TypeError(f"ledger row {index}: when must be a datetime, got {type(when).__name__}")
-    # Naive timestamps are taken as UTC, which is how the ledger stores them.
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    delta, balance_after = raw["delta"], raw["balance_after"]
-    for key, value in (("delta", delta), ("balance_after", balance_after)):
+def _check_entry(index: int, entry: object, window: ReportWindow) -> None:
+    """Entries come from our ledger, not from the person, so a bad one is our bug: it
+    raises ValueError/TypeError, not ToolInputError."""
+    if not isinstance(entry, ReportEntry):
+        raise TypeError(f"ledger entry {index} is a {type(entry).__name__}, not a ReportEntry")
+    if not isinstance(entry.when, datetime) or entry.when.tzinfo is None:
+        raise TypeError(f"ledger entry {index}: when must be a timezone-aware datetime")
+    for key, value in (("delta", entry.delta), ("balance_after", entry.balance_after)):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"ledger row {index}: {key} must be an int, got {value!r}")
-    return _Row(
-        when=when,
-        kind=str(raw["kind"] or "").strip().lower() or "unknown",
-        what=" ".join(str(raw["what"] or "").split()),
-        delta=delta,
-        balance_after=balance_after,
-    )
+            raise TypeError(f"ledger entry {index}: {key} must be an int, got {value!r}")
+    if entry.kind not in ENTRY_KINDS:
+        raise ValueError(f"ledger entry {index}: unknown kind {entry.kind!r}")
+    if not window.contains(entry.when):
+        raise ValueError(f"ledger entry {index} is outside the window ({window.describe()})")
+
+
+def _tool_names() -> Mapping[str, str]:
+    try:
+        return {tool.id: tool.name for tool in load_catalog().values()}
+    except CatalogError:  # a broken price file costs the report its tool names, not its run
+        return {}
+
+
+def _tool_name(tool: str, names: Mapping[str, str]) -> str:
+    return names.get(tool, tool) or "(no tool)"
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -183,15 +309,19 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 def _title_page(
-    entries: list[_Row], person: str, balance: int, generated_at: datetime
+    summary: ReportSummary, person: str, balance: int, generated_at: datetime
 ) -> list[Flowable]:
     styles = _styles()
-    first, last = min(e.when for e in entries), max(e.when for e in entries)
     facts = [
         ("Account", person),
         ("Current balance", f"{balance:,} credits"),
-        ("Period", f"{first:%d %b %Y} to {last:%d %b %Y}"),
-        ("Ledger entries", f"{len(entries):,}"),
+        ("Window", summary.window.describe()),
+    ]
+    if summary.first is not None and summary.last is not None:
+        first, last = summary.first.astimezone(UTC), summary.last.astimezone(UTC)
+        facts.append(("Entries dated", f"{first:%d %b %Y} to {last:%d %b %Y}"))
+    facts += [
+        ("Ledger entries", f"{summary.entries:,}"),
         ("Generated", f"{generated_at:%d %b %Y, %H:%M} UTC"),
     ]
     return [
@@ -206,53 +336,50 @@ def _title_page(
     ]
 
 
-def _summary_pages(entries: list[_Row], balance: int) -> list[Flowable]:
+def _summary_pages(
+    summary: ReportSummary, balance: int, names: Mapping[str, str]
+) -> list[Flowable]:
     styles = _styles()
-    story: list[Flowable] = [Paragraph("Totals", styles["Heading1"])]
-
-    added = sum(e.delta for e in entries if e.delta > 0)
-    used = -sum(e.delta for e in entries if e.delta < 0)
-    opening = entries[0].balance_after - entries[0].delta
+    story: list[Flowable] = [
+        Paragraph("Totals", styles["Heading1"]),
+        Paragraph(escape(summary.window.describe()), styles["Body"]),
+        Spacer(1, 3 * mm),
+    ]
     totals = [
         ["", "Credits"],
-        ["Balance before the first entry", f"{opening:,}"],
-        ["Credits added", f"+{added:,}"],
-        ["Credits taken", f"-{used:,}"],
-        ["Balance after the last entry", f"{entries[-1].balance_after:,}"],
+        ["Balance before the first entry", f"{summary.opening_balance:,}"],
+        ["Credits added", f"+{summary.granted:,}"],
+        ["Credits spent on tools (net of refunds)", f"-{summary.spent:,}"],
+        ["Taken back (refunds, disputes)", f"-{summary.taken_back:,}"],
+        ["Balance after the last entry", f"{summary.closing_balance:,}"],
         ["Balance now", f"{balance:,}"],
     ]
     story += [_table(totals, col_widths=(110 * mm, 40 * mm)), Spacer(1, 6 * mm)]
 
-    by_kind: dict[str, list[int]] = {}
-    for e in entries:
-        count_in_out = by_kind.setdefault(e.kind, [0, 0, 0])
-        count_in_out[0] += 1
-        count_in_out[1 if e.delta > 0 else 2] += abs(e.delta)
     kinds = [["Kind", "Entries", "Credits in", "Credits out"]] + [
-        [kind.capitalize(), f"{n:,}", f"{cin:,}", f"{cout:,}"]
-        for kind, (n, cin, cout) in sorted(by_kind.items())
+        [k.kind.capitalize(), f"{k.entries:,}", f"{k.credits_in:,}", f"{k.credits_out:,}"]
+        for k in summary.by_kind
     ]
     story += [
         Paragraph("By kind of entry", styles["Heading2"]),
         _table(kinds, col_widths=(60 * mm, 30 * mm, 30 * mm, 30 * mm)),
     ]
 
-    # Per tool: net credits paid (spends and captures minus refunds) and how often it ran.
-    by_tool: dict[str, list[int]] = {}
-    for e in entries:
-        if e.kind in USAGE_KINDS:
-            uses_net = by_tool.setdefault(e.what or "(unnamed)", [0, 0])
-            uses_net[0] += 1 if e.delta < 0 else 0
-            uses_net[1] -= e.delta
-    ranked = sorted(by_tool.items(), key=lambda item: (-item[1][1], item[0]))
     story.append(PageBreak())
     story.append(Paragraph("Credits spent per tool", styles["Heading1"]))
-    if ranked:
-        tools = [["Tool", "Uses", "Credits spent"]] + [
-            [_clip(tool, 60), f"{uses:,}", f"{net:,}"] for tool, (uses, net) in ranked
+    if summary.per_tool:
+        tools = [["Tool", "Runs", "Refunded", "Credits spent"]] + [
+            [
+                _clip(_tool_name(t.tool, names), 60),
+                f"{t.runs:,}",
+                f"{t.refunded:,}",
+                f"{t.spent:,}",
+            ]
+            for t in summary.per_tool
         ]
+        ranked = [(_tool_name(t.tool, names), t.spent) for t in summary.per_tool]
         story += [
-            _table(tools, col_widths=(100 * mm, 25 * mm, 35 * mm)),
+            _table(tools, col_widths=(85 * mm, 22 * mm, 25 * mm, 30 * mm)),
             Spacer(1, 8 * mm),
             KeepTogether([_tool_chart(ranked[:MAX_TOOLS_IN_CHART])]),
         ]
@@ -262,13 +389,13 @@ def _summary_pages(entries: list[_Row], balance: int) -> list[Flowable]:
     story += [
         Spacer(1, 8 * mm),
         Paragraph("Credits added and taken per month", styles["Heading2"]),
-        _month_chart(entries),
+        _month_chart(summary.by_month),
         PageBreak(),
     ]
     return story
 
 
-def _tool_chart(ranked: list[tuple[str, list[int]]]) -> Drawing:
+def _tool_chart(ranked: list[tuple[str, int]]) -> Drawing:
     """Horizontal bars, one per tool, longest at the top (reportlab draws the first category
     at the bottom, hence the reversal)."""
     rows = list(reversed(ranked))
@@ -278,7 +405,7 @@ def _tool_chart(ranked: list[tuple[str, list[int]]]) -> Drawing:
     chart = HorizontalBarChart()
     chart.x, chart.y = 55 * mm, 10 * mm
     chart.width, chart.height = 105 * mm, bar_height * len(rows)
-    chart.data = [[max(net, 0) for _, (_, net) in rows]]
+    chart.data = [[max(spent, 0) for _, spent in rows]]
     chart.categoryAxis.categoryNames = [_clip(tool, 30) for tool, _ in rows]
     chart.categoryAxis.labels.boxAnchor = "e"
     chart.categoryAxis.labels.fontSize = 8
@@ -297,18 +424,14 @@ def _tool_chart(ranked: list[tuple[str, list[int]]]) -> Drawing:
     return drawing
 
 
-def _month_chart(entries: list[_Row]) -> Drawing:
-    months: dict[str, list[int]] = {}
-    for e in entries:
-        added_used = months.setdefault(f"{e.when:%Y-%m}", [0, 0])
-        added_used[0 if e.delta > 0 else 1] += abs(e.delta)
-    shown = sorted(months.items())[-MAX_MONTHS_IN_CHART:]
+def _month_chart(months: Sequence[MonthTotals]) -> Drawing:
+    shown = list(months)[-MAX_MONTHS_IN_CHART:]
     drawing = Drawing(170 * mm, 75 * mm)
     chart = VerticalBarChart()
     chart.x, chart.y = 15 * mm, 15 * mm
     chart.width, chart.height = 150 * mm, 50 * mm
-    chart.data = [[a for _, (a, _) in shown], [u for _, (_, u) in shown]]
-    chart.categoryAxis.categoryNames = [month for month, _ in shown]
+    chart.data = [[m.added for m in shown], [m.taken for m in shown]]
+    chart.categoryAxis.categoryNames = [m.month for m in shown]
     chart.categoryAxis.labels.fontSize = 7
     chart.categoryAxis.labels.angle = 45 if len(shown) > 8 else 0
     chart.categoryAxis.labels.boxAnchor = "ne" if len(shown) > 8 else "n"
@@ -327,15 +450,15 @@ def _month_chart(entries: list[_Row]) -> Drawing:
     return drawing
 
 
-def _ledger_table(entries: list[_Row], start: int, stop: int) -> Table:
+def _ledger_table(entries: Sequence[ReportEntry], start: int, stop: int) -> Table:
     data = [["#", "When (UTC)", "Kind", "What", "Change", "Balance"]]
     for number, e in enumerate(entries[start:stop], start=start + 1):
         data.append(
             [
                 f"{number:,}",
-                f"{e.when:%Y-%m-%d %H:%M}",
+                f"{e.when.astimezone(UTC):%Y-%m-%d %H:%M}",
                 e.kind,
-                _clip(e.what, 38),
+                _clip(" ".join(e.what.split()), 38),
                 f"{e.delta:+,}",
                 f"{e.balance_after:,}",
             ]

@@ -18,7 +18,8 @@ from credit_app import credits
 from credit_app.auth.sessions import revoke_all_sessions
 from credit_app.db import session_scope
 from credit_app.models import GrantSource, LedgerEntry, User
-from credit_app.state.forms import LoginState, SignupState
+from credit_app.state.login import LoginState
+from credit_app.state.signup import SignupState
 from credit_app.state.tools import ToolsState
 from credit_app.tools import keywords, qr
 from tests.e2e.conftest import ROOT, RunningApp, app_env, free_port

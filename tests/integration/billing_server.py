@@ -112,9 +112,8 @@ def serve(database_url: str, monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     settings.get_settings.cache_clear()
     db.get_engine.cache_clear()
-    server = uvicorn.Server(
-        uvicorn.Config(build_api(), host="127.0.0.1", port=port, log_level="warning")
-    )
+    api = build_api()
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -123,7 +122,7 @@ def serve(database_url: str, monkeypatch, tmp_path):
             raise RuntimeError("billing server did not start")
         time.sleep(0.02)
     try:
-        yield BillingServer(url=url, engine=db.get_engine(), gateway=runtime.gateway())
+        yield BillingServer(url=url, engine=db.get_engine(), gateway=api.state.services.gateway)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

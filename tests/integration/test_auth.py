@@ -1,20 +1,21 @@
-"""Accounts, sessions and login throttling on a real database."""
+"""Accounts, sessions and login throttling on a real database; sign-up and log-in as the
+forms take them (auth.entry), with no browser."""
 
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from credit_app.auth import accounts, passwords, sessions
+from credit_app.auth import accounts, entry, passwords, sessions
 from credit_app.auth.rate_limits import ClientRateLimits
 from credit_app.auth.validation import validate_signup
-from credit_app.db import session_scope
-from credit_app.models import LedgerEntry, LoginThrottle, User, utcnow
+from credit_app.db import read_scope, session_scope
+from credit_app.models import AuthSession, LedgerEntry, LoginThrottle, User, utcnow
 from credit_app.settings import Settings
 from tests.async_run import run
 from tests.factories import make_user
 
-SETTINGS = Settings(login_free_failures=3, login_max_delay_seconds=60)
+SETTINGS = Settings(login_free_failures=3, login_max_delay_seconds=60, initial_credits=100)
 CLIENT = "198.51.100.7"
 
 
@@ -145,3 +146,127 @@ def test_concurrent_failures_for_a_new_email_are_all_counted(engine):
     # refused before that (back-off, or the hashing queue full) and counted nothing.
     checked = sum(o.error == accounts.GENERIC_LOGIN_ERROR for o in outcomes)
     assert checked >= 1 and row.failures == checked
+
+
+# The way in, as the sign-up and log-in forms take it: account work, then a session.
+
+
+def _limits() -> ClientRateLimits:
+    return ClientRateLimits(storage_uri="memory://", login="1000/minute", signup="1000/hour")
+
+
+def _sign_up_and_in(engine, email, *, name="Gina", password="s3cret-pass", image=""):
+    return run(
+        entry.sign_up_and_in(
+            email=email,
+            name=name,
+            password=password,
+            image=image,
+            client=CLIENT,
+            settings=SETTINGS,
+            limits=_limits(),
+            engine=engine,
+        )
+    )
+
+
+def _log_in(engine, email, password, now=None):
+    return run(
+        entry.log_in(
+            email=email,
+            password=password,
+            client=CLIENT,
+            settings=SETTINGS,
+            limits=_limits(),
+            engine=engine,
+            now=now,
+        )
+    )
+
+
+def _signed_in_user(engine, token, now=None):
+    signed_in = run(sessions.resolve_session(token, now=now, engine=engine))
+    return signed_in.user_id if signed_in else None
+
+
+def _counts(engine) -> tuple[int, int, int]:
+    return _count(engine, User), _count(engine, LedgerEntry), _count(engine, AuthSession)
+
+
+def test_signing_up_creates_the_user_with_its_starting_grant_once_and_signs_in(engine):
+    outcome = _sign_up_and_in(engine, "gina@example.com")
+    assert outcome.errors == {} and outcome.user_id is not None
+    assert _signed_in_user(engine, outcome.session_token) == outcome.user_id
+    with read_scope(engine) as session:
+        user = session.get(User, outcome.user_id)
+        grants = session.execute(
+            select(LedgerEntry.kind, LedgerEntry.delta, LedgerEntry.source).where(
+                LedgerEntry.user_id == outcome.user_id
+            )
+        ).all()
+    assert (user.email, user.name, user.credits) == ("gina@example.com", "Gina", 100)
+    assert [tuple(g) for g in grants] == [("grant", 100, "signup")]
+    assert _counts(engine) == (1, 1, 1)
+
+
+def test_a_taken_email_is_refused_next_to_its_field_with_nothing_written(engine):
+    assert _sign_up_and_in(engine, "hank@example.com").user_id is not None
+    before = _counts(engine)
+    again = _sign_up_and_in(engine, " HANK@Example.com ", name="Other Hank")
+    assert (again.user_id, again.session_token) == (None, None)
+    assert again.errors == {"email": accounts.EMAIL_TAKEN}
+    assert _counts(engine) == before
+
+
+def test_invalid_sign_up_input_gets_an_error_per_field_and_writes_nothing(engine):
+    outcome = _sign_up_and_in(
+        engine, "not-an-email", name=" ", password="short", image="javascript:alert(1)"
+    )
+    assert (outcome.user_id, outcome.session_token) == (None, None)
+    assert set(outcome.errors) == {"email", "name", "password", "image"}
+    assert _counts(engine) == (0, 0, 0)
+
+
+def test_logging_in_starts_a_session_only_for_the_right_password(engine):
+    user_id = make_user(engine, email="ivy@example.com", password="s3cret-pass")
+    wrong = _log_in(engine, "ivy@example.com", "not-the-password")
+    assert (wrong.user_id, wrong.session_token) == (None, None)
+    assert wrong.error == accounts.GENERIC_LOGIN_ERROR
+    assert _count(engine, AuthSession) == 0
+    right = _log_in(engine, "IVY@example.com", "s3cret-pass")
+    assert right.error is None and right.user_id == user_id
+    assert _signed_in_user(engine, right.session_token) == user_id
+    # Each log-in is its own session.
+    assert _log_in(engine, "ivy@example.com", "s3cret-pass").session_token != right.session_token
+    assert _count(engine, AuthSession) == 2
+
+
+def test_a_throttled_log_in_starts_no_session_until_the_wait_is_over(engine):
+    user_id = make_user(engine, email="jack@example.com", password="s3cret-pass")
+    start = utcnow()
+    for _ in range(SETTINGS.login_free_failures):
+        assert _log_in(engine, "jack@example.com", "wrong", now=start).session_token is None
+    blocked = _log_in(engine, "jack@example.com", "s3cret-pass", now=start)
+    assert (blocked.session_token, blocked.retry_after) == (None, 1)
+    assert _count(engine, AuthSession) == 0
+    later = _log_in(engine, "jack@example.com", "s3cret-pass", now=start + timedelta(seconds=2))
+    assert _signed_in_user(engine, later.session_token) == user_id
+
+
+def test_sessions_start_resolve_and_end_through_the_app_functions(engine):
+    user_id = make_user(engine)
+    token = run(sessions.start_session(user_id, ttl=timedelta(hours=1), engine=engine))
+    other = run(sessions.start_session(user_id, engine=engine))  # SESSION_TTL_HOURS
+    assert _signed_in_user(engine, token) == _signed_in_user(engine, other) == user_id
+    assert _signed_in_user(engine, "") is None
+    assert _signed_in_user(engine, "not-a-token") is None
+    assert _signed_in_user(engine, token, now=utcnow() + timedelta(hours=2)) is None
+
+    run(sessions.end_session(token, engine=engine))
+    assert _signed_in_user(engine, token) is None
+    assert _signed_in_user(engine, other) == user_id
+    # Ending it again, or ending nothing, changes nothing.
+    run(sessions.end_session(token, engine=engine))
+    run(sessions.end_session("", engine=engine))
+    other_live = run(sessions.resolve_session(other, engine=engine)).live_token
+    assert run(sessions.live_sessions_of(user_id, engine=engine)) == [other_live]

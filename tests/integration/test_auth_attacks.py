@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from credit_app.auth import accounts, passwords, throttle
 from credit_app.auth.rate_limits import ClientRateLimits
-from credit_app.db import read_scope, session_scope
+from credit_app.db import read_scope
 from credit_app.models import LoginThrottle, User, utcnow
 from credit_app.settings import Settings
 from tests.async_run import run
@@ -264,6 +264,5 @@ def test_pairs_idle_for_a_day_are_forgotten_and_recent_ones_kept(engine):
     start = utcnow()
     _login(engine, "old@example.com", "guess", now=start - timedelta(days=2))
     _login(engine, "new@example.com", "guess", now=start)
-    with session_scope(engine) as session:
-        assert throttle.forget_idle(session, now=start) == 1
+    assert run(throttle.forget_idle_pairs(now=start, engine=engine)) == 1
     assert set(_throttles(engine)) == {("new@example.com", ATTACKER)}

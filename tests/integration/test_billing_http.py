@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from credit_app.billing import catalog, checkout
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.db import session_scope
-from credit_app.models import CheckoutRecord, Purchase, StripeEvent
+from credit_app.models import CheckoutRecord, EventOutcome, Purchase, StripeEvent
 from tests import async_run
+from tests import stripe_payloads as sp
 from tests.factories import make_user
 from tests.integration.billing_server import (
     CARD_DECLINED,
@@ -166,8 +167,45 @@ def test_a_signed_unknown_event_type_gets_2xx_and_is_recorded(app):
         headers={"Stripe-Signature": _signed(body, secret)},
     )
     assert response.status_code == 200
+    assert response.json()["outcome"] == "ignored"
     with session_scope(app.engine) as session:
-        assert session.get(StripeEvent, "evt_unknown").outcome == "ignored"
+        assert session.get(StripeEvent, "evt_unknown").outcome == EventOutcome.IGNORED
+
+
+def _deliver(app: BillingServer, event: dict) -> httpx.Response:
+    """POST an event signed with the app's endpoint secret, as Stripe would."""
+    body = json.dumps(event).encode()
+    signature = _signed(body, app.gateway.config.webhook_secret)
+    return httpx.post(
+        f"{app.url}/api/webhooks/stripe", content=body, headers={"Stripe-Signature": signature}
+    )
+
+
+def test_a_refund_before_its_payment_answers_503_and_is_recorded_as_deferred(app):
+    refund = sp.event("charge.refunded", sp.charge(sp.new_id("pi"), 500, 500))
+    first, again = _deliver(app, refund), _deliver(app, refund)
+    assert (first.status_code, again.status_code) == (503, 503)
+    assert first.json()["outcome"] == "deferred"
+    with session_scope(app.engine) as session:
+        row = session.get(StripeEvent, refund["id"])
+        assert (row.outcome, row.attempts) == (EventOutcome.DEFERRED, 2)
+
+
+def test_an_unexpected_error_answers_500_and_is_recorded_as_failed(app):
+    # Stripe answers 404 for the subscription this event names: not an error of the event.
+    updated = sp.event(
+        "customer.subscription.updated", {"id": "sub_gone", "object": "subscription"}
+    )
+    response = _deliver(app, updated)
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error", "outcome": "failed"}
+    with session_scope(app.engine) as session:
+        row = session.get(StripeEvent, updated["id"])
+        assert (row.outcome, row.attempts) == (EventOutcome.FAILED, 1)
+        assert row.error.startswith("InvalidRequestError: ") and "sub_gone" in row.error
+    assert _deliver(app, updated).status_code == 500  # Stripe's retry claims it again
+    with session_scope(app.engine) as session:
+        assert session.get(StripeEvent, updated["id"]).attempts == 2
 
 
 def test_seeding_plans_twice_creates_each_price_once(app):
@@ -223,15 +261,21 @@ def test_the_return_page_is_answered_from_our_records_with_one_stripe_call(app):
     with session_scope(app.engine) as session:
         record = session.scalar(select(CheckoutRecord).where(CheckoutRecord.user_id == buyer))
     assert record.plan_id == "pack_500"
-    assert checkout.checkout_is_theirs(buyer, record.id)
-    assert not checkout.checkout_is_theirs(stranger, record.id)
-    assert not checkout.checkout_is_theirs(buyer, "cs_test_unknown")
-    assert not checkout.checkout_is_theirs(buyer, "cs_" + "x" * 300)
+    assert async_run.run(checkout.checkout_is_theirs(buyer, record.id, engine=app.engine))
+    assert not async_run.run(checkout.checkout_is_theirs(stranger, record.id, engine=app.engine))
+    assert not async_run.run(
+        checkout.checkout_is_theirs(buyer, "cs_test_unknown", engine=app.engine)
+    )
+    assert not async_run.run(
+        checkout.checkout_is_theirs(buyer, "cs_" + "x" * 300, engine=app.engine)
+    )
     refs = async_run.run(checkout.payment_refs(StripeGateway(app.gateway.config), record.id))
     assert refs.payment_intent_id and refs.subscription_id is None
-    confirmed = checkout.purchase_recorded(refs)
+    confirmed = async_run.run(checkout.purchase_recorded(refs, engine=app.engine))
     assert (confirmed.confirmed, confirmed.credits_granted) == (True, 500)
-    pending = checkout.purchase_recorded(checkout.PaymentRefs(None, "pi_not_yet_paid"))
+    pending = async_run.run(
+        checkout.purchase_recorded(checkout.PaymentRefs(None, "pi_not_yet_paid"), engine=app.engine)
+    )
     assert not pending.confirmed
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from credit_app import credits
-from credit_app.credits import charging, keys
+from credit_app.credits import keys
 from credit_app.db import session_scope
 from credit_app.models import EntryKind, LedgerEntry
 from tests import async_run
@@ -26,8 +26,8 @@ def _entries(engine, user_id):
         ]
 
 
-def _charge(user_id, action_id, work, *, cost=3, long=False):
-    return charging.run_charged(
+def _charge(user_id, action_id, work, *, cost=3, long=False, engine=None):
+    return credits.run_charged(
         user_id=user_id,
         feature="keywords",
         cost=cost,
@@ -35,6 +35,7 @@ def _charge(user_id, action_id, work, *, cost=3, long=False):
         description="Keywords",
         work=work,
         long=long,
+        engine=engine,
     )
 
 
@@ -54,7 +55,8 @@ def test_twenty_concurrent_identical_actions_charge_once_and_run_once(app_db, lo
 
     with ThreadPoolExecutor(20) as pool:
         outcomes = list(pool.map(one_request, range(20)))
-    assert sum(not o.repeated for o in outcomes) == 1
+    assert sum(not o.replayed for o in outcomes) == 1
+    assert all((o.charged, o.result) == (0, None) for o in outcomes if o.replayed)
     assert len(runs) == 1
     with session_scope(app_db) as session:
         assert credits.balance(session, user_id=user) == 97
@@ -115,3 +117,45 @@ def test_a_long_tool_holds_its_credits_while_it_runs(app_db):
     assert seen == {"available": 90, "balance": 100}
     assert (outcome.result, outcome.charged, outcome.balance_after) == ("pdf", 10, 90)
     assert _entries(app_db, user)[-1] == (EntryKind.CAPTURE, -10)
+
+
+@pytest.mark.parametrize("long", [False, True], ids=["spend", "hold"])
+def test_an_explicit_engine_is_used_and_a_repeated_action_is_replayed(engine, long):
+    """No app_db: the guard runs on the engine it is given, not the app's default."""
+    user = make_user(engine)
+    runs = []
+
+    async def work():
+        runs.append(1)
+        return "done"
+
+    first = async_run.run(_charge(user, "e1", work, cost=4, long=long, engine=engine))
+    again = async_run.run(_charge(user, "e1", work, cost=4, long=long, engine=engine))
+    assert (first.result, first.charged, first.balance_after, first.replayed) == (
+        "done",
+        4,
+        96,
+        False,
+    )
+    assert (again.result, again.charged, again.replayed) == (None, 0, True)
+    assert len(runs) == 1
+    kind = EntryKind.CAPTURE if long else EntryKind.SPEND
+    assert _entries(engine, user) == [("grant", 100), (kind, -4)]
+
+
+def test_a_failing_tool_on_an_explicit_engine_is_refunded_once(engine):
+    user = make_user(engine)
+
+    async def broken():
+        raise RuntimeError("tool crashed")
+
+    with pytest.raises(RuntimeError):
+        async_run.run(_charge(user, "f1", broken, engine=engine))
+    # The action's key is spent: a retry is a replay, neither run, charged nor refunded.
+    assert async_run.run(_charge(user, "f1", broken, engine=engine)).replayed
+    assert _entries(engine, user) == [("grant", 100), ("spend", -3), (EntryKind.REFUND, 3)]
+    with session_scope(engine) as session:
+        (refund, *_) = credits.recent_entries(session, user_id=user, limit=1)
+    action_key = keys.tool_action(user, "keywords", "f1")
+    assert refund.idempotency_key == keys.tool_refund(action_key)
+    assert refund.description == "Refund: Keywords failed"

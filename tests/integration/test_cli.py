@@ -3,15 +3,26 @@
 import os
 import subprocess
 import sys
+import uuid
 
+import pytest
 from sqlalchemy import text
 
+from credit_app import credits
+from credit_app.billing.webhook_handlers import registry
+from credit_app.billing.webhooks import Facts, apply_event
 from credit_app.db import session_scope
+from credit_app.models import EventOutcome, StripeEvent
+from tests import stripe_payloads as sp
 from tests.factories import make_user
+from tests.sandbox.harness import standalone_sandbox
+
+SANDBOX_KEY = "sk_test_cli_" + uuid.uuid4().hex
+SANDBOX_SECRET = "whsec_cli_" + uuid.uuid4().hex
 
 
-def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": database_url}
+def _cli(database_url: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": database_url, **env_vars}
     return subprocess.run(
         [sys.executable, "-m", "credit_app.cli", *args],
         env=env,
@@ -64,3 +75,98 @@ def test_errors_are_clear_and_nonzero(database_url):
     assert missing.returncode != 0 and "no user with email ghost@example.com" in missing.stderr
     bad_amount = _cli(database_url, "grant", "ghost@example.com", "-5", "--reason", "x")
     assert bad_amount.returncode == 2 and "positive whole number" in bad_amount.stderr
+
+
+def test_stripe_events_prints_the_listen_command_for_the_registered_events(database_url):
+    done = _cli(database_url, "stripe-events", APP_URL="https://credits.example.com/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == registry.stripe_listen_command(
+        "https://credits.example.com/api/webhooks/stripe"
+    )
+    assert done.stdout.split("--events ")[1].strip().split(",") == list(registry.event_types)
+
+
+def _failed_and_deferred_events(engine):
+    """One event of each kind of outcome an operator looks for, recorded as the app would."""
+    user_id = str(make_user(engine, email="ops@example.com"))
+    customer = sp.new_id("cus")
+    sub = sp.subscription(user_id, customer, "pro_monthly")
+    without_items = {key: value for key, value in sub.items() if key != "items"}
+    failed = sp.event("invoice.paid", sp.invoice(sub, amount=1200))
+    broken = Facts(subscription=without_items, invoice_price=sp.price("pro_monthly"))
+    assert apply_event(failed, broken, engine).outcome is EventOutcome.FAILED
+    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    refund = sp.event("charge.refunded", sp.charge(checkout["payment_intent"], 500, 500))
+    assert apply_event(refund, Facts(), engine).outcome is EventOutcome.DEFERRED
+    ignored = sp.event("balance.available", {"object": "balance"})
+    assert apply_event(ignored, Facts(), engine).outcome is EventOutcome.IGNORED
+    return user_id, checkout, failed, refund, ignored
+
+
+def test_events_lists_what_was_recorded_and_the_failures_with_their_error(database_url, engine):
+    _, _, failed, refund, ignored = _failed_and_deferred_events(engine)
+    listed = _cli(database_url, "events")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert [line.split()[4] for line in lines] == [ignored["id"], refund["id"], failed["id"]]
+    assert lines[0].split()[2:6] == ["ignored", "1", ignored["id"], "balance.available"]
+
+    only_failed = _cli(database_url, "events", "--failed").stdout.splitlines()
+    assert len(only_failed) == 1
+    assert only_failed[0].split()[2:6] == ["failed", "1", failed["id"], "invoice.paid"]
+    assert only_failed[0].endswith("KeyError: 'items'")
+    deferred = _cli(database_url, "events", "--outcome", "deferred", "--limit", "5").stdout
+    assert refund["id"] in deferred and "no purchase recorded yet" in deferred
+    assert _cli(database_url, "events", "--outcome", "duplicate").stdout.strip() == (
+        "no duplicate events"
+    )
+    assert _cli(database_url, "events", "--failed", "--outcome", "applied").returncode == 2
+
+
+@pytest.fixture(scope="module")
+def stripe_api():
+    """A Stripe-compatible API for `replay` to fetch from, as PAYMENTS=stripe would."""
+    with standalone_sandbox("--api-key", SANDBOX_KEY, "--webhook-secret", SANDBOX_SECRET) as url:
+        yield {
+            "PAYMENTS": "stripe",
+            "STRIPE_SECRET_KEY": SANDBOX_KEY,
+            "STRIPE_WEBHOOK_SECRET": SANDBOX_SECRET,
+            "STRIPE_API_BASE": url,
+            "REDIS_URL": "",
+        }
+
+
+def test_replay_runs_a_stored_event_through_the_same_path(database_url, engine, stripe_api):
+    user_id, checkout, failed, refund, _ = _failed_and_deferred_events(engine)
+
+    still = _cli(database_url, "replay", refund["id"], **stripe_api)
+    assert still.returncode == 3, still.stderr  # its purchase is still not recorded
+    assert "deferred: no purchase recorded yet" in still.stdout
+
+    apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
+    replayed = _cli(database_url, "replay", refund["id"], **stripe_api)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"{refund['id']} (charge.refunded): applied: took back 500 credits" in replayed.stdout
+    with session_scope(engine) as session:
+        assert credits.balance(session, user_id=uuid.UUID(user_id)) == 100
+        row = session.get(StripeEvent, refund["id"])
+        assert (row.outcome, row.attempts) == (EventOutcome.APPLIED, 3)
+
+    again = _cli(database_url, "replay", refund["id"], **stripe_api)
+    assert again.returncode == 0
+    assert "already processed (applied); nothing changed" in again.stdout
+    with session_scope(engine) as session:
+        assert session.get(StripeEvent, refund["id"]).attempts == 3
+
+    # The failed invoice's subscription is unknown to this Stripe: failed again, recorded.
+    refailed = _cli(database_url, "replay", failed["id"], **stripe_api)
+    assert refailed.returncode == 1
+    assert "failed: InvalidRequestError" in refailed.stdout
+    with session_scope(engine) as session:
+        row = session.get(StripeEvent, failed["id"])
+        assert (row.outcome, row.attempts) == (EventOutcome.FAILED, 2)
+        assert row.error.startswith("InvalidRequestError: ")
+        assert "No such subscription" in row.error
+
+    missing = _cli(database_url, "replay", "evt_never_sent", **stripe_api)
+    assert missing.returncode == 1 and "no event evt_never_sent" in missing.stderr

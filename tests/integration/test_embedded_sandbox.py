@@ -8,8 +8,9 @@ import pytest
 import stripe
 from starlette.testclient import TestClient
 
-from credit_app.api import build_api
+from credit_app.api import app_services, build_api
 from credit_app.settings import Settings
+from tests import async_run
 from tests.integration.billing_server import BillingServer, serve
 
 OLD_CONSTANT_KEY = "sk_test_embedded_sandbox"
@@ -95,3 +96,26 @@ def test_the_sandbox_answers_only_requests_addressed_to_this_machine(app):
     page = httpx.get(f"{app.sandbox}/_sandbox/deliveries", headers={"Host": "evil.example"})
     assert page.status_code == 404
     assert app.control("GET", "deliveries").status_code == 200
+
+
+def test_the_api_carries_its_services_and_installs_nothing(monkeypatch, tmp_path):
+    """build_api hands the gateway and the tab pusher to its routes (app.state); only the
+    Reflex app's server() installs them process-wide, so building an API has no side effect."""
+    monkeypatch.setenv("PAYMENTS", "sandbox")
+    monkeypatch.setenv("APP_URL", "http://127.0.0.1:9")
+    for name in ("SANDBOX_CONTROLS", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(app_services, "_installed", None)
+    pushed: list[str] = []
+
+    async def push(user_id: str) -> None:
+        pushed.append(user_id)
+
+    api = build_api(Settings(sandbox_control_key_file=tmp_path / "key"), push_account=push)
+    services = api.state.services
+    assert services.payments.sandbox
+    assert services.gateway.config.api_base == "http://127.0.0.1:9/stripe-sandbox"
+    async_run.run(services.account_changed(["a", "b"]))
+    assert pushed == ["a", "b"]
+    with pytest.raises(RuntimeError, match="not installed"):
+        app_services.current()

@@ -45,11 +45,26 @@ def test_spending_per_day_has_every_day_and_nets_refunds(engine):
     _spend(engine, user, 1, "q1", "qr")
     with session_scope(engine) as session:
         days = history.spending_by_day(session, user_id=user, days=30)
-        totals = history.period_totals(session, user_id=user, since=utcnow() - timedelta(days=1))
+        totals = history.usage_totals(session, user_id=user, since=utcnow() - timedelta(days=1))
     assert len(days) == 30
     assert days[-1]["keywords"] == 3 and days[-1]["qr"] == 1
     assert all(set(d) == {"day"} for d in days[:-1])
     assert (totals.granted, totals.spent, totals.taken_back) == (100, 4, 0)
+    assert totals.spent_per_tool == {"keywords": 3, "qr": 1}
+
+
+def test_totals_count_entries_inside_their_window_only(engine):
+    user = make_user(engine)
+    _spend(engine, user, 1, "q1", "qr")
+    middle = utcnow()
+    _spend(engine, user, 3, "k1", "keywords")
+    with session_scope(engine) as session:
+        before = history.usage_totals(session, user_id=user, until=middle)
+        after = history.usage_totals(session, user_id=user, since=middle)
+        everything = history.usage_totals(session, user_id=user)
+    assert (before.granted, before.spent_per_tool) == (100, {"qr": 1})
+    assert (after.granted, after.spent_per_tool) == (0, {"keywords": 3})
+    assert everything.spent == before.spent + after.spent == 4
 
 
 def test_entries_since_lists_new_entries_with_their_users(engine):

@@ -1,6 +1,8 @@
 """The ledger on a real database (SQLite and PostgreSQL): DESIGN.md invariants 1, 2, 4, 6."""
 
+import ast
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -159,3 +161,101 @@ def test_reconcile_reports_drift_and_nothing_else(engine):
     )
     assert "drift +5" in drift.describe()
     assert healthy != drifted
+
+
+def test_refund_gives_credits_back_visibly_and_once(engine):
+    user_id = make_user(engine)
+    with session_scope(engine) as session:
+        credits.spend(session, user_id=user_id, amount=8, idempotency_key="act", feature="qr")
+    results = []
+    for _ in range(2):
+        with session_scope(engine) as session:
+            results.append(
+                credits.refund(
+                    session,
+                    user_id=user_id,
+                    amount=8,
+                    idempotency_key=credits.keys.tool_refund("act"),
+                    feature="qr",
+                    description="Refund: QR failed",
+                )
+            )
+    first, again = results
+    assert (first.delta, first.balance_after, first.replayed) == (8, 100, False)
+    assert (again.entry_id, again.balance_after, again.replayed) == (first.entry_id, 100, True)
+    assert _state(engine, user_id) == (100, 100, 3)
+    with session_scope(engine) as session:
+        entry = session.get(LedgerEntry, first.entry_id)
+    assert (entry.kind, entry.feature, entry.idempotency_key) == ("refund", "qr", "act:refund")
+    # The same key cannot be reused for a different change, nor a bad amount refunded.
+    with pytest.raises(credits.IdempotencyConflict), session_scope(engine) as session:
+        credits.refund(
+            session, user_id=user_id, amount=9, idempotency_key="act:refund", feature="qr"
+        )
+    with pytest.raises(credits.InvalidAmount), session_scope(engine) as session:
+        credits.refund(session, user_id=user_id, amount=0, idempotency_key="r0", feature="qr")
+    assert _state(engine, user_id) == (100, 100, 3)
+
+
+def test_clawback_replays_under_its_key(engine):
+    user_id = make_user(engine, initial_credits=30)
+    with session_scope(engine) as session:
+        first = credits.clawback(
+            session, user_id=user_id, amount=50, idempotency_key="cb", description="Refund"
+        )
+    with session_scope(engine) as session:
+        again = credits.clawback(
+            session, user_id=user_id, amount=50, idempotency_key="cb", description="Refund"
+        )
+    assert first == credits.ClawbackResult(taken=30, shortfall=20, replayed=False)
+    assert again == credits.ClawbackResult(taken=30, shortfall=20, replayed=True)
+    assert _state(engine, user_id) == (0, 0, 2)
+
+
+def test_the_package_exports_one_public_api():
+    public = set(credits.__all__)
+    assert {
+        "grant",
+        "spend",
+        "clawback",
+        "refund",
+        "reserve",
+        "capture",
+        "release",
+        "run_charged",
+    } <= public
+    assert {
+        "LedgerResult",
+        "ClawbackResult",
+        "HoldResult",
+        "CaptureResult",
+        "ReleaseResult",
+        "Charged",
+    } <= public
+    assert {"CreditError", "HoldNotActive", "InvalidCapture", "keys"} <= public
+    assert all(hasattr(credits, name) for name in credits.__all__)
+    # Every error is a CreditError and lives in one module.
+    errors = [getattr(credits, name) for name in public if name[0].isupper()]
+    errors = [e for e in errors if isinstance(e, type) and issubclass(e, Exception)]
+    assert {e.__module__ for e in errors} == {"credit_app.credits.errors"}
+    assert all(issubclass(e, credits.CreditError) for e in errors)
+    # One result vocabulary: every result type says `replayed`.
+    for name in ("LedgerResult", "ClawbackResult", "HoldResult", "CaptureResult"):
+        assert "replayed" in getattr(credits, name).__dataclass_fields__
+    assert "replayed" in credits.ReleaseResult.__dataclass_fields__
+    assert "replayed" in credits.Charged.__dataclass_fields__
+
+
+def test_no_module_reaches_into_the_credit_services_private_names():
+    """Everything outside the credits package goes through its public API; inside it, no
+    module imports another's private names (holds and charging use ledger's public ones)."""
+    root = Path(__file__).resolve().parents[2]
+    services = {"credit_app.credits.ledger", "credit_app.credits.holds"}
+    offenders = []
+    for folder in ("credit_app", "tests", "benchmarks"):
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module in services:
+                    names = [a.name for a in node.names if a.name.startswith("_")]
+                    offenders += [f"{path.relative_to(root)}: {n}" for n in names]
+    assert offenders == []

@@ -3,6 +3,7 @@ ended sessions are found wherever they ended."""
 
 from datetime import timedelta
 
+from credit_app.auth import sessions
 from credit_app.auth.sessions import (
     check_session,
     create_session,
@@ -12,6 +13,7 @@ from credit_app.auth.sessions import (
 )
 from credit_app.db import session_scope
 from credit_app.models import utcnow
+from tests.async_run import run
 from tests.factories import make_user
 
 
@@ -49,3 +51,29 @@ def test_revoked_and_expired_sessions_stop_receiving_and_are_found_as_ended(engi
         ended = ended_between(session, start=start, end=later)
         assert sorted(ended) == sorted([tokens[revoked], tokens[expiring]])
         assert ended_between(session, start=later, end=later + timedelta(seconds=5)) == []
+
+
+def _live_token(engine, token):
+    return run(sessions.resolve_session(token, engine=engine)).live_token
+
+
+def test_successive_looks_find_each_ended_session_once(engine):
+    """What the app's sign-out task does every second (credit_app.background)."""
+    user = make_user(engine)
+    first_look, nothing = run(sessions.ended_since(None, engine=engine))
+    assert nothing == []  # the first look only learns the time
+
+    revoked = run(sessions.start_session(user, ttl=timedelta(hours=1), engine=engine))
+    expiring = run(sessions.start_session(user, ttl=timedelta(seconds=1), engine=engine))
+    kept = run(sessions.start_session(user, ttl=timedelta(hours=1), engine=engine))
+    live = {t: _live_token(engine, t) for t in (revoked, expiring, kept)}
+    run(sessions.end_session(revoked, engine=engine))
+
+    second_look, ended = run(sessions.ended_since(first_look, engine=engine))
+    assert ended == [live[revoked]]
+    later = second_look + timedelta(seconds=5)
+    third_look, ended = run(sessions.ended_since(second_look, now=later, engine=engine))
+    assert (third_look, ended) == (later, [live[expiring]])
+    assert run(sessions.ended_since(third_look, now=later, engine=engine))[1] == []
+    still_live = run(sessions.live_sessions_of(user, engine=engine))
+    assert live[kept] in still_live and live[revoked] not in still_live

@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from credit_app import credits
-from credit_app.credits import tool_runs
+from credit_app import credits, db, settings
+from credit_app.credits import tool_runs, usage
 from credit_app.db import session_scope
 from credit_app.models import LedgerEntry, ToolRun
 from credit_app.tools import ToolInputError, keywords, qr
@@ -101,6 +101,44 @@ def test_a_tool_run_charges_once_and_frees_the_slot(app_db):
     assert outcome.result == keywords.run(ARTICLE)
     assert _balance(app_db, user) == 97
     with session_scope(app_db) as session:
+        assert session.get(ToolRun, user) is None
+
+
+@pytest.fixture
+def no_default_database(monkeypatch):
+    """The app's default database is one that cannot be opened: whatever still used it
+    instead of the engine it was given would fail."""
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////nonexistent-directory/never.db")
+    settings.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    yield
+    settings.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+
+
+def test_runs_and_the_report_use_the_engine_they_are_given(engine, no_default_database):
+    user = make_user(engine)
+    run = async_run.run
+    run(
+        tool_runs.run_tool(
+            user_id=user,
+            tool="keywords",
+            action_id=uuid.uuid4().hex,
+            inputs={"text": ARTICLE},
+            engine=engine,
+        )
+    )
+    outcome = run(
+        tool_runs.run_report(
+            user_id=user, action_id=uuid.uuid4().hex, name="A", balance=97, engine=engine
+        )
+    )
+    summary = outcome.result.summary
+    assert summary.window.since is None and summary.entries == 2  # signup grant, keywords
+    totals = run(usage.usage_totals(user, until=summary.window.until, engine=engine))
+    assert summary.spent_per_tool == totals.spent_per_tool == {"keywords": 3}
+    assert _balance(engine, user) == 100 - 3 - 10
+    with session_scope(engine) as session:
         assert session.get(ToolRun, user) is None
 
 

@@ -1,6 +1,7 @@
 """The webhook processor on a real database: grants exactly once, subscription state never
 goes back in time, refunds and disputes take back at most what was granted."""
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,12 +12,22 @@ from sqlalchemy import select, text
 from credit_app import credits
 from credit_app.billing import purchases
 from credit_app.billing.stripe_gateway import StripeConfig, StripeGateway
-from credit_app.billing.webhooks import Facts, RetryLater, apply_event, process_event
+from credit_app.billing.webhooks import Facts, apply_event, process_event
 from credit_app.db import session_scope
-from credit_app.models import Purchase, Shortfall, StripeEvent, User, UserSubscription
+from credit_app.models import (
+    EventOutcome,
+    Purchase,
+    Shortfall,
+    StripeEvent,
+    User,
+    UserSubscription,
+)
 from tests import async_run
 from tests import stripe_payloads as sp
 from tests.factories import make_user
+
+APPLIED, IGNORED, DUPLICATE = EventOutcome.APPLIED, EventOutcome.IGNORED, EventOutcome.DUPLICATE
+DEFERRED, FAILED = EventOutcome.DEFERRED, EventOutcome.FAILED
 
 
 @pytest.fixture
@@ -33,6 +44,13 @@ def _balance(engine, user_id):
         return credits.balance(session, user_id=uuid.UUID(user_id))
 
 
+def _stored(engine, event_id) -> StripeEvent:
+    with session_scope(engine) as session:
+        row = session.get(StripeEvent, event_id)
+    assert row is not None
+    return row
+
+
 def _paid_invoice(engine, sub, amount=1200):
     inv = sp.invoice(sub, amount=amount)
     return apply_event(sp.event("invoice.paid", inv), Facts(subscription=sub), engine)
@@ -44,10 +62,11 @@ def test_each_paid_invoice_grants_once_whatever_the_duplicates(engine, buyer):
     inv = sp.invoice(sub, amount=1200, reason="subscription_create")
     paid = sp.event("invoice.paid", inv)
     outcomes = [apply_event(paid, Facts(subscription=sub), engine) for _ in range(3)]
-    assert [o.duplicate for o in outcomes] == [False, True, True]
+    assert [o.outcome for o in outcomes] == [APPLIED, DUPLICATE, DUPLICATE]
     # The same invoice reported by another event id still grants nothing more.
     again = apply_event(sp.event("invoice.paid", inv), Facts(subscription=sub), engine)
-    assert "already granted" in again.detail
+    assert again.outcome is DUPLICATE and "already granted" in again.detail
+    assert _stored(engine, again.event_id).outcome == DUPLICATE
     assert _balance(engine, user_id) == 100 + 1000
     with session_scope(engine) as session:
         row = session.get(UserSubscription, uuid.UUID(user_id))
@@ -62,7 +81,7 @@ def test_concurrent_duplicate_deliveries_apply_once(engine, buyer):
         outcomes = list(
             pool.map(lambda _: apply_event(paid, Facts(subscription=sub), engine), range(6))
         )
-    assert sum(not o.duplicate for o in outcomes) == 1
+    assert sorted(o.outcome for o in outcomes) == [APPLIED] + [DUPLICATE] * 5
     assert _balance(engine, user_id) == 100 + 5000
 
 
@@ -87,9 +106,11 @@ def test_a_failed_payment_marks_past_due_and_grants_nothing(engine, buyer):
     _paid_invoice(engine, sub)
     past_due = {**sub, "status": "past_due"}
     inv = sp.invoice(past_due, amount=1200, paid=False)
-    apply_event(sp.event("invoice.payment_failed", inv), Facts(subscription=past_due), engine)
+    failed = sp.event("invoice.payment_failed", inv)
+    assert apply_event(failed, Facts(subscription=past_due), engine).outcome is APPLIED
     # An unpaid invoice delivered as "paid" by mistake still grants nothing.
-    apply_event(sp.event("invoice.paid", inv), Facts(subscription=past_due), engine)
+    unpaid = apply_event(sp.event("invoice.paid", inv), Facts(subscription=past_due), engine)
+    assert unpaid.outcome is IGNORED
     assert _balance(engine, user_id) == 1100
     with session_scope(engine) as session:
         assert session.get(UserSubscription, uuid.UUID(user_id)).status == "past_due"
@@ -102,33 +123,38 @@ def test_an_older_subscription_event_never_overwrites_a_newer_one(engine, buyer)
     canceling = {**active, "cancel_at_period_end": True}
     newer = sp.event("customer.subscription.updated", canceling, created=now + 10)
     older = sp.event("customer.subscription.updated", active, created=now)
-    apply_event(newer, Facts(subscription=canceling), engine)
+    assert apply_event(newer, Facts(subscription=canceling), engine).outcome is APPLIED
     outcome = apply_event(older, Facts(subscription=active), engine)
-    assert outcome.detail.startswith("ignored: older")
+    assert outcome.outcome is IGNORED and "older than the state" in outcome.detail
+    assert _stored(engine, older["id"]).outcome == IGNORED
     with session_scope(engine) as session:
         assert session.get(UserSubscription, uuid.UUID(user_id)).cancel_at_period_end is True
 
 
 def test_unknown_event_types_are_recorded_as_ignored(engine):
     outcome = apply_event(sp.event("radar.early_fraud_warning.created", {}), Facts(), engine)
-    assert not outcome.duplicate
-    with session_scope(engine) as session:
-        row = session.get(StripeEvent, outcome.event_id)
-        assert (row.outcome, row.type) == ("ignored", "radar.early_fraud_warning.created")
+    assert outcome.outcome is IGNORED
+    row = _stored(engine, outcome.event_id)
+    assert (row.outcome, row.attempts) == (IGNORED, 1)
+    assert row.type == "radar.early_fraud_warning.created"
 
 
 def test_pack_purchase_grants_once_and_refunds_take_back_proportionally(engine, buyer):
     user_id, customer = buyer
     checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
-    for _ in range(2):
-        apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
+    outcomes = [
+        apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine).outcome
+        for _ in range(2)
+    ]
+    assert outcomes == [APPLIED, DUPLICATE]
     assert _balance(engine, user_id) == 600
     ch = sp.charge(checkout["payment_intent"], 500, refunded=250)
-    apply_event(sp.event("charge.refunded", ch), Facts(), engine)
+    assert apply_event(sp.event("charge.refunded", ch), Facts(), engine).outcome is APPLIED
     assert _balance(engine, user_id) == 350
     # A later full refund takes the rest; replaying the half refund takes nothing more.
-    apply_event(sp.event("charge.refunded", {**ch, "amount_refunded": 500}), Facts(), engine)
-    apply_event(sp.event("charge.refunded", ch), Facts(), engine)
+    full = sp.event("charge.refunded", {**ch, "amount_refunded": 500})
+    assert apply_event(full, Facts(), engine).outcome is APPLIED
+    assert apply_event(sp.event("charge.refunded", ch), Facts(), engine).outcome is DUPLICATE
     assert _balance(engine, user_id) == 100
 
 
@@ -157,10 +183,13 @@ def test_a_dispute_takes_back_and_a_won_dispute_restores(engine, buyer):
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
     ch = sp.charge(checkout["payment_intent"], 1500)
     dp = sp.dispute(ch)
-    apply_event(sp.event("charge.dispute.created", dp), Facts(), engine)
+    assert apply_event(sp.event("charge.dispute.created", dp), Facts(), engine).outcome is APPLIED
     assert _balance(engine, user_id) == 100
-    apply_event(sp.event("charge.dispute.closed", {**dp, "status": "won"}), Facts(), engine)
-    apply_event(sp.event("charge.dispute.closed", {**dp, "status": "won"}), Facts(), engine)
+    won = [
+        apply_event(sp.event("charge.dispute.closed", {**dp, "status": "won"}), Facts(), engine)
+        for _ in range(2)
+    ]
+    assert [o.outcome for o in won] == [APPLIED, DUPLICATE]
     assert _balance(engine, user_id) == 2100
 
 
@@ -173,12 +202,27 @@ def test_a_lost_dispute_takes_back_even_if_its_created_event_was_lost(engine, bu
     assert _balance(engine, user_id) == 100
 
 
-def test_a_refund_before_its_purchase_is_deferred_and_writes_nothing(engine, buyer):
-    refund = sp.event("charge.refunded", sp.charge(sp.new_id("pi"), 500, 500))
-    with pytest.raises(RetryLater):
-        apply_event(refund, Facts(), engine)
-    with session_scope(engine) as session:
-        assert session.get(StripeEvent, refund["id"]) is None
+def test_a_refund_before_its_purchase_is_deferred_then_applied_when_delivered_again(engine, buyer):
+    user_id, customer = buyer
+    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    refund = sp.event("charge.refunded", sp.charge(checkout["payment_intent"], 500, 500))
+    deferred = apply_event(refund, Facts(), engine)
+    assert (deferred.outcome, deferred.final) == (DEFERRED, False)
+    assert "no purchase recorded yet" in deferred.detail
+    row = _stored(engine, refund["id"])
+    assert (row.outcome, row.attempts, row.error) == (DEFERRED, 1, None)
+    assert json.loads(row.payload) == refund  # kept whole, for replay
+    assert _balance(engine, user_id) == 100  # nothing applied
+
+    apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
+    assert _balance(engine, user_id) == 600
+    # Stripe's next delivery claims the deferred row again and applies it once.
+    assert apply_event(refund, Facts(), engine).outcome is APPLIED
+    assert apply_event(refund, Facts(), engine).outcome is DUPLICATE
+    assert _balance(engine, user_id) == 100
+    row = _stored(engine, refund["id"])
+    assert (row.outcome, row.attempts, row.error) == (APPLIED, 2, None)
+    assert row.updated_at > row.received_at
 
 
 def test_invoice_paid_before_checkout_completed_still_finds_the_user(engine):
@@ -254,7 +298,7 @@ def test_a_long_unmatched_refund_is_recorded_as_not_ours(engine):
         "charge.refunded", sp.charge(sp.new_id("pi"), 500, 500), created=int(time.time()) - 7 * 3600
     )
     outcome = apply_event(old, Facts(), engine)
-    assert outcome.detail.startswith("ignored: no purchase of ours")
+    assert outcome.outcome is IGNORED and "no purchase of ours" in outcome.detail
 
 
 @pytest.mark.parametrize("app_livemode", [False, True])
@@ -269,12 +313,11 @@ def test_an_event_from_the_other_stripe_mode_is_recorded_as_ignored(engine, buye
         return async_run.run(process_event(gateway, event, livemode=app_livemode, engine=engine))
 
     first, again = process(other_mode), process(other_mode)
-    assert first.detail.startswith("ignored: livemode=")
-    assert (first.duplicate, again.duplicate) == (False, True)
+    assert "livemode=" in first.detail
+    assert (first.outcome, again.outcome) == (IGNORED, DUPLICATE)
     assert _balance(engine, user_id) == 100
-    with session_scope(engine) as session:
-        assert session.get(StripeEvent, other_mode["id"]).outcome == "ignored"
+    assert _stored(engine, other_mode["id"]).outcome == IGNORED
     # The same purchase announced in this app's own mode is granted.
     same_mode = {**sp.event("checkout.session.completed", checkout), "livemode": app_livemode}
-    assert not process(same_mode).detail.startswith("ignored")
+    assert process(same_mode).outcome is APPLIED
     assert _balance(engine, user_id) == 600

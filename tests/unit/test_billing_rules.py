@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from credit_app.billing.catalog import load_plans, plans
+from credit_app.billing.subscriptions import ENTITLED_STATUSES
 from credit_app.billing.webhooks import HANDLED, subscription_id_of
+from credit_app.models import PlanInterval, PlanKind, SubscriptionStatus
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
 
@@ -64,3 +66,12 @@ def test_the_issue_event_types_are_handled():
         "charge.dispute.closed",
     }
     assert required <= HANDLED
+
+
+def test_the_catalog_and_subscription_rules_speak_the_model_enums():
+    for plan in plans():
+        assert plan.kind in set(PlanKind)
+        assert plan.interval is None or plan.interval in set(PlanInterval)
+    assert set(ENTITLED_STATUSES) <= set(SubscriptionStatus)
+    # Statuses arrive from Stripe and the database as plain strings.
+    assert "active" in ENTITLED_STATUSES and "canceled" not in ENTITLED_STATUSES

@@ -1,13 +1,15 @@
-"""Pure rules: login back-off, redirects, ledger error numbers, UTC handling."""
+"""Pure rules: login back-off, redirects, a failed payment, ledger error numbers, UTC
+handling."""
 
 from datetime import UTC, datetime
 
 import pytest
 
 from credit_app.auth.throttle import backoff_seconds
+from credit_app.billing.account import payment_failed
 from credit_app.credits import InsufficientCredits
 from credit_app.credits.errors import InvalidAmount
-from credit_app.credits.ledger import _check_amount
+from credit_app.credits.ledger import check_amount
 from credit_app.models import UTCDateTime
 from credit_app.routes import safe_next
 
@@ -35,6 +37,14 @@ def test_next_only_allows_same_site_paths(path, expected):
     assert safe_next(path) == expected
 
 
+@pytest.mark.parametrize(
+    ("status", "failed"),
+    [("past_due", True), ("unpaid", True), ("active", False), ("canceled", False), ("", False)],
+)
+def test_a_payment_has_failed_only_while_stripe_waits_for_it(status, failed):
+    assert payment_failed(status) is failed
+
+
 def test_insufficient_credits_carries_its_numbers():
     error = InsufficientCredits(required=12, available=5)
     assert (error.shortfall, str(error)) == (7, "needs 12 credits, 5 available")
@@ -43,7 +53,7 @@ def test_insufficient_credits_carries_its_numbers():
 @pytest.mark.parametrize("amount", [0, -1, 2.0, True, None])
 def test_amounts_must_be_positive_integers(amount):
     with pytest.raises(InvalidAmount):
-        _check_amount(amount)
+        check_amount(amount)
 
 
 def test_utc_datetime_refuses_naive_values():

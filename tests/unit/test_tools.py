@@ -13,10 +13,12 @@ import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
 
+from credit_app.models import EntryKind
 from credit_app.tools import (
     KNOWN_TOOL_IDS,
     TOOLS,
     CatalogError,
+    ReportEntry,
     ToolInputError,
     keywords,
     load_catalog,
@@ -179,27 +181,42 @@ def test_keywords_rejects_bad_input_with_a_message_for_the_field(kwargs, field):
 # ---------------------------------------------------------------- PDF report
 
 NAME = "Ada Lovelace"
+COSTS = {"qr": 1, "keywords": 3, "report": 10}
+NAMES = {"qr": "QR code generator", "keywords": "Keywords & summary", "report": "Report"}
 
 
-def _ledger(count: int) -> tuple[list[dict], int]:
+def _entry(when, kind, delta, balance_after, feature=None, what=None) -> ReportEntry:
+    return ReportEntry(
+        when=when,
+        kind=kind,
+        feature=feature,
+        what=what or NAMES.get(feature or "", kind),
+        delta=delta,
+        balance_after=balance_after,
+    )
+
+
+def _ledger(count: int) -> tuple[list[ReportEntry], int]:
     """A plausible ledger: a signup grant, then spends on the three tools, a top-up whenever
-    the balance runs low, and the odd refund."""
-    costs = {"qr": 1, "keywords": 3, "report": 10}
-    when = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
+    the balance runs low, and the odd refund of a failed run. An entry an hour, starting
+    long enough ago that even MAX_ROWS entries end in the past (inside the default window)."""
+    when = datetime(2010, 1, 1, 9, 0, tzinfo=UTC)
     balance = 100
-    rows = [dict(when=when, kind="grant", what="Signup", delta=100, balance_after=100)]
+    entries = [_entry(when, "grant", 100, 100, what="Signup")]
     for i in range(1, count):
-        when += timedelta(hours=7)
+        when += timedelta(hours=1)
         tool = ("qr", "keywords", "report")[i % 3]
         if balance < 10:
-            kind, what, delta = "grant", "Credit pack", 500
+            balance += 500
+            entries.append(_entry(when, "grant", 500, balance, what="Credit pack"))
         elif i % 50 == 0:
-            kind, what, delta = "refund", tool, costs[tool]
+            balance += COSTS[tool]
+            what = f"Refund: {NAMES[tool]} failed"
+            entries.append(_entry(when, "refund", COSTS[tool], balance, tool, what))
         else:
-            kind, what, delta = "spend", tool, -costs[tool]
-        balance += delta
-        rows.append(dict(when=when, kind=kind, what=what, delta=delta, balance_after=balance))
-    return rows, balance
+            balance -= COSTS[tool]
+            entries.append(_entry(when, "spend", -COSTS[tool], balance, tool))
+    return entries, balance
 
 
 @pytest.fixture(scope="module")
@@ -212,17 +229,21 @@ def big_report():
     return result, calls
 
 
+def _pdf_pages(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
 def test_report_is_a_multi_page_pdf_naming_the_person(big_report):
     result, _ = big_report
     assert result.pdf.startswith(b"%PDF-") and result.pdf.rstrip().endswith(b"%%EOF")
-    reader = PdfReader(io.BytesIO(result.pdf))
+    pages = _pdf_pages(result.pdf)
     # Title, totals, per-tool page, then ledger pages of about 50 rows.
-    assert len(reader.pages) == result.pages >= 3 + 1500 // 60
-    assert NAME in reader.pages[0].extract_text()
-    per_tool = reader.pages[2].extract_text()
-    assert "Credits spent per tool" in per_tool and "keywords" in per_tool
-    last = reader.pages[-1].extract_text()
-    assert "1,500" in last  # the last ledger entry's number
+    assert len(pages) == result.pages >= 3 + 1500 // 60
+    assert NAME in pages[0]
+    assert "All activity up to" in pages[0]  # the report states its window
+    per_tool = pages[2]
+    assert "Credits spent per tool" in per_tool and "Keywords & summary" in per_tool
+    assert "1,500" in pages[-1]  # the last ledger entry's number
     assert result.rows == 1500 and result.filename.endswith(".pdf")
 
 
@@ -236,29 +257,100 @@ def test_report_progress_rises_to_one_in_steps_of_at_most_a_tenth(big_report):
 
 
 def test_report_totals_match_the_ledger():
+    day = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
     rows = [
-        dict(
-            when="2025-03-01T10:00:00+00:00",
-            kind="grant",
-            what="Signup",
-            delta=100,
-            balance_after=100,
-        ),
-        dict(when="2025-03-02T10:00:00", kind="spend", what="qr", delta=-1, balance_after=99),
-        dict(when="2025-03-02T11:00:00Z", kind="spend", what="report", delta=-10, balance_after=89),
+        _entry(day, "grant", 100, 100, what="Signup"),
+        _entry(day + timedelta(days=1), "spend", -1, 99, "qr"),
+        _entry(day + timedelta(days=1, hours=1), "capture", -10, 89, "report"),
     ]
     result = report.run(rows, name="Bob <b>&</b>", balance=89)
-    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(result.pdf)).pages)
+    text = "\n".join(_pdf_pages(result.pdf))
     assert "Bob <b>&</b>" in text  # markup in a name is printed, not interpreted
     assert "+100" in text and "-11" in text and "89 credits" in text
+    assert (result.summary.granted, result.summary.spent, result.summary.taken_back) == (100, 11, 0)
+
+
+def test_a_refunded_failed_run_nets_against_its_tool_not_as_a_tool_of_its_own():
+    """The bug: the summary grouped tool spending by display text, so the refund of a
+    failed QR run ("Refund: QR code generator failed") showed as another tool at -1."""
+    day = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+    rows = [
+        _entry(day, "grant", 100, 100, what="Signup"),
+        _entry(day + timedelta(minutes=1), "spend", -1, 99, "qr"),
+        _entry(day + timedelta(minutes=2), "spend", -1, 98, "qr"),
+        _entry(
+            day + timedelta(minutes=3), "refund", 1, 99, "qr", "Refund: QR code generator failed"
+        ),
+        _entry(day + timedelta(minutes=4), "spend", -3, 96, "keywords"),
+        _entry(day + timedelta(minutes=5), "spend", -1, 95, "qr"),
+        _entry(
+            day + timedelta(minutes=6), "refund", 1, 96, "qr", "Refund: QR code generator failed"
+        ),
+    ]
+    window = report.ReportWindow(until=day + timedelta(hours=1))
+    summary = report.summarise(rows, window)
+    assert summary.spent_per_tool == {"keywords": 3, "qr": 1}
+    qr_spending = next(t for t in summary.per_tool if t.tool == "qr")
+    assert (qr_spending.runs, qr_spending.refunded, qr_spending.spent) == (3, 2, 1)
+    assert (summary.granted, summary.spent, summary.taken_back) == (100, 4, 0)
+    assert summary.opening_balance + summary.granted - summary.spent == summary.closing_balance
+
+    result = report.run(rows, name=NAME, balance=96, window=window)
+    assert result.summary == summary
+    per_tool_page = _pdf_pages(result.pdf)[2]
+    assert "QR code generator" in per_tool_page and "Refund:" not in per_tool_page
+
+
+def test_a_tool_whose_only_run_was_refunded_shows_zero_spent():
+    day = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+    rows = [
+        _entry(day, "grant", 5, 5, what="Signup"),
+        _entry(day + timedelta(minutes=1), "spend", -1, 4, "qr"),
+        _entry(
+            day + timedelta(minutes=2), "refund", 1, 5, "qr", "Refund: QR code generator failed"
+        ),
+    ]
+    summary = report.summarise(rows, report.ReportWindow(until=day + timedelta(hours=1)))
+    assert summary.spent_per_tool == {"qr": 0} and summary.spent == 0
+
+
+def test_the_summary_adds_up_and_states_its_window(big_report):
+    result, _ = big_report
+    summary = result.summary
+    assert summary.window.since is None and summary.window.describe().startswith("All activity")
+    assert (
+        summary.opening_balance + summary.granted - summary.spent - summary.taken_back
+        == summary.closing_balance
+    )
+    assert sum(summary.spent_per_tool.values()) == summary.spent
+    assert set(summary.spent_per_tool) == {"qr", "keywords", "report"}
+    assert sum(k.entries for k in summary.by_kind) == summary.entries == 1500
+
+
+def test_the_report_knows_every_kind_of_ledger_entry():
+    assert {k.value for k in EntryKind} == report.ENTRY_KINDS
+    assert {EntryKind.SPEND, EntryKind.CAPTURE, EntryKind.REFUND} == report.TOOL_KINDS
 
 
 def test_report_without_rows_is_an_input_error_and_a_broken_row_is_a_bug():
     with pytest.raises(ToolInputError):
         report.run([], name=NAME, balance=0)
-    with pytest.raises(ValueError, match="lacks balance_after"):
+    with pytest.raises(TypeError, match="not a ReportEntry"):
         report.run(
-            [dict(when=datetime.now(UTC), kind="grant", what="x", delta=1)], name=NAME, balance=1
+            [dict(when=datetime.now(UTC), kind="grant", what="x", delta=1)],
+            name=NAME,
+            balance=1,
+        )
+    naive = _entry(datetime(2025, 1, 1), "grant", 1, 1, what="x")
+    with pytest.raises(TypeError, match="timezone-aware"):
+        report.run([naive], name=NAME, balance=1)
+    later = _entry(datetime(2030, 1, 1, tzinfo=UTC), "grant", 1, 1, what="x")
+    with pytest.raises(ValueError, match="outside the window"):
+        report.run(
+            [later],
+            name=NAME,
+            balance=1,
+            window=report.ReportWindow(until=datetime(2029, 1, 1, tzinfo=UTC)),
         )
 
 

@@ -1,13 +1,15 @@
-"""Tasks that run for the life of the app process (registered in credit_app.py)."""
+"""Tasks that run for the life of the app process (registered in credit_app.py): loops
+around service calls. What reaches open tabs goes through the callbacks they are given
+(state/live.py, through Reflex)."""
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from credit_app.auth import sessions, throttle
-from credit_app.credits import history, holds
-from credit_app.db import read_scope, session_scope
-from credit_app.models import utcnow
+from credit_app.credits import upkeep
 
 logger = logging.getLogger(__name__)
 
@@ -18,30 +20,26 @@ HOLD_EXPIRY_SECONDS = 60
 # within this long, wherever it was revoked.
 ENDED_SESSIONS_SECONDS = 1.0
 
-
 # PostgreSQL hands out ids at insert but rows appear at commit, so a row with a lower id
 # can become visible after a higher one: look this many ids back, skipping ones seen.
 LOOKBACK_IDS = 1000
-
-
-def _entries_since(after_id: int) -> tuple[int, list]:
-    with read_scope() as session:
-        return history.newest_entry_id(session), history.entries_since(session, after_id=after_id)
 
 
 async def follow_ledger(push: Callable[[str], Awaitable[None]]) -> None:
     """Changes committed by other processes (an operator's `credit-app grant`, another
     worker) reach open tabs too: one indexed query per tick for all users, instead of
     every browser polling. Changes made in this process are pushed at once anyway."""
-    newest, seen = None, set()
+    newest: int | None = None
+    seen: set[int] = set()
     while True:
         try:
             start = -1 if newest is None else newest - LOOKBACK_IDS
-            latest, entries = await asyncio.to_thread(_entries_since, start)
+            latest, entries = await upkeep.ledger_since(start)
             fresh = [(i, user) for i, user in entries if i not in seen]
             seen = {i for i in seen if i > latest - LOOKBACK_IDS} | {i for i, _ in fresh}
             if newest is not None:  # on the first look, only learn where the ledger is
-                for user_id in {user for _, user in fresh}:
+                users: set[uuid.UUID] = {user for _, user in fresh}
+                for user_id in users:
                     await push(str(user_id))
             newest = latest
         except Exception:
@@ -49,41 +47,30 @@ async def follow_ledger(push: Callable[[str], Awaitable[None]]) -> None:
         await asyncio.sleep(LEDGER_FOLLOW_SECONDS)
 
 
-def _expire() -> tuple[int, int]:
-    with session_scope() as session:
-        return holds.expire_stale(session), throttle.forget_idle(session, now=utcnow())
-
-
 async def expire_stale_holds() -> None:
     """Holds left by work that died (a crashed worker) release themselves; log-in
     back-off rows of pairs idle for a day are forgotten."""
     while True:
         try:
-            released, forgotten = await asyncio.to_thread(_expire)
-            if released:
+            if released := await upkeep.expire_stale_holds():
                 logger.info("released %d expired hold(s)", released)
-            if forgotten:
+            if forgotten := await throttle.forget_idle_pairs():
                 logger.info("forgot %d idle log-in back-off row(s)", forgotten)
         except Exception:
             logger.exception("expiring holds failed; retrying")
         await asyncio.sleep(HOLD_EXPIRY_SECONDS)
 
 
-def _ended_between(start, end) -> list[str]:
-    with read_scope() as session:
-        return sessions.ended_between(session, start=start, end=end)
-
-
 async def sign_out_ended_sessions(sign_out: Callable[[list[str]], Awaitable[None]]) -> None:
     """Sessions revoked (by any process: another worker, the CLI) or expired since the
     last look have their tabs cleared and sent to the log-in page."""
-    since = utcnow()
+    since: datetime | None = None
     while True:
-        await asyncio.sleep(ENDED_SESSIONS_SECONDS)
         try:
-            now = utcnow()
-            if ended := await asyncio.to_thread(_ended_between, since, now):
+            now, ended = await sessions.ended_since(since)
+            if ended:
                 await sign_out(ended)
             since = now
         except Exception:
             logger.exception("signing out ended sessions failed; retrying")
+        await asyncio.sleep(ENDED_SESSIONS_SECONDS)

@@ -1,0 +1,118 @@
+"""What a signed-in page shows about its user, read in one transaction: balance, plan,
+subscription and the latest ledger entries, with the rules that say what they mean (which
+plan applies, a failed payment, a low balance)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
+
+from credit_app import credits
+from credit_app.billing.subscriptions import ENTITLED_STATUSES, current_subscription
+from credit_app.db import in_read
+from credit_app.models import LedgerEntry, SubscriptionStatus, User
+from credit_app.settings import get_settings
+
+# LedgerEntry is re-exported: the rows of `AccountSnapshot.recent`, for callers above the
+# services (state/) that may not import the models.
+__all__ = [
+    "FREE_PLAN_ID",
+    "FREE_PLAN_NAME",
+    "AccountSnapshot",
+    "LedgerEntry",
+    "account_snapshot",
+    "load_account",
+    "payment_failed",
+]
+
+FREE_PLAN_ID = "free"
+FREE_PLAN_NAME = "Free"
+RECENT_ENTRIES = 10
+
+# Stripe could not collect a renewal. `past_due` keeps the plan for now (see
+# ENTITLED_STATUSES), but no credits are granted until the invoice is paid.
+PAYMENT_FAILED_STATUSES = (SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID)
+
+
+def payment_failed(status: str) -> bool:
+    """Whether a subscription in Stripe's `status` is waiting for a failed payment."""
+    return status in PAYMENT_FAILED_STATUSES
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    name: str
+    email: str
+    balance: int
+    available: int  # balance minus active holds
+    # Fewer credits available than LOW_BALANCE_THRESHOLD: pages suggest buying more.
+    low_balance: bool
+    # The plan whose benefits apply now (Free unless the subscription is entitled).
+    plan_id: str
+    plan_name: str
+    plan_rank: int
+    # Stripe's status of the subscription ("" when there never was one), and when its
+    # period ends.
+    subscription_status: str
+    period_end: datetime | None
+    cancel_at_period_end: bool
+    payment_failed: bool
+    subscription_ended: bool
+    has_billing_account: bool
+    recent: list[LedgerEntry]
+
+
+def account_snapshot(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    recent: int = RECENT_ENTRIES,
+    low_balance_below: int | None = None,
+) -> AccountSnapshot:
+    """Raises credits.UnknownUser for an id with no user."""
+    user = session.scalar(select(User).where(col(User.id) == user_id))
+    if user is None:
+        raise credits.UnknownUser(user_id)
+    if low_balance_below is None:
+        low_balance_below = get_settings().low_balance_threshold
+    found = current_subscription(session, user_id=user_id)
+    subscription = found[0] if found else None
+    plan = found[1] if found and found[0].status in ENTITLED_STATUSES else None
+    status = subscription.status if subscription else ""
+    available = user.credits - user.held
+    return AccountSnapshot(
+        name=user.name or user.email,
+        email=user.email,
+        balance=user.credits,
+        available=available,
+        low_balance=available < low_balance_below,
+        plan_id=plan.id if plan else FREE_PLAN_ID,
+        plan_name=plan.name if plan else FREE_PLAN_NAME,
+        plan_rank=plan.rank if plan else 0,
+        subscription_status=status,
+        period_end=subscription.current_period_end if subscription else None,
+        cancel_at_period_end=bool(subscription and subscription.cancel_at_period_end),
+        payment_failed=payment_failed(status),
+        subscription_ended=status == SubscriptionStatus.CANCELED,
+        has_billing_account=user.stripe_customer_id is not None,
+        recent=credits.recent_entries(session, user_id=user_id, limit=recent),
+    )
+
+
+async def load_account(
+    user_id: uuid.UUID,
+    *,
+    recent: int = RECENT_ENTRIES,
+    low_balance_below: int | None = None,
+    engine: Engine | None = None,
+) -> AccountSnapshot:
+    """`account_snapshot` in its own read-only transaction, off the event loop."""
+    return await in_read(
+        account_snapshot,
+        user_id=user_id,
+        recent=recent,
+        low_balance_below=low_balance_below,
+        engine=engine,
+    )

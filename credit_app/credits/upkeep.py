@@ -1,0 +1,28 @@
+"""What the app's periodic jobs ask of the ledger, each in its own transaction on a worker
+thread, on `engine` (the app's by default): ledger entries committed since the last look
+(by any process), and holds left behind by work that died."""
+
+import uuid
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from credit_app.credits import history, holds
+from credit_app.db import in_read, in_transaction
+
+
+def _ledger_since(session: Session, after_id: int) -> tuple[int, list[tuple[int, uuid.UUID]]]:
+    return history.newest_entry_id(session), history.entries_since(session, after_id=after_id)
+
+
+async def ledger_since(
+    after_id: int, *, engine: Engine | None = None
+) -> tuple[int, list[tuple[int, uuid.UUID]]]:
+    """The newest ledger entry id, and (entry id, user id) of every entry newer than
+    `after_id`, read together."""
+    return await in_read(_ledger_since, after_id, engine=engine)
+
+
+async def expire_stale_holds(*, engine: Engine | None = None) -> int:
+    """Release every active hold past its expiry; returns how many."""
+    return await in_transaction(holds.expire_stale, engine=engine)

@@ -1,0 +1,161 @@
+"""What /usage shows (credits.usage), read from a real database with no browser: a filtered
+page of the ledger, the CSV export, spending per day, and the billing period's totals."""
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from credit_app import credits
+from credit_app.billing.subscriptions import apply_subscription
+from credit_app.credits import keys, usage
+from credit_app.db import session_scope
+from credit_app.models import EntryKind, User, utcnow
+from tests import stripe_payloads as sp
+from tests.async_run import run
+from tests.factories import make_user
+
+
+def _spend(engine, user, amount, feature, key=None):
+    with session_scope(engine) as session:
+        credits.spend(
+            session,
+            user_id=user,
+            amount=amount,
+            idempotency_key=key or f"test:{uuid.uuid4()}",
+            feature=feature,
+            description=f"{feature} run",
+        )
+
+
+def _failed_run(engine, user, feature, cost):
+    """A tool run that fails after being paid for: the guard's spend, then its refund."""
+
+    async def fails():
+        raise RuntimeError("the tool broke")
+
+    with pytest.raises(RuntimeError):
+        run(
+            credits.run_charged(
+                user_id=user,
+                feature=feature,
+                cost=cost,
+                action_key=keys.tool_action(user, feature, uuid.uuid4().hex),
+                description=f"{feature} run",
+                work=fails,
+                engine=engine,
+            )
+        )
+
+
+def _subscribe(engine, user_id, plan_id, *, status="active", period_end=None):
+    customer = sp.new_id("cus")
+    with session_scope(engine) as session:
+        session.get(User, user_id).stripe_customer_id = customer
+        sub = sp.subscription(str(user_id), customer, plan_id, status=status, period_end=period_end)
+        apply_subscription(session, sub, seen_at=utcnow())
+
+
+def test_a_page_is_filtered_counted_and_kept_in_range(engine):
+    user = make_user(engine)
+    for _ in range(25):
+        _spend(engine, user, 1, "qr")
+    _spend(engine, user, 3, "keywords")
+
+    second = run(usage.usage_page(user, tool="qr", page=2, engine=engine))
+    assert (second.total, second.page, second.page_count, len(second.entries)) == (25, 2, 2, 5)
+    assert all(e.feature == "qr" for e in second.entries)
+    assert second.tools == ["keywords", "qr"]
+    assert run(usage.usage_page(user, tool="qr", page=99, engine=engine)).page == 2
+    assert run(usage.usage_page(user, tool="qr", page=0, engine=engine)).page == 1
+
+    grants = run(usage.usage_page(user, kind=EntryKind.GRANT, engine=engine))
+    assert (grants.total, grants.page_count) == (1, 1) and grants.entries[0].delta == 100
+    everything = run(usage.usage_page(user, engine=engine))
+    assert (everything.total, len(everything.entries)) == (27, usage.PER_PAGE)
+    assert everything.entries[0].feature == "keywords"  # newest first
+
+    nothing = run(usage.usage_page(user, kind=EntryKind.CLAWBACK, engine=engine))
+    assert (nothing.total, nothing.page, nothing.page_count, nothing.entries) == (0, 1, 1, [])
+
+
+def test_the_csv_has_every_matching_entry_oldest_first(engine):
+    user = make_user(engine)
+    _spend(engine, user, 1, "qr")
+    _failed_run(engine, user, "qr", 1)
+    _spend(engine, user, 3, "keywords")
+
+    table = list(csv.DictReader(io.StringIO(run(usage.usage_csv(user, engine=engine)))))
+    assert [r["kind"] for r in table] == ["grant", "spend", "spend", "refund", "spend"]
+    assert table[-1]["balance_after"] == "96"
+    only_qr = run(usage.usage_csv(user, tool="qr", engine=engine))
+    assert [r["delta"] for r in csv.DictReader(io.StringIO(only_qr))] == ["-1", "-1", "1"]
+    refunds = run(usage.usage_csv(user, kind=EntryKind.REFUND, engine=engine))
+    (refund,) = csv.DictReader(io.StringIO(refunds))
+    assert refund["feature"] == "qr" and refund["description"].startswith("Refund:")
+
+
+def test_the_overview_nets_a_failed_run_in_the_chart_and_the_period(engine):
+    user = make_user(engine)
+    _spend(engine, user, 1, "qr")
+    _failed_run(engine, user, "qr", 1)
+    _spend(engine, user, 3, "keywords")
+
+    overview = run(usage.usage_overview(user, tool="qr", engine=engine))
+    assert overview.page.total == 3
+    today = overview.chart[-1]
+    assert len(overview.chart) == usage.CHART_DAYS
+    assert (today["qr"], today["keywords"]) == (1, 3)
+    period = overview.period
+    assert period.since == utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    assert (period.granted, period.spent, period.taken_back) == (100, 4, 0)
+    assert period.spent_per_tool == {"qr": 1, "keywords": 3}
+
+
+def test_totals_take_a_window(engine):
+    user = make_user(engine)
+    _spend(engine, user, 1, "qr")
+    middle = utcnow()
+    _failed_run(engine, user, "keywords", 3)
+    _spend(engine, user, 10, "report")
+
+    early = run(usage.usage_totals(user, until=middle, engine=engine))
+    late = run(usage.usage_totals(user, since=middle, engine=engine))
+    assert (early.granted, early.spent_per_tool) == (100, {"qr": 1})
+    assert (late.granted, late.spent_per_tool) == (0, {"keywords": 0, "report": 10})
+    assert (late.since, late.until) == (middle, None)
+
+
+def test_the_billing_period_follows_the_subscription(engine):
+    now = utcnow()
+    free = make_user(engine)
+    assert run(usage.current_period_start(free, now=now, engine=engine)) == now.replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+
+    yearly = make_user(engine)
+    period_end = datetime(now.year + 1, 3, 15, 12, 0, tzinfo=UTC)
+    _subscribe(engine, yearly, "pro_yearly", period_end=int(period_end.timestamp()))
+    start = run(usage.current_period_start(yearly, now=now, engine=engine))
+    assert start == period_end.replace(year=period_end.year - 1)
+
+    monthly = make_user(engine)
+    period_end = datetime(now.year + 1, 3, 31, 8, 0, tzinfo=UTC)
+    _subscribe(engine, monthly, "business_monthly", period_end=int(period_end.timestamp()))
+    # One month before 31 March is the last day of February.
+    start = run(usage.current_period_start(monthly, now=now, engine=engine))
+    assert (start.month, start.day) == (2, 28 if (now.year + 1) % 4 else 29)
+
+    canceled = make_user(engine)
+    _subscribe(
+        engine,
+        canceled,
+        "pro_monthly",
+        status="canceled",
+        period_end=int((now + timedelta(days=3)).timestamp()),
+    )
+    assert run(usage.current_period_start(canceled, now=now, engine=engine)) == now.replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )

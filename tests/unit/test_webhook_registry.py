@@ -1,0 +1,51 @@
+"""The webhook registry is the one list of handled events: the fetch plan, the handled
+types and the README's `stripe listen` command all come from it."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from credit_app.billing.webhook_handlers import registry
+from credit_app.billing.webhook_registry import Facts, Fetch, Handled, Registry
+from credit_app.billing.webhooks import HANDLED
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_stripe_listen_command_is_the_registrys():
+    command = registry.stripe_listen_command("http://localhost:3000/api/webhooks/stripe")
+    assert command in README.read_text()
+    assert README.read_text().count("stripe listen --forward-to") == 1
+
+
+def test_handled_types_and_fetch_plans_come_from_the_registrations():
+    assert set(registry.event_types) == HANDLED
+    assert registry.fetch_plan("invoice.paid") == {Fetch.SUBSCRIPTION, Fetch.INVOICE_PRICE}
+    assert registry.fetch_plan("charge.refunded") == {Fetch.PAYMENT_INVOICE}
+    assert registry.fetch_plan("charge.dispute.created") == {Fetch.DISPUTE, Fetch.PAYMENT_INVOICE}
+    assert registry.fetch_plan("balance.available") == frozenset()
+    assert registry.handler_for("balance.available") is None
+    subscription = registry.handler_for("customer.subscription.deleted")
+    assert subscription is not None and subscription.name == "subscription_changed"
+
+
+def test_an_event_type_has_one_handler():
+    local = Registry()
+
+    @local.handles("invoice.paid", fetch={Fetch.SUBSCRIPTION})
+    def first(session, event, facts: Facts) -> Handled:
+        return Handled.ignored("first")
+
+    with pytest.raises(ValueError, match=re.escape("invoice.paid is already handled by first")):
+
+        @local.handles("invoice.upcoming", "invoice.paid")
+        def second(session, event, facts: Facts) -> Handled:
+            return Handled.ignored("second")
+
+    with pytest.raises(ValueError, match="at least one event type"):
+        local.handles()
+    assert local.event_types == ("invoice.paid",)
+    assert local.stripe_listen_command("https://x.test/hook") == (
+        "stripe listen --forward-to https://x.test/hook \\\n  --events invoice.paid"
+    )

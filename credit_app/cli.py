@@ -10,14 +10,13 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import col
 
-from credit_app import credits, migrations
-from credit_app.api.stripe_webhook import WEBHOOK_PATH
+from credit_app import credits, migrations, routes
 from credit_app.auth import accounts, throttle
 from credit_app.billing import catalog, runtime, webhook_records, webhooks
 from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.billing.webhook_handlers import registry
-from credit_app.credits import holds, keys
+from credit_app.credits import keys
 from credit_app.db import read_scope, session_scope
 from credit_app.models import EventOutcome, GrantSource, Shortfall, SubscriptionPlan, User, utcnow
 from credit_app.settings import Settings, get_settings
@@ -70,7 +69,11 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
-    key = args.idempotency_key or keys.admin_grant()
+    try:
+        key = keys.admin_grant(args.idempotency_key)
+    except ValueError as exc:
+        print(f"error: --idempotency-key: {exc}", file=sys.stderr)
+        return 2
     with session_scope() as session:
         result = credits.grant(
             session,
@@ -99,7 +102,7 @@ def cmd_reconcile(_args: argparse.Namespace) -> int:
 
 def cmd_expire(_args: argparse.Namespace) -> int:
     with session_scope() as session:
-        released = holds.expire_stale(session)
+        released = credits.expire_stale(session)
         forgotten = throttle.forget_idle(session, now=utcnow())
     print(f"released {released} expired hold(s); forgot {forgotten} idle log-in back-off row(s)")
     return 0
@@ -127,14 +130,15 @@ def cmd_shortfalls(_args: argparse.Namespace) -> int:
 
 def cmd_stripe_events(args: argparse.Namespace) -> int:
     """The `stripe listen` command forwarding exactly the events the app handles."""
-    forward_to = args.forward_to or get_settings().app_url.rstrip("/") + WEBHOOK_PATH
+    forward_to = args.forward_to or get_settings().app_url.rstrip("/") + routes.STRIPE_WEBHOOK
     print(registry.stripe_listen_command(forward_to))
     return 0
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    """Recorded Stripe events, newest first: when received, outcome, attempts, id, type,
-    and the error of a failed one (else its detail)."""
+    """Recorded Stripe events, newest first (failed or deferred ones oldest first: the order
+    to replay them in): when received, outcome, attempts, id, type, and the error of a
+    failed one (else its detail)."""
     outcome = EventOutcome.FAILED if args.failed else args.outcome
     with read_scope() as session:
         rows = webhook_records.recorded_events(session, outcome=outcome, limit=args.limit)
@@ -279,10 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "stripe-events", help="print the `stripe listen` command for the events the app handles"
     )
-    p.add_argument("--forward-to", help="webhook URL (default: APP_URL + " + WEBHOOK_PATH + ")")
+    p.add_argument(
+        "--forward-to", help="webhook URL (default: APP_URL + " + routes.STRIPE_WEBHOOK + ")"
+    )
     p.set_defaults(func=cmd_stripe_events)
 
-    p = sub.add_parser("events", help="list recorded Stripe events, newest first")
+    p = sub.add_parser("events", help="list recorded Stripe events (failed ones oldest first)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--failed", action="store_true", help="only events that failed")
     which.add_argument(

@@ -25,9 +25,16 @@ def make_engine(url: str) -> Engine:
     processes. Read-only transactions (`read_scope`) begin DEFERRED and, under WAL, never
     wait for writers. pysqlite's own transaction handling is switched off because it would
     emit a plain deferred BEGIN for everything.
+
+    `hide_parameters`: an error's text (logged, and kept in `stripe_events.error`) shows
+    the statement but never its bound values (emails, password hashes, event payloads).
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            hide_parameters=True,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_on_connect(dbapi_conn, _record):
@@ -44,7 +51,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+    )
 
 
 _READ_ONLY = "credit_app_read_only"
@@ -70,8 +79,15 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 @contextmanager
 def read_scope(engine: Engine | None = None) -> Iterator[Session]:
     """A transaction that only reads (and is rolled back): it never queues behind writers,
-    so page loads and session checks stay fast while spends are busy."""
-    reader = (engine or get_engine()).execution_options(**{_READ_ONLY: True})
+    so page loads and session checks stay fast while spends are busy. Every statement in
+    it sees the same snapshot, so numbers read together agree (a balance and the entries
+    behind it): REPEATABLE READ on PostgreSQL (which never fails a read-only transaction),
+    and SQLite's read transaction under WAL."""
+    engine = engine or get_engine()
+    options: dict[str, object] = {_READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["isolation_level"] = "REPEATABLE READ"
+    reader = engine.execution_options(**options)
     # Closing (not rolling back) ends the transaction and leaves loaded objects readable.
     with Session(reader) as session:
         yield session

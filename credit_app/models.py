@@ -240,12 +240,12 @@ class EventOutcome(StrEnum):
     """What became of a Stripe event (`stripe_events.outcome`).
 
     Final: APPLIED (its effects are in), IGNORED (nothing of ours to do: an unknown type,
-    another Stripe mode, a payment that is not ours), DUPLICATE (another event had already
-    done what this one reports, e.g. the same invoice paid). Not final: DEFERRED (it must
-    wait for another event; answered 503) and FAILED (an unexpected error, kept in
-    `error`; answered 500). A retry from Stripe, `credit-app replay` or the sync claims a
-    not-final event again. PROCESSING marks the claim inside the transaction that applies
-    the event; it is never committed.
+    another Stripe mode, a payment that is not ours, an object Stripe no longer has),
+    DUPLICATE (another event had already done what this one reports, e.g. the same
+    invoice paid). Not final: DEFERRED (it must wait for another event; answered 503) and
+    FAILED (an unexpected error, kept in `error`; answered 500). A retry from Stripe or
+    `credit-app replay` claims a not-final event again. PROCESSING marks the claim inside
+    the transaction that applies the event; it is never committed.
     """
 
     APPLIED = "applied"
@@ -264,10 +264,17 @@ FINAL_OUTCOMES = frozenset({EventOutcome.APPLIED, EventOutcome.IGNORED, EventOut
 RETRYABLE_OUTCOMES = frozenset({EventOutcome.DEFERRED, EventOutcome.FAILED})
 
 
+# Stripe's ids are at most 255 characters; an event type fits in 64 (the webhook route
+# refuses a longer one, so the stored type is always the event's own).
+STRIPE_ID_MAX = 255
+EVENT_TYPE_MAX = 64
+
+
 class StripeEvent(SQLModel, table=True):
     """Every Stripe event received. The primary key makes each event apply at most once:
-    it is claimed (inserted, or a deferred/failed row taken back) in the same transaction
-    as the event's effects."""
+    it is claimed (inserted, or a deferred/failed row taken back) in the transaction that
+    applies its effects and commits them with a final outcome. A deferred or failed
+    attempt rolls that transaction back and is recorded in one of its own."""
 
     __tablename__ = "stripe_events"
     __table_args__ = (
@@ -277,8 +284,8 @@ class StripeEvent(SQLModel, table=True):
         ),
     )
 
-    id: str = Field(max_length=255, primary_key=True)
-    type: str = Field(max_length=64)
+    id: str = Field(max_length=STRIPE_ID_MAX, primary_key=True)
+    type: str = Field(max_length=EVENT_TYPE_MAX)
     stripe_created: datetime = Field(sa_column=_timestamp())
     received_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     # When the outcome was last written (first receipt, a retry, a replay).
@@ -296,7 +303,7 @@ class StripeEvent(SQLModel, table=True):
     # Whose event it is, to find a user's events when their account is deleted. No
     # foreign key: the record outlives the account.
     user_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, index=True)
-    stripe_customer_id: str | None = Field(default=None, max_length=255, index=True)
+    stripe_customer_id: str | None = Field(default=None, max_length=STRIPE_ID_MAX, index=True)
 
 
 class CheckoutRecord(SQLModel, table=True):

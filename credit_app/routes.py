@@ -15,6 +15,10 @@ CHECKOUT_RETURN = "/billing/success"
 TOOLS = "/tools"
 USAGE = "/usage"
 
+# HTTP endpoints beside the pages (credit_app.api).
+HEALTH = "/api/health"
+STRIPE_WEBHOOK = "/api/webhooks/stripe"
+
 
 def with_next(page: str, next_path: str) -> str:
     """`page?next=<next_path>`: where log-in or sign-up sends the person afterwards."""

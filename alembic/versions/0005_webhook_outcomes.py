@@ -12,10 +12,11 @@ its effects, so every stored row's effects were committed with it):
   more to take back"): 'duplicate'.
 - outcome 'ignored' stays 'ignored'.
 - outcome 'processing' (a row whose outcome was never set: no code path committed one)
-  and any value this revision does not know become 'failed', with the old value in
-  `error` so it shows in `credit-app events --failed`; each is reported on stderr and in
-  the log. They cannot be replayed (no payload was kept): look at them in the Stripe
-  Dashboard and resend them there if needed.
+  and any value this revision does not know become 'ignored' (final), with the old value
+  in `detail` and `error`; each is reported on stderr and in the log. Not 'failed': the
+  old code committed a row only together with its effects, so whatever such an event
+  did is in, and claiming it again could apply it twice. Nor could it be replayed (no
+  payload was kept): check it in the Stripe Dashboard.
 - attempts = 1, updated_at = received_at; payload, error, user_id and
   stripe_customer_id stay empty (they were not kept).
 """
@@ -52,18 +53,23 @@ EVENTS = sa.table(
 )
 
 
-def _new_outcome(old: str, detail: str) -> tuple[str, str | None]:
-    """(outcome, error) for a row written before 0005."""
+DETAIL_MAX = 255
+
+
+def _new_outcome(old: str | None, detail: str) -> tuple[str, str, str | None]:
+    """(outcome, detail, error) for a row written before 0005."""
     if old == "applied":
         if detail.startswith(_ALREADY_DONE) or detail == _NOTHING_MORE:
-            return "duplicate", None
-        return "applied", None
+            return "duplicate", detail, None
+        return "applied", detail, None
     if old == "ignored":
-        return "ignored", None
-    return "failed", (
-        f"0005: recorded as {old!r} before outcomes were typed; its effects, if any, were "
-        "committed with it. Check it in the Stripe Dashboard."
+        return "ignored", detail, None
+    note = (
+        f"0005: recorded as {old!r} before outcomes were typed; now 'ignored' (final): "
+        "its effects, if any, were committed with it. Check it in the Stripe Dashboard."
     )
+    kept = f"{note} Old detail: {detail}" if detail else note
+    return "ignored", kept[:DETAIL_MAX], kept
 
 
 def _carry_outcomes_forward(connection) -> None:
@@ -71,14 +77,16 @@ def _carry_outcomes_forward(connection) -> None:
         sa.select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.outcome, EVENTS.c.detail)
     ).all()
     for event_id, kind, old, detail in rows:
-        outcome, error = _new_outcome(old or "", detail or "")
+        outcome, new_detail, error = _new_outcome(old, detail or "")
         if error is not None:
-            message = f"0005: stripe event {event_id} ({kind}) had outcome {old!r}; now 'failed'"
+            message = f"0005: stripe event {event_id} ({kind}) had outcome {old!r}; now 'ignored'"
             logger.warning(message)
             print(message, file=sys.stderr)
-        if (outcome, error) != (old, None):
+        if (outcome, new_detail, error) != (old, detail, None):
             connection.execute(
-                EVENTS.update().where(EVENTS.c.id == event_id).values(outcome=outcome, error=error)
+                EVENTS.update()
+                .where(EVENTS.c.id == event_id)
+                .values(outcome=outcome, detail=new_detail, error=error)
             )
 
 

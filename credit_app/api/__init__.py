@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from credit_app import routes
 from credit_app.api import app_services, csp
 from credit_app.api.app_services import AccountPusher, AppServices
 from credit_app.api.guard import AppGuard, LinkTokenFilter, security_headers
@@ -32,13 +33,13 @@ def build_api(
     stops the start) in `app.state.services`."""
     settings = settings or get_settings()
     payments = payment_settings(settings)
-    routes: list[BaseRoute] = [
-        Route("/api/health", health, methods=["GET"]),
-        Route("/api/webhooks/stripe", stripe_webhook, methods=["POST"]),
+    endpoints: list[BaseRoute] = [
+        Route(routes.HEALTH, health, methods=["GET"]),
+        Route(routes.STRIPE_WEBHOOK, stripe_webhook, methods=["POST"]),
     ]
     if payments.sandbox:
         api_key, webhook_secret, sandbox = _embedded_sandbox(settings, payments)
-        routes.append(Mount(runtime.SANDBOX_PATH, app=sandbox))
+        endpoints.append(Mount(runtime.SANDBOX_PATH, app=sandbox))
         config = runtime.stripe_config(
             payments, sandbox_api_key=api_key, sandbox_webhook_secret=webhook_secret
         )
@@ -52,7 +53,7 @@ def build_api(
         config = runtime.stripe_config(payments)
         if payments.test_mode:
             logger.warning("TEST MODE: Stripe test keys; payments are simulated by Stripe.")
-    api = Starlette(routes=routes)
+    api = Starlette(routes=endpoints)
     api.state.services = AppServices(payments, StripeGateway(config), push_account)
     return api
 
@@ -70,7 +71,7 @@ def _embedded_sandbox(settings: Settings, payments: PaymentSettings):
         SandboxSettings(
             api_key=api_key,
             webhook_secret=webhook_secret,
-            webhook_url=f"{base}/api/webhooks/stripe",
+            webhook_url=base + routes.STRIPE_WEBHOOK,
             public_url=base + runtime.SANDBOX_PATH,
             controls=settings.sandbox_controls,
             allowed_return_origins=(settings.app_origin,),

@@ -1,10 +1,11 @@
 """POST /api/webhooks/stripe: verify, record and apply Stripe events (DESIGN.md section 5).
 
 2xx once the event is durably recorded as final (applied, ignored, duplicate) or was
-already; 400 for a bad signature or body (nothing written); 413 over 1 MiB; 503 when the
-event must wait for another one (recorded as deferred; Stripe retries); 500 on an
-unexpected error (recorded as failed with the error; Stripe retries, `credit-app replay`
-can too); never 5xx for an unknown type (recorded as ignored).
+already; 400 for a bad signature or a body that is not event-shaped (nothing written;
+stripe_gateway.verify_event); 413 over 1 MiB; 503 when the event must wait for another
+one (recorded as deferred; Stripe retries); 500 on an unexpected error (recorded as
+failed with the error; Stripe retries, `credit-app replay` can too); never 5xx for an
+unknown type (recorded as ignored).
 """
 
 import logging

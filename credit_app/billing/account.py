@@ -1,6 +1,7 @@
 """What a signed-in page shows about its user, read in one transaction: balance, plan,
 subscription and the latest ledger entries, with the rules that say what they mean (which
-plan applies, a failed payment, a low balance)."""
+plan applies, a failed payment, a low balance); and /usage's view of the ledger, whose
+period totals start where the billing period does."""
 
 import uuid
 from dataclasses import dataclass
@@ -10,9 +11,14 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from credit_app import credits
-from credit_app.billing.subscriptions import ENTITLED_STATUSES, current_subscription
+from credit_app.billing.subscriptions import (
+    ENTITLED_STATUSES,
+    billing_period_start,
+    current_subscription,
+)
+from credit_app.credits import usage
 from credit_app.db import in_read
-from credit_app.models import LedgerEntry, SubscriptionStatus, User
+from credit_app.models import EntryKind, LedgerEntry, SubscriptionStatus, User, utcnow
 from credit_app.settings import get_settings
 
 # LedgerEntry is re-exported: the rows of `AccountSnapshot.recent`, for callers above the
@@ -24,6 +30,7 @@ __all__ = [
     "LedgerEntry",
     "account_snapshot",
     "load_account",
+    "load_usage",
     "payment_failed",
 ]
 
@@ -116,3 +123,37 @@ async def load_account(
         low_balance_below=low_balance_below,
         engine=engine,
     )
+
+
+def _usage(
+    session: Session,
+    user_id: uuid.UUID,
+    kind: EntryKind | None,
+    tool: str | None,
+    page: int,
+    now: datetime,
+) -> usage.UsageOverview:
+    return usage.usage_overview(
+        session,
+        user_id=user_id,
+        period_start=billing_period_start(session, user_id=user_id, now=now),
+        kind=kind,
+        tool=tool,
+        page=page,
+        now=now,
+    )
+
+
+async def load_usage(
+    user_id: uuid.UUID,
+    *,
+    kind: EntryKind | None = None,
+    tool: str | None = None,
+    page: int = 1,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+) -> usage.UsageOverview:
+    """Everything /usage shows (credits.usage.usage_overview), its period totals since the
+    start of the user's current billing period, read in one read-only transaction so the
+    numbers agree."""
+    return await in_read(_usage, user_id, kind, tool, page, now or utcnow(), engine=engine)

@@ -1,4 +1,5 @@
-"""Starting a purchase (Checkout), managing it (portal), and confirming it came through."""
+"""Starting a purchase (Checkout, or the portal for a subscriber changing plan), managing
+it (portal), and confirming it came through."""
 
 import asyncio
 import uuid
@@ -18,6 +19,18 @@ from credit_app.models import CheckoutRecord, PlanKind, Purchase, User, utcnow
 
 class CheckoutRefused(Exception):
     """A purchase that makes no sense; the message is shown to the person."""
+
+
+NOT_FOR_SALE = "That plan is not for sale."
+
+
+def plan_for_sale(plan_id: str) -> catalog.PlanSpec | None:
+    """The catalog's subscription or pack with this id; None for anything else (an unknown
+    id, the Free plan): check what a browser sent before using it."""
+    plan = catalog.plan_by_id(plan_id)
+    if plan is None or plan.kind not in (PlanKind.SUBSCRIPTION, PlanKind.PACK):
+        return None
+    return plan
 
 
 # Each checkout costs calls to Stripe and a row here: a tab clicking in a loop is stopped.
@@ -77,6 +90,39 @@ async def ensure_customer(
     return await in_transaction(_save_customer, user_id, created, engine=engine)
 
 
+async def start_purchase(
+    gateway: StripeGateway,
+    *,
+    user_id: uuid.UUID,
+    plan_id: str,
+    app_url: str,
+    create_missing_price: bool = False,
+    engine: Engine | None = None,
+) -> str:
+    """Where to send the browser to buy `plan_id`: the customer portal when it is a
+    subscription and the user already subscribes (decided from the database: a status in
+    ENTITLED_STATUSES), else a new Checkout Session. Raises CheckoutRefused (NOT_FOR_SALE
+    for anything but a subscription or pack, writing nothing) and lets the gateway's
+    errors through."""
+    plan = plan_for_sale(plan_id)
+    if plan is None:
+        raise CheckoutRefused(NOT_FOR_SALE)
+    if plan.kind == PlanKind.SUBSCRIPTION:
+        buyer = await in_read(_buyer, user_id, engine=engine)
+        if buyer.subscribed:
+            return await open_portal(
+                gateway, user_id=user_id, app_url=app_url, buyer=buyer, engine=engine
+            )
+    return await start_checkout(
+        gateway,
+        user_id=user_id,
+        plan_id=plan.id,
+        app_url=app_url,
+        create_missing_price=create_missing_price,
+        engine=engine,
+    )
+
+
 async def start_checkout(
     gateway: StripeGateway,
     *,
@@ -87,9 +133,9 @@ async def start_checkout(
     engine: Engine | None = None,
 ) -> str:
     """Create a Checkout Session and return the URL to send the browser to."""
-    plan = catalog.plan_by_id(plan_id)
-    if plan is None or plan.kind not in (PlanKind.SUBSCRIPTION, PlanKind.PACK):
-        raise CheckoutRefused("That plan is not for sale.")
+    plan = plan_for_sale(plan_id)
+    if plan is None:
+        raise CheckoutRefused(NOT_FOR_SALE)
     slot = await in_transaction(_claim_checkout_slot, user_id, plan.id, engine=engine)
     if slot is None:
         raise CheckoutRefused(TOO_MANY_CHECKOUTS)
@@ -173,9 +219,16 @@ def _release_checkout_slot(session: Session, placeholder: str) -> None:
 
 
 async def open_portal(
-    gateway: StripeGateway, *, user_id: uuid.UUID, app_url: str, engine: Engine | None = None
+    gateway: StripeGateway,
+    *,
+    user_id: uuid.UUID,
+    app_url: str,
+    buyer: _Buyer | None = None,
+    engine: Engine | None = None,
 ) -> str:
-    customer_id = await ensure_customer(gateway, user_id, engine=engine)
+    """A customer-portal session for the user (creating their Stripe customer if needed);
+    returns its URL. `buyer`: the user as already read, to save reading it again."""
+    customer_id = await ensure_customer(gateway, user_id, buyer, engine=engine)
     return await gateway.create_portal_session(
         customer_id=customer_id, return_url=app_url.rstrip("/") + routes.DASHBOARD
     )

@@ -11,18 +11,16 @@ Each function returns a short description of what it did, stored with the Stripe
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from credit_app import credits
 from credit_app.credits import keys
 from credit_app.models import (
     GrantSource,
-    LedgerEntry,
     PlanInterval,
     PlanKind,
     Purchase,
-    Shortfall,
     SubscriptionPlan,
     User,
 )
@@ -129,19 +127,7 @@ def _lock_owner(session: Session, purchase: Purchase) -> None:
 
 def credits_taken_back(session: Session, purchase: Purchase) -> int:
     """Credits already taken back from this purchase (net of restores) plus shortfalls."""
-    prefix = keys.purchase_prefix(purchase.id)
-    net_taken = session.scalar(
-        select(func.coalesce(func.sum(-col(LedgerEntry.delta)), 0)).where(
-            col(LedgerEntry.idempotency_key).startswith(prefix, autoescape=True)
-        )
-    )
-    short = session.scalar(
-        select(func.coalesce(func.sum(col(Shortfall.credits)), 0)).where(
-            col(Shortfall.reference).startswith(prefix, autoescape=True)
-        )
-    )
-    # COALESCE makes both sums 0 when nothing matches: never NULL.
-    return (net_taken or 0) + (short or 0)
+    return credits.net_taken_under(session, prefix=keys.purchase_prefix(purchase.id))
 
 
 def _take_back(session: Session, purchase: Purchase, amount: int, key: str, why: str) -> str:
@@ -173,7 +159,7 @@ def clawback_dispute(session: Session, purchase: Purchase, dispute_id: str) -> s
     """A dispute withdraws the payment: take back whatever this purchase still holds."""
     key = keys.dispute_takeback(purchase.id, dispute_id)
     _lock_owner(session, purchase)
-    if session.scalar(select(col(LedgerEntry.id)).where(col(LedgerEntry.idempotency_key) == key)):
+    if credits.entry_delta(session, key=key) is not None:
         return f"already taken back ({key})"
     due = purchase.credits_granted - credits_taken_back(session, purchase)
     return _take_back(session, purchase, due, key, "Payment disputed")
@@ -182,11 +168,7 @@ def clawback_dispute(session: Session, purchase: Purchase, dispute_id: str) -> s
 def restore_dispute(session: Session, purchase: Purchase, dispute_id: str) -> str:
     """A dispute won: give back exactly what that dispute took."""
     _lock_owner(session, purchase)
-    taken = session.scalar(
-        select(col(LedgerEntry.delta)).where(
-            col(LedgerEntry.idempotency_key) == keys.dispute_takeback(purchase.id, dispute_id)
-        )
-    )
+    taken = credits.entry_delta(session, key=keys.dispute_takeback(purchase.id, dispute_id))
     if not taken:
         return "the dispute took nothing; nothing to restore"
     result = credits.grant(

@@ -6,6 +6,8 @@ plain dicts, so the rest of the app does not depend on the SDK's object types.
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,13 +16,63 @@ from stripe.params import PriceCreateParams
 from stripe.params.checkout import SessionCreateParams
 
 from credit_app.billing.catalog import PlanSpec
-from credit_app.models import PlanInterval, PlanKind
+from credit_app.models import EVENT_TYPE_MAX, STRIPE_ID_MAX, PlanInterval, PlanKind
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's default
+# Event times the app can store and compare (`datetime` covers years 1 to 9999).
+_CREATED_RANGE = range(0, 253_402_300_800)
 
 
 class WebhookRejected(Exception):
     """The body or its signature is not a genuine Stripe event."""
+
+
+class StripeObjectMissing(Exception):
+    """Stripe has no such object (404, `resource_missing`): deleted, or never in this
+    account and mode. Permanent, unlike a network or server error."""
+
+    def __init__(self, kind: str, object_id: str) -> None:
+        super().__init__(f"No such {kind}: {object_id!r}")
+        self.kind = kind
+        self.object_id = object_id
+
+    @property
+    def what(self) -> str:
+        return f"{self.kind} {self.object_id}"
+
+
+@contextmanager
+def _missing_as(kind: str, object_id: str) -> Iterator[None]:
+    """Stripe's not-found answer for `object_id` as StripeObjectMissing; other errors pass."""
+    try:
+        yield
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status == 404 or exc.code == "resource_missing":
+            raise StripeObjectMissing(kind, object_id) from exc
+        raise
+
+
+def _check_event_shape(event: Any) -> None:
+    """What the rest of the app relies on in an event (it is stored and handled without
+    further checks): ids and type that fit their columns, an object, sane types."""
+    if not isinstance(event, dict) or event.get("object") != "event":
+        raise WebhookRejected("body is not a Stripe event")
+    event_id, kind = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= STRIPE_ID_MAX:
+        raise WebhookRejected(f"event id is not a string of 1 to {STRIPE_ID_MAX} characters")
+    # Refused rather than truncated: the stored type is always the event's own.
+    if not isinstance(kind, str) or not 0 < len(kind) <= EVENT_TYPE_MAX:
+        raise WebhookRejected(f"event type is not a string of 1 to {EVENT_TYPE_MAX} characters")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise WebhookRejected("event data.object is not an object")
+    created = event.get("created")
+    if "created" in event and (
+        not isinstance(created, int) or isinstance(created, bool) or created not in _CREATED_RANGE
+    ):
+        raise WebhookRejected("event created is not a Unix timestamp")
+    if "livemode" in event and not isinstance(event["livemode"], bool):
+        raise WebhookRejected("event livemode is not a boolean")
 
 
 class PlanNotInStripe(Exception):
@@ -49,7 +101,7 @@ class StripeGateway:
     # --- webhooks ---------------------------------------------------------------------
 
     def verify_event(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
-        """Check Stripe's signature on the raw body, then parse it."""
+        """Check Stripe's signature on the raw body, then parse it and check its shape."""
         if not signature_header:
             raise WebhookRejected("missing Stripe-Signature header")
         try:
@@ -60,8 +112,7 @@ class StripeGateway:
             event = json.loads(text)
         except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
             raise WebhookRejected(str(exc)) from exc
-        if not isinstance(event, dict) or event.get("object") != "event" or "id" not in event:
-            raise WebhookRejected("body is not a Stripe event")
+        _check_event_shape(event)
         return event
 
     # --- customers, checkout, portal ------------------------------------------------------
@@ -127,23 +178,29 @@ class StripeGateway:
 
     # --- reads used by webhook processing ---------------------------------------------
 
+    # Each raises StripeObjectMissing when Stripe has no such object.
+
     async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
-        subscription = await self._client.v1.subscriptions.retrieve_async(subscription_id)
+        with _missing_as("subscription", subscription_id):
+            subscription = await self._client.v1.subscriptions.retrieve_async(subscription_id)
         return subscription.to_dict()
 
     async def retrieve_price(self, price_id: str) -> dict[str, Any]:
-        price = await self._client.v1.prices.retrieve_async(price_id)
+        with _missing_as("price", price_id):
+            price = await self._client.v1.prices.retrieve_async(price_id)
         return price.to_dict()
 
     async def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
-        dispute = await self._client.v1.disputes.retrieve_async(dispute_id)
+        with _missing_as("dispute", dispute_id):
+            dispute = await self._client.v1.disputes.retrieve_async(dispute_id)
         return dispute.to_dict()
 
     async def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:
         """Since API 2025-03, invoices link to payments through invoice_payment objects."""
-        payments = await self._client.v1.invoice_payments.list_async(
-            params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}}
-        )
+        with _missing_as("payment intent", payment_intent_id):
+            payments = await self._client.v1.invoice_payments.list_async(
+                params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}}
+            )
         if not payments.data:
             return None
         invoice = payments.data[0].invoice  # an id, or the Invoice when expanded

@@ -1,5 +1,7 @@
-"""A user's subscription as last applied from Stripe, and which plan that means."""
+"""A user's subscription as last applied from Stripe, which plan that means, and when its
+current billing period started."""
 
+import calendar
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -8,6 +10,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from credit_app.models import (
+    PlanInterval,
     SubscriptionPlan,
     SubscriptionStatus,
     User,
@@ -107,3 +110,27 @@ def current_subscription(
         .where(col(UserSubscription.user_id) == user_id)
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def period_start(
+    period_end: datetime | None, interval: PlanInterval | str | None, now: datetime
+) -> datetime:
+    """Start of the current billing period: one interval before its end; on Free (no
+    period), the start of the calendar month."""
+    if period_end is None or interval not in (PlanInterval.MONTH, PlanInterval.YEAR):
+        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    months = 12 if interval == PlanInterval.YEAR else 1
+    year, month = divmod(period_end.year * 12 + period_end.month - 1 - months, 12)
+    day = min(period_end.day, calendar.monthrange(year, month + 1)[1])
+    return period_end.replace(year=year, month=month + 1, day=day)
+
+
+def billing_period_start(session: Session, *, user_id: uuid.UUID, now: datetime) -> datetime:
+    """The start of the user's current billing period: one plan interval before the end of
+    the subscription's current period; with no subscription, or a canceled one, the start
+    of the calendar month."""
+    found = current_subscription(session, user_id=user_id)
+    if found is None or found[0].status == SubscriptionStatus.CANCELED:
+        return period_start(None, None, now)
+    subscription, plan = found
+    return period_start(subscription.current_period_end, plan.interval, now)

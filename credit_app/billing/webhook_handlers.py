@@ -21,6 +21,7 @@ from credit_app.billing.subscriptions import (
     plan_for_price,
     user_for,
 )
+from credit_app.billing.webhook_records import unfinished_event_naming
 from credit_app.billing.webhook_registry import Facts, Fetch, Handled, Registry, RetryLater
 from credit_app.models import (
     EventOutcome,
@@ -35,8 +36,16 @@ from credit_app.models import (
 registry = Registry()
 
 # Stripe retries a failing webhook for about three days; a refund whose payment we have
-# still not recorded after this long is not ours to act on (another product's charge).
+# still not recorded after this long is not ours to act on (another product's charge),
+# unless an event that records payments is itself still deferred or failed and names it.
 DEFER_AT_MOST = timedelta(hours=6)
+
+# The events whose handlers record a Purchase (a pack's payment, a paid invoice).
+_RECORDS_PURCHASES = (
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "invoice.paid",
+)
 
 
 def event_time(event: dict[str, Any]) -> datetime:
@@ -176,15 +185,26 @@ class _NotOurs(Exception):
 
 def _purchase_for_charge(session: Session, event: dict[str, Any], facts: Facts) -> Purchase:
     """The purchase a charge (or a dispute of it) paid for. Not recorded yet: RetryLater
-    while the event is young (its grant may still be on its way), else not ours."""
+    while the event is young (its grant may still be on its way) or while the event that
+    would record it is deferred or failed (it has arrived; it will be applied), else not
+    ours."""
     charge_like = event["data"]["object"]
+    payment_intent = charge_like.get("payment_intent")
     purchase = purchases.find_purchase(
-        session, payment_intent=charge_like.get("payment_intent"), invoice=facts.invoice_id
+        session, payment_intent=payment_intent, invoice=facts.invoice_id
     )
     if purchase is not None:
         return purchase
     if utcnow() - event_time(event) < DEFER_AT_MOST:
-        raise RetryLater(f"no purchase recorded yet for {charge_like.get('payment_intent')}")
+        raise RetryLater(f"no purchase recorded yet for {payment_intent}")
+    waiting_for = unfinished_event_naming(
+        session, (payment_intent, facts.invoice_id), types=_RECORDS_PURCHASES
+    )
+    if waiting_for is not None:
+        raise RetryLater(
+            f"no purchase recorded yet for {payment_intent}: its event {waiting_for} is not "
+            "applied yet (replay it first)"
+        )
     raise _NotOurs
 
 

@@ -54,11 +54,21 @@ class Facts:
 @dataclass(frozen=True)
 class Handled:
     """A handler's result: the outcome, the text kept in `stripe_events.detail`, and whose
-    balance or plan may have changed (their open tabs are refreshed)."""
+    balance or plan may have changed (their open tabs are refreshed).
+
+    Always final (applied, ignored, duplicate): it is committed with the handler's
+    effects. An event that must wait raises RetryLater instead, and an error raises."""
 
     outcome: EventOutcome
     detail: str
     user_ids: tuple[uuid.UUID, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not EventOutcome(self.outcome).final:
+            raise ValueError(
+                f"a handler's outcome is final (applied, ignored or duplicate), not "
+                f"{self.outcome!r}: raise RetryLater to wait for another event"
+            )
 
     @classmethod
     def applied(cls, detail: str, *user_ids: uuid.UUID) -> "Handled":

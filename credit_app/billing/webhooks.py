@@ -13,7 +13,9 @@ rolls the effects back and records `deferred` (the route answers 503); any other
 rolls them back and records `failed` with the error, in a transaction of its own (the
 route answers 500). Both are claimed again by Stripe's next delivery or by
 `credit-app replay EVT_ID`, which runs the stored payload through this same path. An
-unfinished outcome never overwrites a final one written meanwhile.
+unfinished outcome never overwrites a final one written meanwhile. An object Stripe no
+longer has (404, `resource_missing`) makes the event `ignored`, final: no retry would
+find it.
 """
 
 import asyncio
@@ -27,14 +29,20 @@ from typing import Any
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
-from credit_app.billing.stripe_gateway import StripeGateway
+from credit_app.billing.stripe_gateway import StripeGateway, StripeObjectMissing
 from credit_app.billing.webhook_handlers import event_time, registry
 from credit_app.billing.webhook_registry import Facts, Fetch, Handled, RetryLater
 from credit_app.db import insert_unless_exists, read_scope, session_scope
-from credit_app.models import RETRYABLE_OUTCOMES, EventOutcome, StripeEvent, utcnow
+from credit_app.models import (
+    EVENT_TYPE_MAX,
+    RETRYABLE_OUTCOMES,
+    STRIPE_ID_MAX,
+    EventOutcome,
+    StripeEvent,
+    utcnow,
+)
 
 __all__ = [
-    "HANDLED",
     "Facts",
     "Outcome",
     "ReplayRefused",
@@ -51,7 +59,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-HANDLED = frozenset(registry.event_types)
 DETAIL_MAX = 255
 ERROR_MAX = 2000
 
@@ -87,10 +94,15 @@ def invoice_price_id(invoice: dict[str, Any]) -> str | None:
     return price if isinstance(price, str) else (price or {}).get("id")
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else empty (a field missing, null or malformed)."""
+    return value if isinstance(value, dict) else {}
+
+
 def subscription_id_of(obj: dict[str, Any]) -> str | None:
     """An invoice's subscription: `parent.subscription_details.subscription` since API
     2025-03; older payloads had a top-level `subscription`."""
-    details = ((obj.get("parent") or {}).get("subscription_details")) or {}
+    details = _dict(_dict(obj.get("parent")).get("subscription_details"))
     return details.get("subscription") or obj.get("subscription")
 
 
@@ -165,6 +177,11 @@ async def process_event(
         return await asyncio.to_thread(_apply, event, engine, lambda _session: refused)
     try:
         facts = await gather_facts(gateway, event)
+    except StripeObjectMissing as exc:
+        # Permanent: the object was deleted (or never was in this account and mode), so
+        # no retry will find it. Final, changing nothing (answered 2xx: Stripe stops).
+        gone = Handled.ignored(f"ignored: Stripe no longer has {exc.what}")
+        return await asyncio.to_thread(_apply, event, engine, lambda _session: gone)
     except Exception as exc:
         return await asyncio.to_thread(_record_failure, event, exc, engine)
     return await asyncio.to_thread(apply_event, event, facts, engine)
@@ -260,7 +277,7 @@ def _insert_row(
         insert_unless_exists(session, StripeEvent, key="id")
         .values(
             id=event["id"],
-            type=event["type"][:64],
+            type=event["type"][:EVENT_TYPE_MAX],
             stripe_created=event_time(event),
             received_at=now,
             updated_at=now,
@@ -278,6 +295,10 @@ def _insert_row(
 
 
 def _finish(session: Session, event_id: str, handled: Handled) -> None:
+    # Committed with the effects: only a final outcome may be (Handled checks it too; this
+    # holds whatever built the result). Raising rolls the effects back, recorded as failed.
+    if not EventOutcome(handled.outcome).final:
+        raise ValueError(f"refusing to commit effects with outcome {str(handled.outcome)!r}")
     values: dict[str, Any] = {
         "outcome": handled.outcome,
         "detail": handled.detail[:DETAIL_MAX],
@@ -289,9 +310,19 @@ def _finish(session: Session, event_id: str, handled: Handled) -> None:
     session.execute(update(StripeEvent).where(col(StripeEvent.id) == event_id).values(**values))
 
 
+def _error_text(exc: BaseException) -> str:
+    """What is kept of an error on the event's row: its type and message, without the
+    lines in which PostgreSQL quotes row values ("DETAIL:  Failing row contains (...)");
+    bound parameters are never in it (db.make_engine's hide_parameters)."""
+    message = "\n".join(
+        line for line in str(exc).splitlines() if not line.lstrip().startswith("DETAIL:")
+    )
+    return f"{type(exc).__name__}: {message}"[:ERROR_MAX]
+
+
 def _record_failure(event: dict[str, Any], exc: Exception, engine: Engine | None) -> Outcome:
     logger.exception("stripe event %s %s failed", event["id"], event["type"], exc_info=exc)
-    error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
+    error = _error_text(exc)
     return _record_unfinished(event, EventOutcome.FAILED, error, error, engine)
 
 
@@ -338,23 +369,29 @@ def owner_ids(event: dict[str, Any]) -> tuple[uuid.UUID | None, str | None]:
     """Whose event this looks like before any handler runs: the user id we put in
     metadata or client_reference_id, and the Stripe customer. Kept on the row so a user's
     events can be found when their account is deleted, whatever became of the event."""
-    obj = (event.get("data") or {}).get("object") or {}
+    obj = _dict(_dict(event.get("data")).get("object"))
     customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
     if isinstance(customer, dict):
         customer = customer.get("id")
-    details = ((obj.get("parent") or {}).get("subscription_details")) or {}
+    details = _dict(_dict(obj.get("parent")).get("subscription_details"))
     for candidate in (
-        (obj.get("metadata") or {}).get("user_id"),
+        _dict(obj.get("metadata")).get("user_id"),
         obj.get("client_reference_id"),
-        (details.get("metadata") or {}).get("user_id"),
+        _dict(details.get("metadata")).get("user_id"),
     ):
+        if not isinstance(candidate, str | uuid.UUID) or not candidate:
+            continue
         try:
-            user_id = uuid.UUID(str(candidate)) if candidate else None
+            user_id = uuid.UUID(str(candidate))
         except ValueError:
             continue
-        if user_id is not None:
-            return user_id, customer if isinstance(customer, str) else None
-    return None, customer if isinstance(customer, str) else None
+        return user_id, _customer_id(customer)
+    return None, _customer_id(customer)
+
+
+def _customer_id(value: Any) -> str | None:
+    """A customer id that fits its column, else None (the row is written all the same)."""
+    return value if isinstance(value, str) and 0 < len(value) <= STRIPE_ID_MAX else None
 
 
 async def replay_event(

@@ -18,8 +18,14 @@ Holds, for long work (they change what is available, not the balance, until capt
 The charging guard, the one way a premium tool pays (async; its own transactions):
     await run_charged(user_id=, feature=, cost=, action_key=, description=, work=)
                                                                            -> Charged
-Reading: balance, available (balance minus active holds), recent_entries; invariant
-checks: find_drift, find_hold_drift (`credit-app reconcile`).
+Reading: balance, available (balance minus active holds), recent_entries; by key, for
+callers that key their own changes (billing's take-backs): entry_delta(session, key=),
+net_taken_under(session, prefix=); invariant checks: find_drift, find_hold_drift
+(`credit-app reconcile`).
+
+This package is the ledger's public API: code outside credit_app.credits imports it, and
+of its modules only `keys`, `usage`, `tool_runs` and `upkeep` (the import-linter contract
+"Outside code uses the ledger's public API" in pyproject.toml).
 
 One vocabulary: every result has `replayed`, True when the call repeated an earlier one
 (the same idempotency key, the same hold) and changed nothing; it answers as the first
@@ -55,7 +61,9 @@ from credit_app.credits.ledger import (
     balance,
     check_amount,
     clawback,
+    entry_delta,
     grant,
+    net_taken_under,
     recent_entries,
     refund,
     spend,
@@ -83,11 +91,13 @@ __all__ = [
     "capture",
     "check_amount",
     "clawback",
+    "entry_delta",
     "expire_stale",
     "find_drift",
     "find_hold_drift",
     "grant",
     "keys",
+    "net_taken_under",
     "recent_entries",
     "refund",
     "release",

@@ -3,10 +3,10 @@ spending per day and per tool, totals over a window, the report's entries.
 
 Every tool figure here nets by the entries' feature (tool) id: spends and captures minus
 the refunds of failed runs, the same rule as the PDF report's summary (tools.report).
-The async functions that open the session are in `credits.usage`.
+The async functions that open the session are in `credits.usage` and `credits.tool_runs`
+(and billing.account.load_usage, which adds the billing period).
 """
 
-import calendar
 import csv
 import io
 import uuid
@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select
 from sqlmodel import Session, col
 
-from credit_app.models import EntryKind, LedgerEntry, PlanInterval, utcnow
+from credit_app.credits.errors import UnknownUser
+from credit_app.models import EntryKind, LedgerEntry, User, utcnow
 from credit_app.tools.report import NO_TOOL, ReportEntry, ReportWindow
 
 # Entries that consume credits for a tool, and the ones that give such credits back.
@@ -66,16 +67,15 @@ def count_entries(session: Session, *, user_id: uuid.UUID, where: LedgerFilter) 
 
 def ledger_page(
     session: Session, *, user_id: uuid.UUID, where: LedgerFilter, page: int, per_page: int = 20
-) -> tuple[list[LedgerEntry], int]:
-    """One page of entries, newest first, and the number of matching entries."""
-    total = count_entries(session, user_id=user_id, where=where)
+) -> list[LedgerEntry]:
+    """One page of entries, newest first (`count_entries` says how many pages there are)."""
     rows = session.scalars(
         where.apply(select(LedgerEntry), user_id)
         .order_by(col(LedgerEntry.id).desc())
         .limit(per_page)
         .offset(max(page - 1, 0) * per_page)
     ).all()
-    return list(rows), total
+    return list(rows)
 
 
 def ledger_csv(session: Session, *, user_id: uuid.UUID, where: LedgerFilter) -> str:
@@ -184,17 +184,30 @@ def usage_totals(
     )
 
 
-def period_start(
-    period_end: datetime | None, interval: PlanInterval | str | None, now: datetime
-) -> datetime:
-    """Start of the current billing period: one interval before its end; on Free (no
-    period), the start of the calendar month."""
-    if period_end is None or interval not in (PlanInterval.MONTH, PlanInterval.YEAR):
-        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    months = 12 if interval == PlanInterval.YEAR else 1
-    year, month = divmod(period_end.year * 12 + period_end.month - 1 - months, 12)
-    day = min(period_end.day, calendar.monthrange(year, month + 1)[1])
-    return period_end.replace(year=year, month=month + 1, day=day)
+@dataclass(frozen=True)
+class ReportInput:
+    """What the PDF report prints, read together so its numbers agree with each other."""
+
+    name: str  # the person's name, else their email
+    balance: int  # the balance when the entries were read
+    entries: list[ReportEntry]  # oldest first
+
+
+def report_input(
+    session: Session, *, user_id: uuid.UUID, window: ReportWindow, limit: int
+) -> ReportInput:
+    """The person's name and balance now, and their entries inside `window`, oldest
+    first, at most the newest `limit`. Raises UnknownUser for an id with no user."""
+    person = session.execute(
+        select(col(User.name), col(User.email), col(User.credits)).where(col(User.id) == user_id)
+    ).first()
+    if person is None:
+        raise UnknownUser(user_id)
+    return ReportInput(
+        name=person.name or person.email,
+        balance=person.credits,
+        entries=report_entries(session, user_id=user_id, window=window, limit=limit),
+    )
 
 
 def report_entries(

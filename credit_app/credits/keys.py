@@ -20,18 +20,45 @@ Namespaces:
   stripe:purchase:<id>:dispute:<dp_...>     take-back of a dispute; `:won` restores it
 """
 
+import re
 import uuid
+
+# The namespaces the app writes itself: an operator's own key may not start with one, or a
+# hand-made "stripe:invoice:in_..." could pre-empt (and so block) that invoice's grant.
+RESERVED_PREFIXES = ("signup:", "tool:", "hold:", "stripe:")
+# What the tools page hands each form as its action id (uuid4().hex): fixed length and
+# alphabet, so no action id can spell another key (e.g. end in ":refund").
+_ACTION_ID = re.compile(r"[0-9a-f]{32}")
+_TOOL_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 def signup_grant(user_id: uuid.UUID) -> str:
     return f"signup:{user_id}"
 
 
-def admin_grant() -> str:
-    return f"admin:{uuid.uuid4()}"
+def admin_grant(operator_key: str | None = None) -> str:
+    """An operator's grant: their own key as given (so a key used before this module
+    existed is still recognised), or a fresh `admin:<uuid4>`."""
+    if operator_key is None:
+        return f"admin:{uuid.uuid4()}"
+    if not operator_key.strip() or operator_key.startswith(RESERVED_PREFIXES):
+        raise ValueError(
+            f"an operator's key must be non-empty and not start with {', '.join(RESERVED_PREFIXES)}"
+        )
+    return operator_key
+
+
+def new_action_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_action_id(text: str) -> bool:
+    return _ACTION_ID.fullmatch(text) is not None
 
 
 def tool_action(user_id: uuid.UUID, tool_id: str, action_id: str) -> str:
+    if not _TOOL_ID.fullmatch(tool_id) or not is_action_id(action_id):
+        raise ValueError(f"not a tool id and action id: {tool_id!r}, {action_id!r}")
     return f"tool:{user_id}:{tool_id}:{action_id}"
 
 

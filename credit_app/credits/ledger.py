@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from credit_app.credits.errors import (
@@ -171,6 +171,32 @@ def recent_entries(session: Session, *, user_id: uuid.UUID, limit: int = 10) -> 
         .limit(limit)
     )
     return list(session.scalars(statement))
+
+
+def entry_delta(session: Session, *, key: str) -> int | None:
+    """The delta of the entry written under idempotency key `key`; None if there is none."""
+    return session.scalar(
+        select(col(LedgerEntry.delta)).where(col(LedgerEntry.idempotency_key) == key)
+    )
+
+
+def net_taken_under(session: Session, *, prefix: str) -> int:
+    """Credits claimed back by the entries whose idempotency key starts with `prefix`: what
+    they took, net of what they gave back (e.g. a won dispute's restore), plus the
+    shortfalls clawbacks under those keys recorded (credits already spent, so not taken).
+    0 when nothing matches. Keys are grouped by prefix in `keys` (e.g. purchase_prefix)."""
+    taken = session.scalar(
+        select(func.coalesce(func.sum(-col(LedgerEntry.delta)), 0)).where(
+            col(LedgerEntry.idempotency_key).startswith(prefix, autoescape=True)
+        )
+    )
+    short = session.scalar(
+        select(func.coalesce(func.sum(col(Shortfall.credits)), 0)).where(
+            col(Shortfall.reference).startswith(prefix, autoescape=True)
+        )
+    )
+    # COALESCE makes both sums 0 when nothing matches: never NULL.
+    return (taken or 0) + (short or 0)
 
 
 def check_amount(amount: object) -> None:

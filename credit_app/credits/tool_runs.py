@@ -3,7 +3,7 @@ slot, charge through the credit guard (charging.run_charged), run the tool on th
 worker pool (tools.pool).
 
     outcome = await run_tool(user_id=..., tool="keywords", action_id=..., inputs={"text": ...})
-    outcome = await run_report(user_id=..., action_id=..., name=..., balance=..., progress=...)
+    outcome = await run_report(user_id=..., action_id=..., progress=...)
 
 Each takes `engine=` (default: the app's database) and opens its own transactions.
 
@@ -138,14 +138,14 @@ async def run_report(
     *,
     user_id: uuid.UUID,
     action_id: str,
-    name: str,
-    balance: int,
     progress: report.ProgressCallback | None = None,
     engine: Engine | None = None,
 ) -> charging.Charged[report.ReportResult]:
     """Build the user's PDF usage report of their whole history up to now (the report
-    states that window): credits held while it runs, captured when it is ready. Raises
-    like run_tool."""
+    states that window): credits held while it runs, captured when it is ready. The name
+    and balance it prints are read from the database with its entries, in one transaction
+    (holds do not change the balance, so it is the balance before this report's charge).
+    Raises like run_tool."""
     async with one_heavy_run(user_id, "report", engine=engine):
         window = report.ReportWindow(until=utcnow())
         row_count = await in_read(
@@ -154,20 +154,26 @@ async def run_report(
         tools.check_input("report", row_count=row_count)
 
         async def build() -> report.ReportResult:
-            entries = await report_entries(user_id, window=window, engine=engine)
+            found = await read_report(user_id, window=window, engine=engine)
             return await get_pool().run(
-                "report", entries, name=name, balance=balance, window=window, progress=progress
+                "report",
+                found.entries,
+                name=found.name,
+                balance=found.balance,
+                window=window,
+                progress=progress,
             )
 
         return await _charge(user_id, "report", action_id, build, long=True, engine=engine)
 
 
-async def report_entries(
+async def read_report(
     user_id: uuid.UUID, *, window: report.ReportWindow, engine: Engine | None = None
-) -> list[report.ReportEntry]:
-    """The user's ledger entries inside `window`, oldest first, as the report reads them."""
+) -> history.ReportInput:
+    """The user's name, balance and ledger entries inside `window` (oldest first), as the
+    report prints them, read in one transaction."""
     return await in_read(
-        history.report_entries,
+        history.report_input,
         engine=engine,
         user_id=user_id,
         window=window,

@@ -24,8 +24,11 @@ def _subscribed() -> rx.Var[bool]:
 
 
 def _choose_button(plan: PlanSpec, label: rx.Var[str] | str) -> rx.Component:
-    """Subscribe to or buy `plan` (BillingState.choose decides: sign up first, checkout, or
-    the customer portal for someone who already subscribes)."""
+    """Subscribe to or buy `plan`. The button only sends the plan id: BillingState.choose
+    checks it against the catalog, sends signed-out people to sign up first, and the
+    billing service (checkout.start_purchase) picks Checkout or, for someone the database
+    says already subscribes, the customer portal. The labels here follow the tab's
+    LiveAccount, which decides nothing."""
     is_current = BillingState.signed_in & (LiveAccount.plan_id == plan.id)
     return rx.form(
         rx.el.input(type="hidden", name="plan_id", value=plan.id),

@@ -9,11 +9,10 @@ import reflex as rx
 
 from credit_app import routes
 from credit_app.api import app_services
-from credit_app.billing import catalog, checkout
-from credit_app.billing.catalog import PlanInterval, PlanKind
+from credit_app.billing import checkout
+from credit_app.billing.catalog import PlanInterval
 from credit_app.settings import get_settings
 from credit_app.state.account import AccountState
-from credit_app.state.live import LiveAccount
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +39,8 @@ class BillingState(AccountState):
     async def load_pricing(self):
         """on_load of /pricing: open to everyone; signed-in people see their plan marked."""
         params = self.router.url.query_parameters
-        self.selected_plan = params.get("plan", "")
-        chosen = catalog.plan_by_id(self.selected_plan)
+        chosen = checkout.plan_for_sale(params.get("plan", ""))
+        self.selected_plan = chosen.id if chosen is not None else ""
         if chosen is not None and chosen.interval is not None:
             self.interval = chosen.interval.value
         self.notice = "Checkout canceled. Nothing was charged." if params.get("canceled") else ""
@@ -60,24 +59,22 @@ class BillingState(AccountState):
     @rx.event
     async def choose(self, form_data: dict):
         """Subscribe or buy the plan of the submitted form: signed-out people sign up first
-        and come back to this plan; a subscriber changes plan in the customer portal."""
-        plan_id = str(form_data.get("plan_id", ""))
+        and come back to this plan; checkout.start_purchase decides, from the database,
+        between Checkout and the customer portal (for a subscriber changing plan)."""
+        plan = checkout.plan_for_sale(str(form_data.get("plan_id", "")))
+        if plan is None:  # the browser sent something that is not on this page
+            self.error = checkout.NOT_FOR_SALE
+            return
         if (user_id := await self._authenticated_user_id()) is None:
-            yield rx.redirect(routes.with_next(routes.SIGNUP, routes.pricing_for(plan_id)))
+            yield rx.redirect(routes.with_next(routes.SIGNUP, routes.pricing_for(plan.id)))
             return
-        plan = catalog.plan_by_id(plan_id)
-        subscribed = (await self.get_state(LiveAccount)).plan_id != catalog.free_plan().id
-        if plan is not None and plan.kind == PlanKind.SUBSCRIPTION and subscribed:
-            async for update in self._open_portal(user_id):
-                yield update
-            return
-        self.busy_plan, self.error = plan_id, ""
+        self.busy_plan, self.error = plan.id, ""
         yield
         try:
-            url = await checkout.start_checkout(
+            url = await checkout.start_purchase(
                 app_services.current().gateway,
                 user_id=user_id,
-                plan_id=plan_id,
+                plan_id=plan.id,
                 app_url=get_settings().app_url,
                 create_missing_price=app_services.current().payments.sandbox,
             )
@@ -85,7 +82,7 @@ class BillingState(AccountState):
             self.error = str(exc)
             return
         except Exception:
-            logger.exception("checkout for plan %s failed", plan_id)
+            logger.exception("starting a purchase of plan %s failed", plan.id)
             self.error = PAYMENTS_UNAVAILABLE
             return
         finally:

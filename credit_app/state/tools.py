@@ -190,8 +190,6 @@ class ToolsState(AccountState):
                 return
             self.running, self.report_progress = "report", 0.0
             self.report_message = "Starting"
-            live = await self.get_state(LiveAccount)
-            name, balance = live.name, live.balance
         latest: dict[str, Any] = {"fraction": 0.0, "message": "Starting"}
         done = threading.Event()
 
@@ -212,8 +210,6 @@ class ToolsState(AccountState):
                 lambda user_id: tool_runs.run_report(
                     user_id=user_id,
                     action_id=action_id,
-                    name=name,
-                    balance=balance,
                     progress=progress,
                 ),
                 background=True,

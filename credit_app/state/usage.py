@@ -1,12 +1,15 @@
 """/usage: the person's ledger with filters, pages, CSV export, a chart and period totals.
 
-Everything shown comes from credits.usage; this state only holds it for the page."""
+Everything shown comes from billing.account.load_usage (the ledger's view, credits.usage,
+with totals since the billing period started) and credits.usage.usage_csv; this state only
+holds it for the page."""
 
 import uuid
 from datetime import datetime
 
 import reflex as rx
 
+from credit_app.billing import account
 from credit_app.credits import usage
 from credit_app.credits.usage import EntryKind
 from credit_app.state.account import AccountState
@@ -68,7 +71,7 @@ class UsageState(AccountState):
 
     async def _show(self, user_id: uuid.UUID) -> None:
         self.busy = True
-        overview = await usage.usage_overview(
+        overview = await account.load_usage(
             user_id, kind=_kind(self.kind), tool=_tool(self.feature), page=self.page
         )
         found = overview.page

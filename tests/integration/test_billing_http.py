@@ -191,21 +191,77 @@ def test_a_refund_before_its_payment_answers_503_and_is_recorded_as_deferred(app
         assert (row.outcome, row.attempts) == (EventOutcome.DEFERRED, 2)
 
 
-def test_an_unexpected_error_answers_500_and_is_recorded_as_failed(app):
-    # Stripe answers 404 for the subscription this event names: not an error of the event.
+def test_an_object_stripe_no_longer_has_is_recorded_as_ignored(app):
+    # Stripe answers 404 (resource_missing) for the subscription this event names: final.
     updated = sp.event(
         "customer.subscription.updated", {"id": "sub_gone", "object": "subscription"}
     )
     response = _deliver(app, updated)
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "ignored"
+    assert response.json()["detail"] == "ignored: Stripe no longer has subscription sub_gone"
+    assert _deliver(app, updated).json()["outcome"] == "duplicate"  # Stripe stops retrying
+    with session_scope(app.engine) as session:
+        row = session.get(StripeEvent, updated["id"])
+        assert (row.outcome, row.attempts, row.error) == (EventOutcome.IGNORED, 1, None)
+
+
+def test_an_unexpected_error_answers_500_and_is_recorded_as_failed(app):
+    disputed = sp.event("charge.dispute.created", {"object": "dispute"})  # no dispute id
+    response = _deliver(app, disputed)
     assert response.status_code == 500
     assert response.json() == {"error": "internal error", "outcome": "failed"}
     with session_scope(app.engine) as session:
-        row = session.get(StripeEvent, updated["id"])
-        assert (row.outcome, row.attempts) == (EventOutcome.FAILED, 1)
-        assert row.error.startswith("InvalidRequestError: ") and "sub_gone" in row.error
-    assert _deliver(app, updated).status_code == 500  # Stripe's retry claims it again
+        row = session.get(StripeEvent, disputed["id"])
+        assert (row.outcome, row.attempts, row.error) == (EventOutcome.FAILED, 1, "KeyError: 'id'")
+    assert _deliver(app, disputed).status_code == 500  # Stripe's retry claims it again
     with session_scope(app.engine) as session:
-        assert session.get(StripeEvent, updated["id"]).attempts == 2
+        assert session.get(StripeEvent, disputed["id"]).attempts == 2
+
+
+def _hostile(**changes) -> dict:
+    event = sp.event("invoice.paid", {"object": "invoice", "id": "in_x"})
+    event.update(changes)
+    return {key: value for key, value in event.items() if value is not None}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(_hostile(id="evt_" + "x" * 300), id="id-too-long"),
+        pytest.param(_hostile(id=["evt_1"]), id="id-not-a-string"),
+        pytest.param(_hostile(type="invoice.paid" + "." * 60), id="type-too-long"),
+        pytest.param(_hostile(type={"name": "invoice.paid"}), id="type-not-a-string"),
+        pytest.param(_hostile(data={"object": ["in_x"]}), id="object-not-an-object"),
+        pytest.param(_hostile(data="in_x"), id="data-not-an-object"),
+        pytest.param(_hostile(created=10**30), id="created-out-of-range"),
+        pytest.param(_hostile(created="yesterday"), id="created-not-a-number"),
+        pytest.param(_hostile(livemode="no"), id="livemode-not-a-bool"),
+    ],
+)
+def test_signed_events_of_the_wrong_shape_answer_400_and_write_nothing(app, event):
+    response = _deliver(app, event)
+    assert response.status_code == 400
+    with session_scope(app.engine) as session:
+        assert session.scalar(select(func.count()).select_from(StripeEvent)) == 0
+
+
+def test_malformed_owner_fields_do_not_stop_an_event_being_recorded(app):
+    odd = sp.event(
+        "balance.available",
+        {
+            "object": "balance",
+            "customer": "x" * 300,
+            "metadata": ["user_id"],
+            "parent": "subscription_details",
+            "client_reference_id": {"user_id": "u"},
+        },
+    )
+    response = _deliver(app, odd)
+    assert (response.status_code, response.json()["outcome"]) == (200, "ignored")
+    with session_scope(app.engine) as session:
+        row = session.get(StripeEvent, odd["id"])
+        assert (row.outcome, row.user_id, row.stripe_customer_id) == ("ignored", None, None)
 
 
 def test_seeding_plans_twice_creates_each_price_once(app):

@@ -3,6 +3,7 @@ credits back when the tool fails, holds for long work (SQLite and PostgreSQL).""
 
 import asyncio
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -26,12 +27,17 @@ def _entries(engine, user_id):
         ]
 
 
+def _action(label: str) -> str:
+    """A readable label as the 32-hex action id the tools page issues."""
+    return uuid.uuid5(uuid.NAMESPACE_OID, label).hex
+
+
 def _charge(user_id, action_id, work, *, cost=3, long=False, engine=None):
     return credits.run_charged(
         user_id=user_id,
         feature="keywords",
         cost=cost,
-        action_key=keys.tool_action(user_id, "keywords", action_id),
+        action_key=keys.tool_action(user_id, "keywords", _action(action_id)),
         description="Keywords",
         work=work,
         long=long,
@@ -156,6 +162,6 @@ def test_a_failing_tool_on_an_explicit_engine_is_refunded_once(engine):
     assert _entries(engine, user) == [("grant", 100), ("spend", -3), (EntryKind.REFUND, 3)]
     with session_scope(engine) as session:
         (refund, *_) = credits.recent_entries(session, user_id=user, limit=1)
-    action_key = keys.tool_action(user, "keywords", "f1")
+    action_key = keys.tool_action(user, "keywords", _action("f1"))
     assert refund.idempotency_key == keys.tool_refund(action_key)
     assert refund.description == "Refund: Keywords failed"

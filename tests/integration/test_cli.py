@@ -60,6 +60,20 @@ def test_balance_grant_and_reconcile(database_url, engine):
     assert "already applied" in again.stdout
     assert _cli(database_url, "balance", "ops@example.com").stdout.strip() == "125"
 
+    # A hand-made key in one of the app's own namespaces would block that payment's grant.
+    squatting = _cli(
+        database_url,
+        "grant",
+        "ops@example.com",
+        "5",
+        "--reason",
+        "x",
+        "--idempotency-key",
+        "stripe:invoice:in_1",
+    )
+    assert squatting.returncode == 2 and "must be non-empty and not start with" in squatting.stderr
+    assert _cli(database_url, "balance", "ops@example.com").stdout.strip() == "125"
+
     ok = _cli(database_url, "reconcile")
     assert (ok.returncode, ok.stdout.startswith("ok")) == (0, True), ok.stdout
 
@@ -158,15 +172,16 @@ def test_replay_runs_a_stored_event_through_the_same_path(database_url, engine, 
     with session_scope(engine) as session:
         assert session.get(StripeEvent, refund["id"]).attempts == 3
 
-    # The failed invoice's subscription is unknown to this Stripe: failed again, recorded.
-    refailed = _cli(database_url, "replay", failed["id"], **stripe_api)
-    assert refailed.returncode == 1
-    assert "failed: InvalidRequestError" in refailed.stdout
+    # The failed invoice's subscription is unknown to this Stripe: a final "ignored" now
+    # (retrying could never succeed), recorded with why.
+    gone = _cli(database_url, "replay", failed["id"], **stripe_api)
+    assert gone.returncode == 0, gone.stderr
+    assert "ignored: Stripe no longer has subscription" in gone.stdout
     with session_scope(engine) as session:
         row = session.get(StripeEvent, failed["id"])
-        assert (row.outcome, row.attempts) == (EventOutcome.FAILED, 2)
-        assert row.error.startswith("InvalidRequestError: ")
-        assert "No such subscription" in row.error
+        assert (row.outcome, row.attempts) == (EventOutcome.IGNORED, 2)
+    again_gone = _cli(database_url, "replay", failed["id"], **stripe_api)
+    assert again_gone.returncode == 0 and "nothing changed" in again_gone.stdout
 
     missing = _cli(database_url, "replay", "evt_never_sent", **stripe_api)
     assert missing.returncode == 1 and "no event evt_never_sent" in missing.stderr

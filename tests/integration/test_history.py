@@ -22,15 +22,14 @@ def test_filters_pages_and_csv(engine):
         _spend(engine, user, 1, f"q{i}", "qr")
     _spend(engine, user, 3, "k", "keywords")
     with session_scope(engine) as session:
-        rows, total = history.ledger_page(
-            session, user_id=user, where=history.LedgerFilter(feature="qr"), page=2, per_page=20
-        )
-        assert (len(rows), total) == (5, 25)
+        qr = history.LedgerFilter(feature="qr")
+        rows = history.ledger_page(session, user_id=user, where=qr, page=2, per_page=20)
+        assert (len(rows), history.count_entries(session, user_id=user, where=qr)) == (5, 25)
         assert [r.idempotency_key for r in rows][-1] == "q0"  # newest first: last page is oldest
-        rows, total = history.ledger_page(
-            session, user_id=user, where=history.LedgerFilter(kind="grant"), page=1
-        )
-        assert total == 1 and rows[0].delta == 100
+        grants = history.LedgerFilter(kind="grant")
+        rows = history.ledger_page(session, user_id=user, where=grants, page=1)
+        assert history.count_entries(session, user_id=user, where=grants) == 1
+        assert len(rows) == 1 and rows[0].delta == 100
         text = history.ledger_csv(session, user_id=user, where=history.LedgerFilter())
         assert history.features_used(session, user_id=user) == ["keywords", "qr"]
     table = list(csv.DictReader(io.StringIO(text)))

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credit_app import credits
 from credit_app.db import session_scope
-from credit_app.models import LedgerEntry, User
+from credit_app.models import GrantSource, LedgerEntry, User
 from tests.factories import make_user
 
 
@@ -212,6 +212,42 @@ def test_clawback_replays_under_its_key(engine):
     assert _state(engine, user_id) == (0, 0, 2)
 
 
+def test_reads_by_key_answer_for_the_keys_a_caller_wrote_under(engine):
+    """entry_delta and net_taken_under: how billing reads what its take-backs did, without
+    reading the ledger's tables itself."""
+    user_id = make_user(engine, initial_credits=30)
+    with session_scope(engine) as session:
+        assert credits.entry_delta(session, key="p:1:dispute") is None
+        assert credits.net_taken_under(session, prefix="p:1:") == 0
+        credits.clawback(
+            session, user_id=user_id, amount=10, idempotency_key="p:1:refund", description="R"
+        )
+        # 20 credits are left: 20 taken, 5 recorded as a shortfall.
+        credits.clawback(
+            session, user_id=user_id, amount=25, idempotency_key="p:1:dispute", description="D"
+        )
+        credits.grant(
+            session,
+            user_id=user_id,
+            amount=20,
+            idempotency_key="p:1:dispute:won",
+            source=GrantSource.DISPUTE_WON,
+        )
+        # Another purchase's key, and one that only looks like this prefix with `%`/`_`.
+        credits.clawback(
+            session, user_id=user_id, amount=1, idempotency_key="p:2:refund", description="R"
+        )
+        credits.clawback(
+            session, user_id=user_id, amount=1, idempotency_key="p%1:refund", description="R"
+        )
+    with session_scope(engine) as session:
+        assert credits.entry_delta(session, key="p:1:dispute") == -20
+        assert credits.entry_delta(session, key="p:1:dispute:won") == 20
+        assert credits.net_taken_under(session, prefix="p:1:") == 10 + 20 + 5 - 20
+        assert credits.net_taken_under(session, prefix="p:2:") == 1
+        assert credits.net_taken_under(session, prefix="p_1:") == 0
+
+
 def test_the_package_exports_one_public_api():
     public = set(credits.__all__)
     assert {
@@ -233,6 +269,7 @@ def test_the_package_exports_one_public_api():
         "Charged",
     } <= public
     assert {"CreditError", "HoldNotActive", "InvalidCapture", "keys"} <= public
+    assert {"balance", "available", "recent_entries", "entry_delta", "net_taken_under"} <= public
     assert all(hasattr(credits, name) for name in credits.__all__)
     # Every error is a CreditError and lives in one module.
     errors = [getattr(credits, name) for name in public if name[0].isupper()]

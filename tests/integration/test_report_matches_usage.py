@@ -1,6 +1,6 @@
 """The PDF report and /usage agree: for the report's window, its summary (tools.report)
-equals the totals /usage computes (credits.usage), spending netted by tool id, so a
-refunded failed run cancels its charge in both."""
+equals the totals /usage computes (credits.history.usage_totals, behind credits.usage),
+spending netted by tool id, so a refunded failed run cancels its charge in both."""
 
 import io
 import uuid
@@ -9,7 +9,8 @@ import pytest
 from pypdf import PdfReader
 
 from credit_app import credits
-from credit_app.credits import keys, tool_runs, usage
+from credit_app.billing.account import load_usage
+from credit_app.credits import history, keys, tool_runs
 from credit_app.db import session_scope
 from credit_app.models import GrantSource, utcnow
 from credit_app.tools import report
@@ -74,12 +75,21 @@ def _build_ledger(engine) -> uuid.UUID:
     return user
 
 
+def _entries(engine, user, window):
+    return run(tool_runs.read_report(user, window=window, engine=engine)).entries
+
+
+def _totals(engine, user, **window):
+    with session_scope(engine) as session:
+        return history.usage_totals(session, user_id=user, **window)
+
+
 def test_the_report_summary_equals_the_usage_totals_of_its_window(engine):
     user = _build_ledger(engine)
     window = report.ReportWindow(until=utcnow())
-    entries = run(tool_runs.report_entries(user, window=window, engine=engine))
+    entries = _entries(engine, user, window)
     summary = report.summarise(entries, window)
-    totals = run(usage.usage_totals(user, since=window.since, until=window.until, engine=engine))
+    totals = _totals(engine, user, since=window.since, until=window.until)
 
     assert (
         summary.spent_per_tool
@@ -101,7 +111,7 @@ def test_the_report_summary_equals_the_usage_totals_of_its_window(engine):
     assert (qr.runs, qr.refunded, qr.spent) == (3, 1, 2)
 
     # The /usage chart nets the same way: its days add up to the same per-tool figures.
-    chart = run(usage.usage_overview(user, engine=engine)).chart
+    chart = run(load_usage(user, engine=engine)).chart
     by_tool = {tool: sum(int(day.get(tool, 0)) for day in chart) for tool in TOOL_NAMES}
     assert by_tool == totals.spent_per_tool
 
@@ -118,9 +128,9 @@ def test_entries_after_the_window_are_left_out_of_both(engine):
     window = report.ReportWindow(until=utcnow())
     _charged(engine, user, "qr", 1, _ok)  # after the window closed
 
-    entries = run(tool_runs.report_entries(user, window=window, engine=engine))
+    entries = _entries(engine, user, window)
     summary = report.summarise(entries, window)
-    totals = run(usage.usage_totals(user, until=window.until, engine=engine))
+    totals = _totals(engine, user, until=window.until)
     assert summary.spent_per_tool == totals.spent_per_tool
     assert summary.spent_per_tool["qr"] == 2
-    assert run(usage.usage_totals(user, engine=engine)).spent_per_tool["qr"] == 3
+    assert _totals(engine, user).spent_per_tool["qr"] == 3

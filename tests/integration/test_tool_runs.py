@@ -4,19 +4,23 @@ exactly one of several racing requests and taken over once expired."""
 
 from __future__ import annotations
 
+import io
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from credit_app import credits, db, settings
-from credit_app.credits import tool_runs, usage
+from credit_app.credits import tool_runs
+from credit_app.credits.history import usage_totals
 from credit_app.db import session_scope
-from credit_app.models import LedgerEntry, ToolRun
-from credit_app.tools import ToolInputError, keywords, qr
+from credit_app.models import LedgerEntry, ToolRun, utcnow
+from credit_app.tools import ToolInputError, keywords, qr, report
 from tests import async_run
 from tests.factories import make_user
 from tests.unit.test_tools import ARTICLE
@@ -65,9 +69,7 @@ def test_a_report_of_an_empty_ledger_writes_nothing(app_db):
     user = make_user(app_db, initial_credits=0)  # no signup grant: nothing to report
     assert _ledger_rows(app_db, user) == 0
     with pytest.raises(ToolInputError, match="no credit activity"):
-        async_run.run(
-            tool_runs.run_report(user_id=user, action_id=uuid.uuid4().hex, name="A", balance=0)
-        )
+        async_run.run(tool_runs.run_report(user_id=user, action_id=uuid.uuid4().hex))
     assert _ledger_rows(app_db, user) == 0
     with session_scope(app_db) as session:
         assert session.get(ToolRun, user) is None  # the slot was given back
@@ -84,9 +86,7 @@ def test_a_second_heavy_run_is_refused_before_anything_is_charged(app_db):
             )
         )
     with pytest.raises(tool_runs.RunInProgress):
-        async_run.run(
-            tool_runs.run_report(user_id=user, action_id=uuid.uuid4().hex, name="A", balance=100)
-        )
+        async_run.run(tool_runs.run_report(user_id=user, action_id=uuid.uuid4().hex))
     assert _ledger_rows(app_db, user) == rows_before
     assert _balance(app_db, user) == 100
 
@@ -128,18 +128,52 @@ def test_runs_and_the_report_use_the_engine_they_are_given(engine, no_default_da
             engine=engine,
         )
     )
-    outcome = run(
-        tool_runs.run_report(
-            user_id=user, action_id=uuid.uuid4().hex, name="A", balance=97, engine=engine
-        )
-    )
+    outcome = run(tool_runs.run_report(user_id=user, action_id=uuid.uuid4().hex, engine=engine))
     summary = outcome.result.summary
     assert summary.window.since is None and summary.entries == 2  # signup grant, keywords
-    totals = run(usage.usage_totals(user, until=summary.window.until, engine=engine))
+    with session_scope(engine) as session:
+        totals = usage_totals(session, user_id=user, until=summary.window.until)
     assert summary.spent_per_tool == totals.spent_per_tool == {"keywords": 3}
     assert _balance(engine, user) == 100 - 3 - 10
     with session_scope(engine) as session:
         assert session.get(ToolRun, user) is None
+
+
+def _pdf_text(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_the_report_reads_the_name_and_balance_it_prints_from_the_database(engine):
+    """run_report takes no name or balance from its caller (a tab's copy can be stale): it
+    reads them with the entries. Holds do not move the balance, so the report shows the
+    balance before its own charge, which is captured once it is ready."""
+    user = make_user(engine)
+    with session_scope(engine) as session:
+        credits.spend(
+            session, user_id=user, amount=7, idempotency_key=f"test:{uuid.uuid4()}", feature="qr"
+        )
+    before = _balance(engine, user)
+    outcome = async_run.run(
+        tool_runs.run_report(user_id=user, action_id=uuid.uuid4().hex, engine=engine)
+    )
+    text = _pdf_text(outcome.result.pdf)
+    assert "Account: Test User" in text
+    assert f"Current balance: {before} credits" in text
+    assert re.search(rf"Balance now\s+{before}\b", text)
+    assert _balance(engine, user) == before - 10  # the report's charge, after it read
+
+
+def test_the_report_reads_one_transaction_for_one_person(engine):
+    user = make_user(engine)
+    window = report.ReportWindow(until=utcnow())
+    found = async_run.run(tool_runs.read_report(user, window=window, engine=engine))
+    assert (found.name, found.balance, [e.delta for e in found.entries]) == (
+        "Test User",
+        100,
+        [100],
+    )
+    with pytest.raises(credits.UnknownUser):
+        async_run.run(tool_runs.read_report(uuid.uuid4(), window=window, engine=engine))
 
 
 def _race_claims(engine, user, racers: int = 8) -> list[bool]:

@@ -1,5 +1,6 @@
-"""What /usage shows (credits.usage), read from a real database with no browser: a filtered
-page of the ledger, the CSV export, spending per day, and the billing period's totals."""
+"""What /usage shows (credits.usage, and billing.account.load_usage around it), read from a
+real database with no browser: a filtered page of the ledger, the CSV export, spending per
+day, and the billing period's totals."""
 
 import csv
 import io
@@ -7,10 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from credit_app import credits
+from credit_app.billing.account import load_usage
 from credit_app.billing.subscriptions import apply_subscription
 from credit_app.credits import keys, usage
+from credit_app.credits.history import usage_totals
 from credit_app.db import session_scope
 from credit_app.models import EntryKind, User, utcnow
 from tests import stripe_payloads as sp
@@ -58,27 +62,52 @@ def _subscribe(engine, user_id, plan_id, *, status="active", period_end=None):
         apply_subscription(session, sub, seen_at=utcnow())
 
 
+def _page(engine, user, **filters):
+    with session_scope(engine) as session:
+        return usage.usage_overview(
+            session, user_id=user, period_start=utcnow() - timedelta(days=1), **filters
+        ).page
+
+
 def test_a_page_is_filtered_counted_and_kept_in_range(engine):
     user = make_user(engine)
     for _ in range(25):
         _spend(engine, user, 1, "qr")
     _spend(engine, user, 3, "keywords")
 
-    second = run(usage.usage_page(user, tool="qr", page=2, engine=engine))
+    second = _page(engine, user, tool="qr", page=2)
     assert (second.total, second.page, second.page_count, len(second.entries)) == (25, 2, 2, 5)
     assert all(e.feature == "qr" for e in second.entries)
     assert second.tools == ["keywords", "qr"]
-    assert run(usage.usage_page(user, tool="qr", page=99, engine=engine)).page == 2
-    assert run(usage.usage_page(user, tool="qr", page=0, engine=engine)).page == 1
+    assert _page(engine, user, tool="qr", page=99).page == 2
+    assert _page(engine, user, tool="qr", page=0).page == 1
 
-    grants = run(usage.usage_page(user, kind=EntryKind.GRANT, engine=engine))
+    grants = _page(engine, user, kind=EntryKind.GRANT)
     assert (grants.total, grants.page_count) == (1, 1) and grants.entries[0].delta == 100
-    everything = run(usage.usage_page(user, engine=engine))
+    everything = _page(engine, user)
     assert (everything.total, len(everything.entries)) == (27, usage.PER_PAGE)
     assert everything.entries[0].feature == "keywords"  # newest first
 
-    nothing = run(usage.usage_page(user, kind=EntryKind.CLAWBACK, engine=engine))
+    nothing = _page(engine, user, kind=EntryKind.CLAWBACK)
     assert (nothing.total, nothing.page, nothing.page_count, nothing.entries) == (0, 1, 1, [])
+
+
+def test_the_page_counts_its_entries_once(engine):
+    user = make_user(engine)
+    _spend(engine, user, 1, "qr")
+    counts = []
+
+    def count_statements(_conn, _cursor, statement, *_args):
+        if "count(" in statement.lower():
+            counts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count_statements)
+    try:
+        overview = run(load_usage(user, tool="qr", engine=engine))
+    finally:
+        event.remove(engine, "before_cursor_execute", count_statements)
+    assert overview.page.total == 1
+    assert len(counts) == 1
 
 
 def test_the_csv_has_every_matching_entry_oldest_first(engine):
@@ -103,7 +132,7 @@ def test_the_overview_nets_a_failed_run_in_the_chart_and_the_period(engine):
     _failed_run(engine, user, "qr", 1)
     _spend(engine, user, 3, "keywords")
 
-    overview = run(usage.usage_overview(user, tool="qr", engine=engine))
+    overview = run(load_usage(user, tool="qr", engine=engine))
     assert overview.page.total == 3
     today = overview.chart[-1]
     assert len(overview.chart) == usage.CHART_DAYS
@@ -121,31 +150,36 @@ def test_totals_take_a_window(engine):
     _failed_run(engine, user, "keywords", 3)
     _spend(engine, user, 10, "report")
 
-    early = run(usage.usage_totals(user, until=middle, engine=engine))
-    late = run(usage.usage_totals(user, since=middle, engine=engine))
+    with session_scope(engine) as session:
+        early = usage_totals(session, user_id=user, until=middle)
+        late = usage_totals(session, user_id=user, since=middle)
     assert (early.granted, early.spent_per_tool) == (100, {"qr": 1})
     assert (late.granted, late.spent_per_tool) == (0, {"keywords": 0, "report": 10})
     assert (late.since, late.until) == (middle, None)
 
 
+def _period_since(engine, user, now):
+    """Where /usage's period totals start: billing's rule, read with the overview."""
+    return run(load_usage(user, now=now, engine=engine)).period.since
+
+
 def test_the_billing_period_follows_the_subscription(engine):
     now = utcnow()
     free = make_user(engine)
-    assert run(usage.current_period_start(free, now=now, engine=engine)) == now.replace(
+    assert _period_since(engine, free, now) == now.replace(
         day=1, hour=0, minute=0, second=0, microsecond=0
     )
 
     yearly = make_user(engine)
     period_end = datetime(now.year + 1, 3, 15, 12, 0, tzinfo=UTC)
     _subscribe(engine, yearly, "pro_yearly", period_end=int(period_end.timestamp()))
-    start = run(usage.current_period_start(yearly, now=now, engine=engine))
-    assert start == period_end.replace(year=period_end.year - 1)
+    assert _period_since(engine, yearly, now) == period_end.replace(year=period_end.year - 1)
 
     monthly = make_user(engine)
     period_end = datetime(now.year + 1, 3, 31, 8, 0, tzinfo=UTC)
     _subscribe(engine, monthly, "business_monthly", period_end=int(period_end.timestamp()))
     # One month before 31 March is the last day of February.
-    start = run(usage.current_period_start(monthly, now=now, engine=engine))
+    start = _period_since(engine, monthly, now)
     assert (start.month, start.day) == (2, 28 if (now.year + 1) % 4 else 29)
 
     canceled = make_user(engine)
@@ -156,6 +190,17 @@ def test_the_billing_period_follows_the_subscription(engine):
         status="canceled",
         period_end=int((now + timedelta(days=3)).timestamp()),
     )
-    assert run(usage.current_period_start(canceled, now=now, engine=engine)) == now.replace(
+    assert _period_since(engine, canceled, now) == now.replace(
         day=1, hour=0, minute=0, second=0, microsecond=0
     )
+
+
+def test_the_period_totals_count_from_the_period_start_they_are_given(engine):
+    user = make_user(engine)  # the signup grant, before the period below starts
+    start = utcnow()
+    _spend(engine, user, 2, "qr")
+    with session_scope(engine) as session:
+        overview = usage.usage_overview(session, user_id=user, period_start=start)
+    assert overview.period.since == start
+    assert (overview.period.granted, overview.period.spent) == (0, 2)
+    assert overview.page.total == 2  # the page is not limited to the period

@@ -14,11 +14,14 @@ import stripe
 from sqlalchemy import text, update
 
 from credit_app import credits
+from credit_app.billing.stripe_gateway import StripeObjectMissing
 from credit_app.billing.webhook_handlers import registry
 from credit_app.billing.webhook_records import (
+    ERROR_ERASED,
     erase_personal_data_from_events,
     recorded_events,
 )
+from credit_app.billing.webhook_registry import Handled, Handler
 from credit_app.billing.webhooks import (
     Facts,
     ReplayRefused,
@@ -29,7 +32,7 @@ from credit_app.billing.webhooks import (
     replay_event,
 )
 from credit_app.db import session_scope
-from credit_app.models import EventOutcome, StripeEvent, User, utcnow
+from credit_app.models import EventOutcome, StripeEvent, User, UserSubscription, utcnow
 from tests import async_run
 from tests import stripe_payloads as sp
 from tests.factories import make_user
@@ -329,3 +332,127 @@ def test_recorded_events_lists_newest_first_and_filters_by_outcome(engine, buyer
         assert [e.id for e in recorded_events(session, outcome=DEFERRED)] == [refund["id"]]
         assert recorded_events(session, outcome=FAILED) == []
         assert len(recorded_events(session, limit=1)) == 1
+
+
+def test_a_stripe_object_that_is_gone_makes_the_event_ignored_not_failed(engine, buyer):
+    user_id, customer = buyer
+    sub = sp.subscription(user_id, customer, "pro_monthly")
+    updated = sp.event("customer.subscription.updated", sub)
+    gone = StubStripe(fail=StripeObjectMissing("subscription", sub["id"]))
+    outcome = _process(gone, updated, engine)
+    assert outcome.outcome is IGNORED and outcome.final
+    assert outcome.detail == f"ignored: Stripe no longer has subscription {sub['id']}"
+    row = _stored(engine, updated["id"])
+    assert (row.outcome, row.error, row.detail) == (IGNORED, None, outcome.detail)
+    # Final: a later delivery changes nothing (and Stripe is not asked again).
+    assert _process(StubStripe(subscriptions=[sub]), updated, engine).outcome is DUPLICATE
+    with session_scope(engine) as session:
+        assert session.get(UserSubscription, uuid.UUID(user_id)) is None
+    # Any other Stripe error is not permanent: failed, claimed again by the next delivery.
+    other = sp.event("customer.subscription.updated", sub)
+    server_error = StubStripe(fail=stripe.APIError("Stripe had a problem", http_status=500))
+    assert _process(server_error, other, engine).outcome is FAILED
+    assert _stored(engine, other["id"]).error.startswith("APIError: ")
+
+
+def _sneaky_handler(monkeypatch, run):
+    """Make every event type handled by `run` (a handler registered the usual way)."""
+    monkeypatch.setattr(
+        registry, "handler_for", lambda kind: Handler("sneaky", (kind,), frozenset(), run)
+    )
+
+
+def test_effects_are_never_committed_with_an_outcome_that_is_not_final(engine, buyer, monkeypatch):
+    user_id, _ = buyer
+
+    def returns_processing(session, event, facts):
+        session.get(User, uuid.UUID(user_id)).stripe_customer_id = "cus_changed"
+        result = object.__new__(Handled)  # past Handled's own check, as a bug could be
+        for name, value in (("outcome", EventOutcome.PROCESSING), ("detail", "x")):
+            object.__setattr__(result, name, value)
+        object.__setattr__(result, "user_ids", ())
+        return result
+
+    _sneaky_handler(monkeypatch, returns_processing)
+    event = sp.event("invoice.paid", {"object": "invoice", "id": sp.new_id("in")})
+    outcome = apply_event(event, Facts(), engine)
+    assert outcome.outcome is FAILED
+    row = _stored(engine, event["id"])
+    assert row.outcome == FAILED and "outcome 'processing'" in row.error
+    with session_scope(engine) as session:
+        assert session.get(User, uuid.UUID(user_id)).stripe_customer_id != "cus_changed"
+
+
+def test_a_database_error_is_recorded_without_the_values_it_was_about(engine, monkeypatch):
+    email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+    user_id = make_user(engine, email=email)
+
+    def breaks_a_check(session, event, facts):
+        session.get(User, user_id).credits = -5  # CHECK (credits >= 0)
+        session.flush()
+        return Handled.ignored("never")
+
+    _sneaky_handler(monkeypatch, breaks_a_check)
+    event = sp.event("invoice.paid", {"object": "invoice", "customer_email": email})
+    assert apply_event(event, Facts(), engine).outcome is FAILED
+    row = _stored(engine, event["id"])
+    assert row.error.startswith("IntegrityError: ") and "credits" in row.error
+    assert "parameters hidden" in row.error
+    # Neither a bound parameter nor PostgreSQL's "Failing row contains (...)" is kept.
+    for value in (email, str(user_id), user_id.hex, "Failing row"):
+        assert value not in row.error and value not in row.detail
+
+
+def test_erasing_blanks_dispute_evidence_descriptions_and_error_text(engine, buyer):
+    _, customer = buyer
+    dispute = {
+        **sp.dispute(sp.charge(sp.new_id("pi"), 500)),
+        "customer": customer,
+        "description": "Payment from ada@example.com",
+        "evidence": {
+            "customer_email_address": "ada@example.com",
+            "customer_name": "Ada Lovelace",
+            "billing_address": "12 St James's Square",
+            "customer_purchase_ip": "203.0.113.7",
+            "uncategorized_text": "Ada called us on +44 20 7946 0000",
+        },
+        "enhanced_evidence": {"visa_compelling_evidence_3": {"shipping_address": "London"}},
+    }
+    disputed = sp.event("charge.dispute.created", dispute)
+    broken = StubStripe(fail=RuntimeError("could not read dispute for ada@example.com"))
+    assert _process(broken, disputed, engine).outcome is FAILED
+    assert "ada@example.com" in _stored(engine, disputed["id"]).error
+
+    with session_scope(engine) as session:
+        assert erase_personal_data_from_events(session, stripe_customer_id=customer) == 1
+        assert erase_personal_data_from_events(session, stripe_customer_id=customer) == 0
+    row = _stored(engine, disputed["id"])
+    obj = json.loads(row.payload)["data"]["object"]
+    assert (obj["evidence"], obj["description"]) == (None, None)
+    assert obj["enhanced_evidence"] == {"visa_compelling_evidence_3": {"shipping_address": None}}
+    assert (obj["id"], obj["status"], obj["payment_intent"]) == (
+        dispute["id"],
+        "needs_response",
+        dispute["payment_intent"],
+    )
+    assert (row.outcome, row.error, row.detail) == (FAILED, None, ERROR_ERASED)
+    for personal in ("ada@example.com", "Lovelace", "203.0.113.7", "7946", "London"):
+        assert personal not in row.payload
+
+
+def test_failed_events_are_listed_in_the_order_stripe_created_them(engine, buyer):
+    user_id, customer = buyer
+    now = int(time.time())
+    sub = sp.subscription(user_id, customer, "pro_monthly")
+    without_items = {key: value for key, value in sub.items() if key != "items"}
+    first, second, third = (
+        sp.event("invoice.paid", sp.invoice(sub, amount=1200), created=now - ago)
+        for ago in (3600, 600, 60)
+    )
+    for event in (second, third, first):  # the order they were received in
+        assert apply_event(event, Facts(subscription=without_items), engine).outcome is FAILED
+    with session_scope(engine) as session:
+        to_replay = recorded_events(session, outcome=FAILED)
+        newest = recorded_events(session)
+    assert [e.id for e in to_replay] == [first["id"], second["id"], third["id"]]
+    assert [e.id for e in newest] == [first["id"], third["id"], second["id"]]

@@ -21,6 +21,7 @@ from credit_app.models import (
     StripeEvent,
     User,
     UserSubscription,
+    utcnow,
 )
 from tests import async_run
 from tests import stripe_payloads as sp
@@ -298,6 +299,84 @@ def test_a_long_unmatched_refund_is_recorded_as_not_ours(engine):
         "charge.refunded", sp.charge(sp.new_id("pi"), 500, 500), created=int(time.time()) - 7 * 3600
     )
     outcome = apply_event(old, Facts(), engine)
+    assert outcome.outcome is IGNORED and "no purchase of ours" in outcome.detail
+
+
+SEVEN_HOURS_AGO = -7 * 3600
+
+
+def _old_refund(payment_intent: str, amount: int = 500) -> dict:
+    """A refund older than DEFER_AT_MOST, for a payment we have not recorded."""
+    return sp.event(
+        "charge.refunded",
+        sp.charge(payment_intent, amount, amount),
+        created=int(time.time()) + SEVEN_HOURS_AGO,
+    )
+
+
+def test_an_old_refund_waits_while_its_invoice_paid_event_is_failed(engine, buyer):
+    user_id, customer = buyer
+    sub = sp.subscription(user_id, customer, "pro_monthly")
+    paid = sp.event("invoice.paid", sp.invoice(sub, amount=1200))
+    without_items = {key: value for key, value in sub.items() if key != "items"}
+    assert apply_event(paid, Facts(subscription=without_items), engine).outcome is FAILED
+    refund = _old_refund(sp.new_id("pi"), 1200)
+    # The invoice the refunded payment paid (what Fetch.PAYMENT_INVOICE finds).
+    facts = Facts(invoice_id=paid["data"]["object"]["id"])
+
+    waiting = apply_event(refund, facts, engine)
+    assert waiting.outcome is DEFERRED  # not "not ours": its payment's event is failed
+    assert paid["id"] in waiting.detail and "replay it first" in waiting.detail
+    # Replayed in Stripe's order: the payment, then the refund.
+    assert apply_event(paid, Facts(subscription=sub), engine).outcome is APPLIED
+    assert _balance(engine, user_id) == 1100
+    assert apply_event(refund, facts, engine).outcome is APPLIED
+    assert _balance(engine, user_id) == 100
+
+
+def test_an_old_refund_waits_while_its_pack_checkout_event_is_not_applied(engine, buyer):
+    user_id, customer = buyer
+    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    completed = sp.event("checkout.session.completed", checkout)
+    with session_scope(engine) as session:  # as a failed attempt records it
+        session.add(
+            StripeEvent(
+                id=completed["id"],
+                type=completed["type"],
+                stripe_created=utcnow(),
+                outcome=FAILED,
+                error="OperationalError: the database went away",
+                payload=json.dumps(completed),
+            )
+        )
+    refund = _old_refund(checkout["payment_intent"])
+    assert apply_event(refund, Facts(), engine).outcome is DEFERRED
+    assert apply_event(completed, Facts(), engine).outcome is APPLIED
+    assert apply_event(refund, Facts(), engine).outcome is APPLIED
+    assert _balance(engine, user_id) == 100
+
+
+def test_an_old_refund_is_not_ours_whatever_else_is_unfinished(engine, buyer):
+    user_id, customer = buyer
+    payment_intent = sp.new_id("pi")
+    # A failed checkout naming a payment intent that LIKE's `_` wildcard would match...
+    lookalike = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    lookalike["payment_intent"] = payment_intent.replace("_", "X")
+    with session_scope(engine) as session:
+        event = sp.event("checkout.session.completed", lookalike)
+        session.add(
+            StripeEvent(
+                id=event["id"],
+                type=event["type"],
+                stripe_created=utcnow(),
+                outcome=FAILED,
+                payload=json.dumps(event),
+            )
+        )
+    # ...and another refund of the same payment, deferred: neither records a purchase.
+    young = sp.event("charge.refunded", sp.charge(payment_intent, 500, 500))
+    assert apply_event(young, Facts(), engine).outcome is DEFERRED
+    outcome = apply_event(_old_refund(payment_intent), Facts(), engine)
     assert outcome.outcome is IGNORED and "no purchase of ours" in outcome.detail
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from credit_app.billing import catalog
+from credit_app.billing import catalog, checkout
 from credit_app.models import PlanInterval, PlanKind
 
 
@@ -18,6 +18,15 @@ def test_the_catalog_answers_free_tiers_and_packs():
     assert all(t.yearly.interval is PlanInterval.YEAR for t in tiers)
     assert [p.id for p in catalog.packs()] == ["pack_500", "pack_2000"]
     assert catalog.top_up_pack().id == "pack_500"
+
+
+def test_only_subscriptions_and_packs_are_for_sale():
+    """What a browser sends as a plan id is checked with this before it is used."""
+    for_sale = [p.id for p in catalog.plans() if checkout.plan_for_sale(p.id) is not None]
+    assert for_sale == [p.id for p in catalog.plans() if p.kind is not PlanKind.FREE]
+    assert {"pro_monthly", "business_yearly", "pack_500"} <= set(for_sale)
+    for sent in ("free", "", "no_such_plan", "PRO_MONTHLY", "pro_monthly ", "pack_500\x00"):
+        assert checkout.plan_for_sale(sent) is None
 
 
 @pytest.mark.parametrize(

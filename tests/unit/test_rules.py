@@ -1,13 +1,14 @@
 """Pure rules: login back-off, redirects, a failed payment, ledger error numbers, UTC
 handling."""
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
 from credit_app.auth.throttle import backoff_seconds
 from credit_app.billing.account import payment_failed
-from credit_app.credits import InsufficientCredits
+from credit_app.credits import InsufficientCredits, keys
 from credit_app.credits.errors import InvalidAmount
 from credit_app.credits.ledger import check_amount
 from credit_app.models import UTCDateTime
@@ -62,3 +63,30 @@ def test_utc_datetime_refuses_naive_values():
         column.process_bind_param(datetime(2026, 1, 1), None)
     aware = column.process_result_value(datetime(2026, 1, 1), None)
     assert aware.tzinfo is UTC
+
+
+def test_tool_keys_take_only_issued_action_ids():
+    user = uuid.uuid4()
+    action = keys.new_action_id()
+    assert keys.tool_action(user, "qr", action) == f"tool:{user}:qr:{action}"
+    for tool, bad in [
+        ("qr", "a1"),
+        ("qr", action + ":refund"),
+        ("qr", action.upper()),
+        ("q:r", action),
+    ]:
+        with pytest.raises(ValueError):
+            keys.tool_action(user, tool, bad)
+
+
+@pytest.mark.parametrize(
+    "key", ["stripe:invoice:in_1", "signup:x", "tool:x", "hold:1:capture", " "]
+)
+def test_operator_keys_stay_out_of_the_apps_namespaces(key):
+    with pytest.raises(ValueError):
+        keys.admin_grant(key)
+
+
+def test_operator_keys_are_kept_as_given_so_old_ones_still_replay():
+    assert keys.admin_grant("t-1") == "t-1"
+    assert keys.admin_grant().startswith("admin:")

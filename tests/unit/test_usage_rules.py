@@ -1,10 +1,10 @@
-"""The billing-period rule behind /usage's period totals (credits.history.period_start)."""
+"""The billing-period rule behind /usage's period totals (billing.subscriptions.period_start)."""
 
 from datetime import UTC, datetime
 
 import pytest
 
-from credit_app.credits.history import period_start
+from credit_app.billing.subscriptions import period_start
 from credit_app.models import PlanInterval
 
 NOW = datetime(2026, 5, 20, 15, 30, tzinfo=UTC)

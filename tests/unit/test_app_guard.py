@@ -59,6 +59,8 @@ def _client(
         str(uuid.uuid4()) + "x",
         "",
     ],
+    # Ids by position: every pytest-xdist worker must collect the same test names.
+    ids=["old-link-token", "hex-without-dashes", "upper-case", "trailing-junk", "empty"],
 )
 def test_event_socket_refuses_tokens_that_are_not_client_tokens(token):
     client = _client()

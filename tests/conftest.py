@@ -22,11 +22,11 @@ PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (scripts/test runs `-n auto --dist loadgroup`), the browser tests
-    run on one worker: they share one app started from the checkout's `.web` build."""
+    """Every test under tests/e2e is a browser test (marker `e2e`): scripts/test runs them
+    after the rest, on their own, not beside the parallel workers."""
     for item in items:
         if "tests/e2e/" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            item.add_marker(pytest.mark.e2e)
 
 
 def _pg_available() -> str | None:

@@ -1,8 +1,9 @@
 """Shared fixtures: every test gets its own database, on SQLite and on PostgreSQL.
 
 Migrating takes longer than most tests, so each kind is migrated once per run into a
-template, and every test gets a copy: a copied file on SQLite, `CREATE DATABASE ...
-TEMPLATE` on PostgreSQL.
+template, and every test gets a copy: a copied file on SQLite; on PostgreSQL a
+`CREATE DATABASE ... TEMPLATE` copy, emptied and refilled for the next test rather than
+dropped (PostgresDatabases).
 """
 
 import os
@@ -84,20 +85,94 @@ def postgres_template() -> Iterator[str]:
         drop_postgres_database(url)
 
 
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class PostgresDatabases:
+    """Copies of the migrated template, reused: `CREATE DATABASE ... TEMPLATE` costs about
+    0.3 s (it writes the copy to the WAL and syncs it), emptying a used copy about 0.03 s.
+    A copy given back is emptied (TRUNCATE every table but alembic_version, identities
+    restarted) and refilled with the template's own rows (the plan catalog), so the next
+    test sees exactly a fresh copy; one that cannot be emptied is dropped instead."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.free: list[str] = []
+        self.made: list[str] = []
+        with psycopg.connect(_dsn(template)) as conn:
+            self.tables = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> 'alembic_version' ORDER BY tablename"
+                )
+            ]
+            self.rows: dict[str, bytes] = {}
+            for table in self.tables:
+                with conn.cursor().copy(f'COPY "{table}" TO STDOUT') as copy:
+                    data = b"".join(bytes(chunk) for chunk in copy)
+                if data:
+                    self.rows[table] = data
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        url = create_postgres_database(template=self.template)
+        self.made.append(url)
+        return url
+
+    def give_back(self, url: str) -> None:
+        try:
+            self._empty(url)
+        except psycopg.Error:
+            self.made.remove(url)
+            drop_postgres_database(url)
+        else:
+            self.free.append(url)
+
+    def _empty(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        # Connections a test left open (a server thread, a pool) would block TRUNCATE.
+        _admin_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )
+        with psycopg.connect(_dsn(url)) as conn:
+            conn.execute("SET lock_timeout = '5s'")
+            tables = ", ".join(f'"{table}"' for table in self.tables)
+            conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            for table, data in self.rows.items():
+                with conn.cursor().copy(f'COPY "{table}" FROM STDIN') as copy:
+                    copy.write(data)
+
+    def close(self) -> None:
+        for url in self.made:
+            drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_template) -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases(postgres_template)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path) -> Iterator[str]:
-    """A fresh, migrated database of each kind; dropped afterwards."""
+    """A migrated database of each kind, as fresh as a new copy of the template."""
     if request.param == "sqlite":
         path = tmp_path / "test.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     require_postgres()
-    url = create_postgres_database(template=request.getfixturevalue("postgres_template"))
+    databases = request.getfixturevalue("postgres_databases")
+    url = databases.take()
     try:
         yield url
     finally:
-        drop_postgres_database(url)
+        databases.give_back(url)
 
 
 @pytest.fixture

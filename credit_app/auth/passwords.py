@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -25,9 +25,17 @@ from credit_app.settings import get_settings
 T = TypeVar("T")
 
 _hasher = PasswordHasher()
-# Checked against when the email is unknown, so a miss costs as long as a wrong password
-# and response time does not reveal which emails have accounts.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when the email is unknown, so a miss costs as long as a wrong
+    password and response time does not reveal which emails have accounts. Made on first
+    use, not at import: every process importing the app (the CLI, tool workers) would pay
+    for a hash it never needs."""
+    return _hasher.hash("not-a-real-password")
+
+
 # Callers allowed to wait per worker. A verification takes ~0.15 s, so a full queue drains
 # in well under a second; a longer queue would only turn refusals into slow refusals.
 _QUEUE_PER_WORKER = 4
@@ -40,7 +48,7 @@ class PasswordHashingBusy(Exception):
 def _verify(password_hash: str | None, password: str) -> bool:
     """True only for a stored hash that matches. `None` (no such user) still does the work."""
     try:
-        _hasher.verify(password_hash or _DUMMY_HASH, password)
+        _hasher.verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     return password_hash is not None
@@ -90,7 +98,9 @@ class PasswordPool:
 
 @lru_cache(maxsize=1)
 def process_pool() -> PasswordPool:
-    """The pool every sign-in and sign-up of this process shares."""
+    """The pool every sign-in and sign-up of this process shares. Making it also makes the
+    dummy hash, so the first unknown email costs no more than the first wrong password."""
+    _dummy_hash()
     settings = get_settings()
     return PasswordPool(
         workers=settings.password_hash_workers, wait_seconds=settings.password_hash_wait_seconds

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from credit_app import credits
+from credit_app.billing import catalog
 from credit_app.billing.subscriptions import (
     ENTITLED_STATUSES,
     billing_period_start,
@@ -24,8 +25,6 @@ from credit_app.settings import get_settings
 # LedgerEntry is re-exported: the rows of `AccountSnapshot.recent`, for callers above the
 # services (state/) that may not import the models.
 __all__ = [
-    "FREE_PLAN_ID",
-    "FREE_PLAN_NAME",
     "AccountSnapshot",
     "LedgerEntry",
     "account_snapshot",
@@ -34,8 +33,6 @@ __all__ = [
     "payment_failed",
 ]
 
-FREE_PLAN_ID = "free"
-FREE_PLAN_NAME = "Free"
 RECENT_ENTRIES = 10
 
 # Stripe could not collect a renewal. `past_due` keeps the plan for now (see
@@ -95,8 +92,8 @@ def account_snapshot(
         balance=user.credits,
         available=available,
         low_balance=available < low_balance_below,
-        plan_id=plan.id if plan else FREE_PLAN_ID,
-        plan_name=plan.name if plan else FREE_PLAN_NAME,
+        plan_id=plan.id if plan else catalog.free_plan().id,
+        plan_name=plan.name if plan else catalog.free_plan().name,
         plan_rank=plan.rank if plan else 0,
         subscription_status=status,
         period_end=subscription.current_period_end if subscription else None,

@@ -12,6 +12,7 @@ import uuid
 import reflex as rx
 
 from credit_app.auth import sessions
+from credit_app.billing import catalog
 from credit_app.billing.account import AccountSnapshot, LedgerEntry, load_account
 
 
@@ -37,7 +38,7 @@ class LiveAccount(rx.SharedState):
     available: rx.Field[int] = rx.field(0)
     low_balance: rx.Field[bool] = rx.field(False)
     plan_name: rx.Field[str] = rx.field("")
-    plan_id: rx.Field[str] = rx.field("free")
+    plan_id: rx.Field[str] = rx.field(catalog.free_plan().id)
     plan_rank: rx.Field[int] = rx.field(0)
     subscription_status: rx.Field[str] = rx.field("")
     period_end: rx.Field[str] = rx.field("")

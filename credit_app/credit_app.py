@@ -9,13 +9,16 @@ from credit_app.api import server
 from credit_app.pages.billing_success import billing_success_page
 from credit_app.pages.dashboard import dashboard_page
 from credit_app.pages.index import index_page
+from credit_app.pages.legal import privacy_page, refunds_page, terms_page
 from credit_app.pages.login import login_page
+from credit_app.pages.not_found import not_found_page
 from credit_app.pages.pricing import pricing_page
 from credit_app.pages.signup import signup_page
 from credit_app.pages.tools import tools_page
 from credit_app.pages.usage import usage_page
 from credit_app.state.account import AccountState
 from credit_app.state.billing import BillingState, ConfirmState
+from credit_app.state.landing import LandingState
 from credit_app.state.live import push_snapshot, sign_out_tabs
 from credit_app.state.session import SessionState
 from credit_app.state.tools import ToolsState
@@ -46,7 +49,7 @@ app.register_lifespan_task(background.expire_stale_holds)
 app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
 app.register_lifespan_task(pool.serving)
 
-app.add_page(index_page, route=routes.HOME, title="Credit App")
+app.add_page(index_page, route=routes.HOME, title="Credit App", on_load=LandingState.load_home)
 app.add_page(
     signup_page,
     route=routes.SIGNUP,
@@ -79,3 +82,24 @@ app.add_page(
 )
 app.add_page(tools_page, route=routes.TOOLS, title="Tools · Credit App", on_load=ToolsState.load)
 app.add_page(usage_page, route=routes.USAGE, title="Usage · Credit App", on_load=UsageState.load)
+app.add_page(
+    terms_page, route=routes.TERMS, title="Terms · Credit App", on_load=LandingState.load_public
+)
+app.add_page(
+    privacy_page,
+    route=routes.PRIVACY,
+    title="Privacy · Credit App",
+    on_load=LandingState.load_public,
+)
+app.add_page(
+    refunds_page,
+    route=routes.REFUNDS,
+    title="Refund policy · Credit App",
+    on_load=LandingState.load_public,
+)
+app.add_page(
+    not_found_page,
+    route=constants.Page404.SLUG,
+    title="Page not found · Credit App",
+    on_load=LandingState.load_public,
+)

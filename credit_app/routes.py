@@ -14,6 +14,9 @@ PRICING = "/pricing"
 CHECKOUT_RETURN = "/billing/success"
 TOOLS = "/tools"
 USAGE = "/usage"
+TERMS = "/terms"
+PRIVACY = "/privacy"
+REFUNDS = "/refunds"
 
 # HTTP endpoints beside the pages (credit_app.api).
 HEALTH = "/api/health"

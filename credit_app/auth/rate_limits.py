@@ -16,11 +16,12 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from credit_app import wording
 from credit_app.settings import Settings, get_settings
 
 
 def too_many_from_network(seconds: int) -> str:
-    return f"Too many attempts from your network. Try again in {seconds} seconds."
+    return f"Too many attempts from your network. Try again in {wording.seconds(seconds)}."
 
 
 class ClientRateLimits:

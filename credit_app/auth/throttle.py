@@ -19,12 +19,13 @@ from typing import NamedTuple
 from sqlalchemy import CursorResult, Engine, delete, select, update
 from sqlmodel import Session, col
 
+from credit_app import wording
 from credit_app.db import in_transaction, insert_unless_exists
 from credit_app.models import LoginThrottle, utcnow
 
 
 def too_many_failures(seconds: int) -> str:
-    return f"Too many failed attempts. Try again in {seconds} seconds."
+    return f"Too many failed attempts. Try again in {wording.seconds(seconds)}."
 
 
 class ThrottleState(NamedTuple):

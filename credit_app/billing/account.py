@@ -19,7 +19,7 @@ from credit_app.billing.subscriptions import (
 )
 from credit_app.credits import usage
 from credit_app.db import in_read
-from credit_app.models import EntryKind, LedgerEntry, SubscriptionStatus, User, utcnow
+from credit_app.models import LedgerEntry, SubscriptionStatus, User, utcnow
 from credit_app.settings import get_settings
 
 # LedgerEntry is re-exported: the rows of `AccountSnapshot.recent`, for callers above the
@@ -125,7 +125,7 @@ async def load_account(
 def _usage(
     session: Session,
     user_id: uuid.UUID,
-    kind: EntryKind | None,
+    kind: usage.Kinds,
     tool: str | None,
     page: int,
     now: datetime,
@@ -144,7 +144,7 @@ def _usage(
 async def load_usage(
     user_id: uuid.UUID,
     *,
-    kind: EntryKind | None = None,
+    kind: usage.Kinds = None,
     tool: str | None = None,
     page: int = 1,
     now: datetime | None = None,

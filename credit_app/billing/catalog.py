@@ -3,10 +3,14 @@
 The questions pages and states ask of it are answered here, so no rule about plans lives in
 the UI: `free_plan()`, `tiers()` (each tier's monthly and yearly plan), `packs()`,
 `top_up_pack()` (what "buy credits" offers) and `next_plan_up(rank)` (what "upgrade" offers).
+The pricing copy is computed here too, from the catalog's numbers: `cents_per_credit()` and
+its label, `best_value_plan(interval)`, `packs_compared()` and `unused_credits_sentence()`,
+so a changed price or plan changes the page without touching it.
 """
 
 import tomllib
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,16 +27,23 @@ __all__ = [
     "PlanKind",
     "PlanSpec",
     "Tier",
+    "best_value_plan",
     "biggest_pack",
+    "cents_per_credit",
+    "cents_per_credit_text",
     "free_plan",
     "load_plans",
     "next_plan_up",
     "packs",
+    "packs_compared",
+    "per_credit_label",
     "plan_by_id",
     "plans",
+    "price_text",
     "sync_plans",
     "tiers",
     "top_up_pack",
+    "unused_credits_sentence",
 ]
 
 
@@ -156,6 +167,77 @@ def next_plan_up(plan_rank: int) -> PlanSpec:
     plan of the next tier up; above the top tier, the biggest credit pack."""
     above = next((t for t in tiers() if t.rank > plan_rank), None)
     return above.monthly if above is not None else biggest_pack()
+
+
+# --- pricing copy: pure functions of the catalog ------------------------------------------
+
+
+def price_text(cents: int) -> str:
+    """$12, $0, $8.50: whole dollars without cents."""
+    return f"${cents / 100:,.0f}" if cents % 100 == 0 else f"${cents / 100:,.2f}"
+
+
+def cents_per_credit(plan: PlanSpec) -> Fraction | None:
+    """What one credit of `plan` costs, in cents (exact); None when it grants no credits."""
+    if plan.credits_granted <= 0:
+        return None
+    return Fraction(plan.price, plan.credits_granted)
+
+
+def cents_per_credit_text(cents: Fraction) -> str:
+    """1.2¢, 0.98¢, 1¢: at most two decimals, no trailing zeros."""
+    return f"{float(cents):.2f}".rstrip("0").rstrip(".") + "¢"
+
+
+def per_credit_label(plan: PlanSpec) -> str:
+    """ "1.2¢ per credit" for a plan or pack that grants credits; "" for one that does not."""
+    cents = cents_per_credit(plan)
+    return "" if cents is None else f"{cents_per_credit_text(cents)} per credit"
+
+
+def best_value_plan(interval: PlanInterval, specs: tuple[PlanSpec, ...] = ()) -> PlanSpec:
+    """The subscription billed every `interval` with the lowest price per credit (on a tie,
+    the one granting more credits): the plan the pricing page marks "Best value"."""
+    candidates = [
+        p
+        for p in specs or plans()
+        if p.kind == PlanKind.SUBSCRIPTION and p.interval == interval and p.credits_granted > 0
+    ]
+    if not candidates:
+        raise ValueError(f"no subscription billed every {interval} grants credits")
+    return min(candidates, key=lambda p: (cents_per_credit(p), -p.credits_granted, p.rank))
+
+
+def packs_compared(specs: tuple[PlanSpec, ...] = ()) -> str:
+    """One sentence setting the packs' price per credit against the plans'."""
+    specs = specs or plans()
+    pack_rates = [c for p in specs if p.kind == PlanKind.PACK if (c := cents_per_credit(p))]
+    plan_rates = [c for p in specs if p.kind == PlanKind.SUBSCRIPTION if (c := cents_per_credit(p))]
+    if not pack_rates or not plan_rates:
+        return ""
+    low, high = min(pack_rates), max(pack_rates)
+    packs = cents_per_credit_text(low)
+    if cents_per_credit_text(high) != packs:
+        packs = f"{packs} to {cents_per_credit_text(high)}"
+    plans_from = cents_per_credit_text(min(plan_rates))
+    if max(plan_rates) < low:
+        return (
+            f"Packs cost {packs} per credit; every plan costs less per credit "
+            f"(from {plans_from}), so packs are for topping up between renewals."
+        )
+    return f"Packs cost {packs} per credit; plans cost from {plans_from} per credit."
+
+
+def unused_credits_sentence() -> str:
+    """What happens to plan credits that are not spent, as the ledger does it: a grant never
+    expires (nothing but a refund or dispute of the payment that granted credits takes them
+    back, billing/purchases.py), so they stay through renewals, plan changes and
+    cancellation. If grants ever expire, this sentence and its test change with that rule."""
+    return (
+        "Unused plan credits roll over: they stay in your balance until you spend them, also "
+        f"after you switch plans or cancel back to {free_plan().name} (only a refund or "
+        "dispute of the payment takes its credits back)."
+    )
 
 
 def sync_plans(session: Session, specs: tuple[PlanSpec, ...] | list[PlanSpec] = ()) -> None:

@@ -45,11 +45,20 @@ def _record_purchase(session: Session, purchase: Purchase, key: str, source: Gra
         amount=purchase.credits_granted,
         idempotency_key=key,
         source=source,
-        description=f"{_plan_name(session, purchase.plan_id)} credits",
+        description=_grant_description(session, purchase.plan_id),
     )
     if result.replayed:
         return f"already granted ({key})"
     return f"granted {purchase.credits_granted} credits ({key})"
+
+
+def _grant_description(session: Session, plan_id: str) -> str:
+    """What the ledger row says: "Pro monthly credits", or "500 credits pack" (a pack's name
+    already says how many credits it is)."""
+    plan = session.get(SubscriptionPlan, plan_id)
+    if plan is not None and plan.kind == PlanKind.PACK:
+        return f"{plan.name} pack"
+    return f"{_plan_name(session, plan_id)} credits"
 
 
 def _plan_name(session: Session, plan_id: str) -> str:

@@ -3,9 +3,11 @@
 import reflex as rx
 
 from credit_app import routes
+from credit_app.components.footer import site_footer
 from credit_app.components.header import signed_out_redirect, site_header
-from credit_app.components.navbar import brand, navbar, top_bar
+from credit_app.components.navbar import brand, navbar, skeleton_bar, top_bar
 from credit_app.state.live import LiveAccount
+from credit_app.state.session import SessionState
 
 
 def low_balance_banner() -> rx.Component:
@@ -14,8 +16,8 @@ def low_balance_banner() -> rx.Component:
         rx.callout(
             rx.text(
                 "You have ",
-                rx.text.strong(LiveAccount.available),
-                " credits left. ",
+                rx.text.strong(LiveAccount.available_text),
+                " left. ",
                 rx.link("Buy credits or upgrade", href=routes.PRICING),
                 " to keep using the premium tools.",
             ),
@@ -27,16 +29,45 @@ def low_balance_banner() -> rx.Component:
     )
 
 
-def signed_in_layout(*children: rx.Component) -> rx.Component:
-    return rx.box(
-        site_header(navbar()),
-        signed_out_redirect(),
+def _main(*children: rx.Component) -> rx.Component:
+    """The page's own content, in the `<main>` landmark. `min_width=0` lets wide content
+    (tables) scroll inside itself instead of widening the page."""
+    return rx.el.main(
         rx.container(
-            rx.vstack(low_balance_banner(), *children, spacing="6", width="100%"),
+            rx.vstack(*children, spacing="6", width="100%", min_width="0"),
             size="3",
             padding_y="2em",
+            padding_x=["0.75em", "1em", "1.5em"],
         ),
+        width="100%",
+        min_width="0",
+        # Fills the height the page leaves, so the footer sits at the bottom of the screen.
+        flex="1",
+    )
+
+
+def _checked_header(signed_in_bar: rx.Component) -> rx.Component:
+    """The signed-in or signed-out bar once the session check has answered; a neutral
+    skeleton bar before (a full page load), so a signed-in person never sees the
+    signed-out bar flash by."""
+    return site_header(
+        rx.cond(
+            SessionState.checked,
+            rx.cond(SessionState.has_session, signed_in_bar, public_header()),
+            skeleton_bar(),
+        )
+    )
+
+
+def signed_in_layout(*children: rx.Component) -> rx.Component:
+    return rx.box(
+        _checked_header(navbar()),
+        signed_out_redirect(),
+        _main(low_balance_banner(), *children),
+        site_footer(),
         min_height="100vh",
+        display="flex",
+        flex_direction="column",
         background="var(--gray-2)",
     )
 
@@ -54,24 +85,31 @@ def public_header() -> rx.Component:
 
 
 def page_shell(*children: rx.Component, signed_in: rx.Var[bool]) -> rx.Component:
-    """A page open to everyone: the signed-in navbar when there is a session."""
+    """A page open to everyone: the signed-in navbar when there is a session (the header
+    follows the session check itself, which the page's on_load makes; `signed_in` is the
+    page's own flag for the rest)."""
     return rx.box(
-        site_header(rx.cond(signed_in, navbar(), public_header())),
+        _checked_header(navbar()),
         rx.cond(signed_in, signed_out_redirect()),
-        rx.container(
-            rx.vstack(
-                rx.cond(signed_in, low_balance_banner()), *children, spacing="6", width="100%"
-            ),
-            size="3",
-            padding_y="2em",
-        ),
+        _main(rx.cond(signed_in, low_balance_banner()), *children),
+        site_footer(),
         min_height="100vh",
+        display="flex",
+        flex_direction="column",
         background="var(--gray-2)",
     )
 
 
 def auth_card(title: str, subtitle: str, *children: rx.Component) -> rx.Component:
-    return rx.box(site_header(), _centred_card(title, subtitle, *children))
+    return rx.box(
+        site_header(),
+        rx.el.main(_centred_card(title, subtitle, *children), flex="1"),
+        site_footer(),
+        min_height="100vh",
+        display="flex",
+        flex_direction="column",
+        background="var(--gray-2)",
+    )
 
 
 def _centred_card(title: str, subtitle: str, *children: rx.Component) -> rx.Component:
@@ -79,7 +117,9 @@ def _centred_card(title: str, subtitle: str, *children: rx.Component) -> rx.Comp
         rx.card(
             rx.vstack(
                 rx.hstack(
-                    rx.icon("gem", size=26), rx.heading("Credit App", size="4"), align="center"
+                    rx.icon("gem", size=26),
+                    rx.text("Credit App", size="4", weight="bold"),
+                    align="center",
                 ),
                 rx.heading(title, size="7", as_="h1"),
                 rx.text(subtitle, color_scheme="gray"),
@@ -91,7 +131,7 @@ def _centred_card(title: str, subtitle: str, *children: rx.Component) -> rx.Comp
             width="100%",
             max_width="28em",
         ),
-        min_height="100vh",
-        padding="1em",
+        padding_x="1em",
+        padding_y="3em",
         background="var(--gray-2)",
     )

@@ -80,7 +80,7 @@ async def run_charged(
                 amount=cost,
                 idempotency_key=keys.tool_refund(action_key),
                 feature=feature,
-                description=f"Refund: {description} failed",
+                description=f"{description} failed",
             )
         )
         raise

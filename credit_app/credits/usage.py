@@ -3,6 +3,10 @@ day, totals since the start of the billing period, and the CSV export.
 
     overview = usage_overview(session, user_id=..., period_start=..., tool="qr", page=1)
     text = await usage_csv(user_id, kind=EntryKind.REFUND)
+    used = usage_overview(session, ..., kind=(EntryKind.SPEND, EntryKind.CAPTURE))
+
+`kind` is one entry kind or several (the /usage filter's "Used" is spends and captures:
+wording.KIND_FILTERS); None: any.
 
 When the billing period starts is a billing rule, not the ledger's: the caller passes it
 in. billing.account.usage_overview reads it and this overview in one read transaction.
@@ -10,13 +14,17 @@ in. billing.account.usage_overview reads it and this overview in one read transa
 tests and scripts with nothing but a database URL.
 """
 
+import csv
+import io
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, Select
+from sqlmodel import Session, col
 
+from credit_app import wording
 from credit_app.credits import history
 from credit_app.credits.history import UsageTotals
 from credit_app.db import in_read
@@ -24,6 +32,30 @@ from credit_app.models import EntryKind, LedgerEntry, utcnow
 
 PER_PAGE = 20
 CHART_DAYS = 30
+# The CSV's columns: the ledger's machine-readable ones (history.CSV_COLUMNS), then "type":
+# the kind in the customer's words (wording.KIND_WORDS), as the page shows it.
+CSV_TYPE_COLUMN = "type"
+
+Kinds = EntryKind | tuple[EntryKind, ...] | None
+
+
+@dataclass(frozen=True)
+class _Filter(history.LedgerFilter):
+    """history.LedgerFilter, matching any of several kinds as well."""
+
+    kinds: tuple[EntryKind, ...] = ()
+
+    def apply(self, statement: Select[Any], user_id: uuid.UUID) -> Select[Any]:
+        statement = super().apply(statement, user_id)
+        if self.kinds:
+            statement = statement.where(col(LedgerEntry.kind).in_(self.kinds))
+        return statement
+
+
+def _where(kind: Kinds, tool: str | None) -> history.LedgerFilter:
+    if isinstance(kind, tuple):
+        return _Filter(feature=tool, kinds=kind)
+    return history.LedgerFilter(kind=kind, feature=tool)
 
 
 @dataclass(frozen=True)
@@ -45,12 +77,12 @@ class UsageOverview:
 def _page(
     session: Session,
     user_id: uuid.UUID,
-    kind: EntryKind | None,
+    kind: Kinds,
     tool: str | None,
     page: int,
     per_page: int,
 ) -> UsagePage:
-    where = history.LedgerFilter(kind=kind, feature=tool)
+    where = _where(kind, tool)
     total = history.count_entries(session, user_id=user_id, where=where)
     page_count = max(1, -(-total // per_page))
     page = min(max(1, page), page_count)
@@ -70,7 +102,7 @@ def usage_overview(
     *,
     user_id: uuid.UUID,
     period_start: datetime,
-    kind: EntryKind | None = None,
+    kind: Kinds = None,
     tool: str | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
@@ -91,23 +123,37 @@ def usage_overview(
 async def usage_csv(
     user_id: uuid.UUID,
     *,
-    kind: EntryKind | None = None,
+    kind: Kinds = None,
     tool: str | None = None,
     engine: Engine | None = None,
 ) -> str:
-    """The user's whole ledger under the filters, oldest first, as CSV."""
-    return await in_read(
-        history.ledger_csv,
-        engine=engine,
-        user_id=user_id,
-        where=history.LedgerFilter(kind=kind, feature=tool),
+    """The user's whole ledger under the filters, oldest first, as CSV: the ledger's columns
+    as they are stored (kind, feature id, ...: for programs), then `type`, the kind in the
+    words the page uses."""
+    text = await in_read(
+        history.ledger_csv, engine=engine, user_id=user_id, where=_where(kind, tool)
     )
+    return _with_type_column(text)
+
+
+def _with_type_column(text: str) -> str:
+    rows = csv.reader(io.StringIO(text))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    header = next(rows)
+    kind_at = header.index("kind")
+    writer.writerow([*header, CSV_TYPE_COLUMN])
+    for row in rows:
+        writer.writerow([*row, wording.kind_word(row[kind_at])])
+    return out.getvalue()
 
 
 __all__ = [
     "CHART_DAYS",
+    "CSV_TYPE_COLUMN",
     "PER_PAGE",
     "EntryKind",  # re-exported: the kind filter's vocabulary, for the UI
+    "Kinds",
     "UsageOverview",
     "UsagePage",
     "UsageTotals",

@@ -37,10 +37,9 @@ def billing_success_page() -> rx.Component:
                             align="center",
                         ),
                         rx.text(
-                            "+",
-                            ConfirmState.credits_granted,
-                            " credits. Your balance is ",
-                            rx.text.strong(LiveAccount.balance, id="confirmed-balance"),
+                            ConfirmState.credits_granted_text,
+                            ". Your balance is ",
+                            rx.text.strong(LiveAccount.balance_count, id="confirmed-balance"),
                             " and your plan is ",
                             rx.text.strong(LiveAccount.plan_name, id="confirmed-plan"),
                             ".",
@@ -51,11 +50,13 @@ def billing_success_page() -> rx.Component:
                         id="confirmed",
                     ),
                     rx.vstack(
+                        rx.heading("Payment not confirmed", size="6", as_="h1"),
                         rx.callout(ConfirmState.problem, icon="info", id="confirm-problem"),
                         rx.hstack(
                             rx.link("Go to dashboard", href=routes.DASHBOARD),
                             rx.link("See plans and packs", href=routes.PRICING),
                             spacing="4",
+                            wrap="wrap",
                         ),
                         spacing="3",
                     ),

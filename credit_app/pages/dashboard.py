@@ -51,13 +51,13 @@ def _content() -> rx.Component:
         rx.grid(
             _stat(
                 "Credit balance",
-                rx.heading(LiveAccount.balance, size="8"),
+                rx.text(LiveAccount.balance_count, size="8", weight="bold"),
                 "coins",
                 "dashboard-balance",
             ),
             _stat(
                 "Plan",
-                rx.heading(LiveAccount.plan_name, size="8"),
+                rx.text(LiveAccount.plan_name, size="8", weight="bold"),
                 "badge-check",
                 "dashboard-plan",
             ),
@@ -126,6 +126,7 @@ def _subscription() -> rx.Component:
                 ),
                 rx.button(rx.link("See plans and packs", href=routes.PRICING), as_child=True),
                 spacing="3",
+                wrap="wrap",
             ),
             spacing="3",
             width="100%",

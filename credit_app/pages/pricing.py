@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from credit_app import routes
+from credit_app import routes, wording
 from credit_app.billing import catalog
 from credit_app.billing.catalog import PlanInterval, PlanSpec
 from credit_app.components.hosted_page import hosted_page_redirect
@@ -11,8 +11,25 @@ from credit_app.state.billing import BillingState
 from credit_app.state.live import LiveAccount
 
 
-def _money(cents: int) -> str:
-    return f"${cents / 100:,.0f}" if cents % 100 == 0 else f"${cents / 100:,.2f}"
+def _best_value_badge(plan: PlanSpec) -> rx.Component:
+    """ "Best value" on the plan of its interval with the lowest price per credit."""
+    if plan.interval is None or catalog.best_value_plan(plan.interval).id != plan.id:
+        return rx.fragment()
+    return rx.badge(
+        rx.icon("star", size=14),
+        "Best value",
+        id=f"best-value-{plan.id}",
+        title="The lowest price per credit",
+        color_scheme="grass",
+        variant="solid",
+        size="2",
+    )
+
+
+def _per_credit(plan: PlanSpec) -> rx.Component:
+    return rx.text(
+        catalog.per_credit_label(plan), size="2", color_scheme="gray", id=f"per-credit-{plan.id}"
+    )
 
 
 def _on_free_plan() -> rx.Var[bool]:
@@ -54,29 +71,45 @@ def _tier_card(tier: catalog.Tier) -> rx.Component:
     label = rx.cond(subscribed_elsewhere, "Switch plan", "Subscribe")
     return rx.card(
         rx.vstack(
-            rx.heading(monthly.name, size="6", as_="h2"),
+            rx.hstack(
+                rx.heading(monthly.name, size="6", as_="h2"),
+                rx.cond(
+                    BillingState.interval == PlanInterval.MONTH.value,
+                    _best_value_badge(monthly),
+                    _best_value_badge(yearly),
+                ),
+                justify="between",
+                align="center",
+                width="100%",
+            ),
             rx.text(monthly.description, color_scheme="gray"),
             rx.cond(
                 BillingState.interval == PlanInterval.MONTH.value,
                 rx.vstack(
                     rx.hstack(
-                        rx.heading(_money(monthly.price), size="8"),
+                        rx.text(catalog.price_text(monthly.price), size="8", weight="bold"),
                         rx.text("/ month", color_scheme="gray"),
                         align="baseline",
                     ),
-                    rx.text(f"{monthly.credits_granted:,} credits every month", weight="medium"),
+                    rx.text(
+                        f"{wording.credits(monthly.credits_granted)} every month", weight="medium"
+                    ),
+                    _per_credit(monthly),
                     _choose_button(monthly, label),
                     width="100%",
                 ),
                 rx.vstack(
                     rx.hstack(
-                        rx.heading(_money(yearly.price), size="8"),
+                        rx.text(catalog.price_text(yearly.price), size="8", weight="bold"),
                         rx.text("/ year", color_scheme="gray"),
                         align="baseline",
                     ),
-                    rx.text(f"{yearly.credits_granted:,} credits every year", weight="medium"),
                     rx.text(
-                        f"Save {_money(monthly.price * 12 - yearly.price)} a year; "
+                        f"{wording.credits(yearly.credits_granted)} every year", weight="medium"
+                    ),
+                    _per_credit(yearly),
+                    rx.text(
+                        f"Save {catalog.price_text(monthly.price * 12 - yearly.price)} a year; "
                         "all credits arrive when the year is paid.",
                         size="1",
                         color_scheme="grass",
@@ -104,7 +137,7 @@ def _free_card(free: PlanSpec) -> rx.Component:
         rx.vstack(
             rx.heading(free.name, size="6", as_="h2"),
             rx.text(free.description, color_scheme="gray"),
-            rx.heading("$0", size="8"),
+            rx.text("$0", size="8", weight="bold"),
             rx.text("No recurring credits", weight="medium"),
             rx.cond(
                 BillingState.signed_in & _on_free_plan(),
@@ -144,7 +177,12 @@ def _pack_card(pack: PlanSpec) -> rx.Component:
                 spacing="1",
             ),
             rx.spacer(),
-            rx.heading(_money(pack.price), size="6"),
+            rx.vstack(
+                rx.text(catalog.price_text(pack.price), size="6", weight="bold"),
+                _per_credit(pack),
+                spacing="0",
+                align="end",
+            ),
             rx.box(_choose_button(pack, "Buy"), width="8em"),
             align="center",
             spacing="4",
@@ -166,6 +204,7 @@ def _content() -> rx.Component:
                 color_scheme="gray",
                 size="4",
             ),
+            rx.text(catalog.unused_credits_sentence(), id="unused-credits", size="3"),
             spacing="2",
         ),
         rx.cond(
@@ -197,7 +236,11 @@ def _content() -> rx.Component:
             spacing="4",
             width="100%",
         ),
-        rx.heading("Credit packs", size="6", as_="h2"),
+        rx.vstack(
+            rx.heading("Credit packs", size="6", as_="h2"),
+            rx.text(catalog.packs_compared(), color_scheme="gray", id="packs-compared"),
+            spacing="1",
+        ),
         rx.vstack(*[_pack_card(p) for p in catalog.packs()], spacing="3", width="100%"),
     )
 

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from credit_app import routes
+from credit_app import routes, wording
 from credit_app.auth.validation import EMAIL_MAX, IMAGE_MAX, NAME_MAX, PASSWORD_MIN
 from credit_app.components.form_field import form_field
 from credit_app.components.layout import auth_card
@@ -13,7 +13,8 @@ from credit_app.state.signup import SignupState
 def signup_page() -> rx.Component:
     return auth_card(
         "Create your account",
-        f"Start with {get_settings().initial_credits} free credits. No card needed.",
+        f"Start with {wording.plural(get_settings().initial_credits, 'free credit')}. "
+        "No card needed.",
         rx.form(
             rx.vstack(
                 form_field(

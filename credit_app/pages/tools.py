@@ -11,6 +11,7 @@ from credit_app.tools import load_catalog
 
 # The state's per-tool maps, typed for the checker (the same variables in the browser).
 _COSTS = ToolsState.costs.to(dict[str, int])
+_COST_TEXTS = ToolsState.cost_texts.to(dict[str, str])
 _ERRORS = ToolsState.errors.to(dict[str, str])
 _NOTICES = ToolsState.notices.to(dict[str, str])
 _ACTION_IDS = ToolsState.action_ids.to(dict[str, str])
@@ -25,25 +26,33 @@ def _short(tool: str) -> rx.Var[bool]:
 
 
 def _run_button(tool: str, label: str, **props) -> rx.Component:
+    """Disabled while a tool runs. Short of credits it is only marked disabled
+    (aria-disabled, still focusable): pressing it opens the dialog that says why, and
+    focus can come back to it when that dialog closes."""
+    short = _short(tool)
     return rx.vstack(
         rx.button(
             label,
             " · ",
-            _cost(tool),
-            rx.cond(_cost(tool) == 1, " credit", " credits"),
+            _COST_TEXTS[tool],
             id=f"run-{tool}",
-            disabled=_short(tool) | (ToolsState.running != ""),
+            disabled=ToolsState.running != "",
             loading=ToolsState.running == tool,
             size="3",
+            aria_disabled=rx.cond(short, "true", None),
+            aria_describedby=rx.cond(short, f"{tool}-disabled-reason", None),
+            custom_attrs={
+                "data-disabled": rx.cond(short | (ToolsState.running != ""), "true", None)
+            },
             **props,
         ),
         rx.cond(
             _short(tool),
             rx.text(
                 "Needs ",
-                _cost(tool),
-                " credits; you have ",
-                LiveAccount.available,
+                _COST_TEXTS[tool],
+                "; you have ",
+                LiveAccount.available_text,
                 ". ",
                 rx.link("Get more", href=routes.PRICING),
                 size="2",
@@ -56,13 +65,15 @@ def _run_button(tool: str, label: str, **props) -> rx.Component:
 
 
 def _messages(tool: str) -> rx.Component:
+    """A tool's error or notice; nothing at all until there is one (the maps have no key
+    for a tool not used yet, and `undefined != ""` would show an empty box)."""
     return rx.fragment(
         rx.cond(
-            _ERRORS[tool] != "",
+            _ERRORS[tool],
             rx.callout(_ERRORS[tool], color_scheme="red", role="alert", id=f"{tool}-error"),
         ),
         rx.cond(
-            _NOTICES[tool] != "",
+            _NOTICES[tool],
             rx.callout(_NOTICES[tool], icon="info", id=f"{tool}-notice"),
         ),
     )
@@ -184,26 +195,36 @@ def _report() -> rx.Component:
     )
 
 
+def _focus_refused_button() -> rx.Var:
+    """The dialog's close handler, in the browser: focus goes back to the button of the
+    tool that was refused (Radix would look for a dialog trigger, and this has none)."""
+    tool = ToolsState.dialog_tool
+    return rx.vars.FunctionStringVar.create(
+        f"((event) => {{ event.preventDefault(); "
+        f"setTimeout(() => document.getElementById('run-' + {tool!s})?.focus(), 0); }})",
+        _var_data=rx.vars.VarData.merge(tool._get_all_var_data()),
+    )
+
+
 def _insufficient_dialog() -> rx.Component:
+    """A Radix alert dialog: it traps focus while open and closes on Escape (reported
+    through on_open_change); focus then returns to the button that was pressed."""
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title("Not enough credits"),
             rx.alert_dialog.description(
                 "This needs ",
-                ToolsState.dialog_needed,
-                " credits and you have ",
-                ToolsState.dialog_available,
+                ToolsState.dialog_needed_text,
+                " and you have ",
+                ToolsState.dialog_available_text,
                 ". Upgrade your plan or buy a credit pack.",
                 id="insufficient-text",
             ),
             rx.hstack(
                 rx.alert_dialog.cancel(
-                    rx.button(
-                        "Close",
-                        variant="soft",
-                        color_scheme="gray",
-                        on_click=ToolsState.close_dialog,
-                    )
+                    # No on_click of its own: Cancel reports the close through
+                    # on_open_change, and a plain button keeps the ref Radix focuses.
+                    rx.button("Close", variant="soft", color_scheme="gray")
                 ),
                 rx.button(
                     rx.link("Buy credits", href=routes.pricing_for(catalog.top_up_pack().id)),
@@ -217,9 +238,13 @@ def _insufficient_dialog() -> rx.Component:
                 spacing="3",
                 justify="end",
                 margin_top="1em",
+                wrap="wrap",
             ),
+            on_close_auto_focus=_focus_refused_button(),
+            id="insufficient-dialog",
         ),
         open=ToolsState.dialog_open,
+        on_open_change=ToolsState.dialog_open_changed,
     )
 
 

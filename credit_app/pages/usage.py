@@ -1,5 +1,7 @@
 """/usage: ledger history with filters, pagination, CSV export, a chart and period totals."""
 
+from typing import Any
+
 import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
@@ -10,11 +12,11 @@ from credit_app.tools import load_catalog
 SERIES_COLORS = ["var(--violet-9)", "var(--teal-9)", "var(--amber-9)", "var(--crimson-9)"]
 
 
-def _total(label: str, value: rx.Var[int], test_id: str) -> rx.Component:
+def _total(label: str, value: rx.Var[str], test_id: str) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(label, size="2", color_scheme="gray"),
-            rx.heading(value, size="7", id=test_id),
+            rx.text(value, size="7", weight="bold", id=test_id),
             spacing="1",
         ),
         width="100%",
@@ -25,7 +27,7 @@ def _chart() -> rx.Component:
     tools = load_catalog()
     return rx.card(
         rx.vstack(
-            rx.heading("Credits spent per day, last 30 days", size="4", as_="h2"),
+            rx.heading("Credits used per day, last 30 days", size="4", as_="h2"),
             rx.recharts.bar_chart(
                 *[
                     rx.recharts.bar(
@@ -53,25 +55,35 @@ def _chart() -> rx.Component:
     )
 
 
+def _select(
+    options: rx.Var[list[dict[str, str]]], value: rx.Var[str], on_change: Any, select_id: str
+) -> rx.Component:
+    """A select showing each option's label (customer words, tool names) while its value
+    stays the internal one (an entry kind, a tool id)."""
+    return rx.select.root(
+        rx.select.trigger(id=select_id),
+        rx.select.content(
+            rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"])),
+        ),
+        value=value,
+        on_change=on_change,
+    )
+
+
 def _filters() -> rx.Component:
     return rx.hstack(
         rx.vstack(
             rx.el.label("Kind", html_for="filter-kind", style={"fontWeight": 500}),
-            rx.select(
-                UsageState.kinds,
-                value=UsageState.kind,
-                on_change=UsageState.set_kind,
-                id="filter-kind",
-            ),
+            _select(UsageState.kinds, UsageState.kind, UsageState.set_kind, "filter-kind"),
             spacing="1",
         ),
         rx.vstack(
             rx.el.label("Tool", html_for="filter-tool", style={"fontWeight": 500}),
-            rx.select(
+            _select(
                 UsageState.feature_options,
-                value=UsageState.feature,
-                on_change=UsageState.set_feature,
-                id="filter-tool",
+                UsageState.feature,
+                UsageState.set_feature,
+                "filter-tool",
             ),
             spacing="1",
         ),
@@ -111,8 +123,8 @@ def _ledger() -> rx.Component:
                     " of ",
                     UsageState.page_count,
                     " (",
-                    UsageState.total,
-                    " entries)",
+                    UsageState.total_text,
+                    ")",
                     id="usage-page",
                 ),
                 rx.button(
@@ -138,8 +150,14 @@ def usage_page() -> rx.Component:
         rx.text("This billing period, since ", UsageState.period_since, color_scheme="gray"),
         rx.grid(
             _total("Credits added", UsageState.period_granted, "period-granted"),
-            _total("Credits spent on tools", UsageState.period_spent, "period-spent"),
-            _total("Taken back (refunds, disputes)", UsageState.period_taken_back, "period-taken"),
+            _total(
+                "Credits used on tools (net of returns)", UsageState.period_spent, "period-spent"
+            ),
+            _total(
+                "Taken back (payments refunded or disputed)",
+                UsageState.period_taken_back,
+                "period-taken",
+            ),
             columns=rx.breakpoints(initial="1", sm="3"),
             spacing="4",
             width="100%",

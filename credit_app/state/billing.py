@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import reflex as rx
 
-from credit_app import routes
+from credit_app import routes, wording
 from credit_app.api import app_services
 from credit_app.billing import checkout
 from credit_app.billing.catalog import PlanInterval
@@ -126,6 +126,12 @@ class ConfirmState(AccountState):
     confirmed: rx.Field[bool] = rx.field(False)
     credits_granted: rx.Field[int] = rx.field(0)
     problem: rx.Field[str] = rx.field("")
+
+    @rx.var
+    def credits_granted_text(self) -> str:
+        """What the payment added, as shown: "+500 credits", "+1 credit"."""
+        return wording.credits(self.credits_granted, sign=True)
+
     # Bumped by every load of the page; the tab's loop always serves the newest.
     _confirm_view: int = 0
     _confirm_running: bool = False

@@ -11,6 +11,7 @@ import uuid
 
 import reflex as rx
 
+from credit_app import wording
 from credit_app.auth import sessions
 from credit_app.billing import catalog
 from credit_app.billing.account import AccountSnapshot, LedgerEntry, load_account
@@ -21,10 +22,10 @@ def entry_row(entry: LedgerEntry) -> dict[str, str]:
     return {
         "id": str(entry.id),
         "when": entry.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-        "kind": entry.kind,
-        "what": entry.description or entry.feature or entry.source or entry.kind,
-        "delta": f"{entry.delta:+d}",
-        "balance_after": str(entry.balance_after),
+        "kind": wording.kind_word(entry.kind),  # the customer's word, not the ledger's
+        "what": entry.description or entry.feature or entry.source or wording.kind_word(entry.kind),
+        "delta": wording.signed(entry.delta),
+        "balance_after": wording.count(entry.balance_after),
         "positive": "yes" if entry.delta > 0 else "",
     }
 
@@ -36,6 +37,10 @@ class LiveAccount(rx.SharedState):
     email: rx.Field[str] = rx.field("")
     balance: rx.Field[int] = rx.field(0)
     available: rx.Field[int] = rx.field(0)
+    # The numbers as customers read them: "1 credit", "1,000 credits", "1,000".
+    balance_text: rx.Field[str] = rx.field("")
+    available_text: rx.Field[str] = rx.field("")
+    balance_count: rx.Field[str] = rx.field("")
     low_balance: rx.Field[bool] = rx.field(False)
     plan_name: rx.Field[str] = rx.field("")
     plan_id: rx.Field[str] = rx.field(catalog.free_plan().id)
@@ -56,6 +61,9 @@ class LiveAccount(rx.SharedState):
         self.email = snapshot.email
         self.balance = snapshot.balance
         self.available = snapshot.available
+        self.balance_text = wording.credits(snapshot.balance)
+        self.available_text = wording.credits(snapshot.available)
+        self.balance_count = wording.count(snapshot.balance)
         self.low_balance = snapshot.low_balance
         self.plan_name = snapshot.plan_name
         self.plan_id = snapshot.plan_id

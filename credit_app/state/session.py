@@ -29,6 +29,11 @@ class SessionState(rx.State):
         same_site="strict",
         secure=get_settings().https,
     )
+    # What the last session check of this tab answered, for the page header: until it has
+    # answered (`checked`), a full page load shows a neutral header, never the signed-out
+    # one. Display only: every handler still re-checks the token itself.
+    checked: rx.Field[bool] = rx.field(False)
+    has_session: rx.Field[bool] = rx.field(False)
     # Set only from a server-validated token; `_` keeps them out of the browser.
     _user_id: str = ""
     _live_token: str = ""
@@ -38,6 +43,7 @@ class SessionState(rx.State):
         credits calls this first, so a revoked or expired session stops working at once:
         its tab is unlinked from the live account before anything else is sent to it."""
         signed_in = await sessions.resolve_session(self.session_token)
+        self.checked, self.has_session = True, signed_in is not None
         if signed_in is None:
             self._user_id = self._live_token = ""
             await self._unlink_live_account()
@@ -60,6 +66,7 @@ class SessionState(rx.State):
     def _signed_in(self, token: str) -> EventSpec:
         """Keep the new session's token (the cookie) and go where the person was headed."""
         self.session_token = token
+        self.checked = self.has_session = True
         return self._onward()
 
     def _onward(self) -> EventSpec:
@@ -74,6 +81,7 @@ class SessionState(rx.State):
         token = self.session_token
         self.session_token = ""
         self._user_id = self._live_token = ""
+        self.has_session = False
         await sessions.end_session(token)
         return rx.redirect(routes.LOGIN)
 

@@ -13,7 +13,7 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
-from credit_app import credits, routes
+from credit_app import credits, routes, wording
 from credit_app.billing import catalog
 from credit_app.credits import tool_runs
 from credit_app.state.account import AccountState
@@ -47,6 +47,8 @@ def _upgrade_href(plan_rank: int) -> str:
 
 class ToolsState(AccountState):
     costs: rx.Field[dict[str, int]] = rx.field(default_factory=dict)
+    # "1 credit", "10 credits": each tool's cost as its button says it.
+    cost_texts: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
     names: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
     # One id per pending action and tool: a double-click or a retry repeats the same id,
     # so the guard charges it once.
@@ -63,8 +65,11 @@ class ToolsState(AccountState):
     report_message: rx.Field[str] = rx.field("")
 
     dialog_open: rx.Field[bool] = rx.field(False)
+    dialog_tool: rx.Field[str] = rx.field("")  # whose button gets focus back on close
     dialog_needed: rx.Field[int] = rx.field(0)
     dialog_available: rx.Field[int] = rx.field(0)
+    dialog_needed_text: rx.Field[str] = rx.field("")
+    dialog_available_text: rx.Field[str] = rx.field("")
     # Where "Upgrade plan" leads: the next plan up from the person's (catalog.next_plan_up).
     upgrade_href: rx.Field[str] = rx.field(_upgrade_href(0))
 
@@ -74,14 +79,17 @@ class ToolsState(AccountState):
             return self._to_login()
         tools = load_catalog()  # read each time: an edited cost applies at once
         self.costs = {t.id: t.credits for t in tools.values()}
+        self.cost_texts = {t.id: wording.credits(t.credits) for t in tools.values()}
         self.names = {t.id: t.name for t in tools.values()}
         self.action_ids = {t: self.action_ids.get(t) or _new_action_id() for t in tools}
         await self._refresh(user_id)
         return None
 
     @rx.event
-    def close_dialog(self):
-        self.dialog_open = False
+    def dialog_open_changed(self, open_: bool):
+        """The dialog's own open/close (Escape, its Cancel button): only closing it."""
+        if not open_:
+            self.dialog_open = False
 
     async def _charged(
         self,
@@ -128,8 +136,10 @@ class ToolsState(AccountState):
             self.action_ids = {**self.action_ids, tool: _new_action_id()}
             if refused is not None:
                 self.dialog_needed, self.dialog_available = refused.required, refused.available
+                self.dialog_needed_text = wording.credits(refused.required)
+                self.dialog_available_text = wording.credits(refused.available)
                 self.upgrade_href = _upgrade_href(plan_rank)
-                self.dialog_open = True
+                self.dialog_tool, self.dialog_open = tool, True
             self.errors = {**self.errors, tool: error}
             if outcome is not None and outcome.replayed:
                 self.notices = {**self.notices, tool: "Already done: that action was charged once."}

@@ -9,17 +9,35 @@ from datetime import datetime
 
 import reflex as rx
 
+from credit_app import wording
 from credit_app.billing import account
 from credit_app.credits import usage
 from credit_app.credits.usage import EntryKind
 from credit_app.state.account import AccountState
 from credit_app.state.live import entry_row
+from credit_app.tools import load_catalog
+from credit_app.tools.errors import CatalogError
 
 ALL = "all"  # the select's "no filter" value (Radix selects cannot hold "")
+ALL_LABEL = "All"
+# The kind filter: value (the first entry kind of the group, kept internal) -> the kinds it
+# stands for and the customer's word for them (wording.KIND_FILTERS: "Used" is spends and
+# captures).
+KIND_FILTERS: dict[str, tuple[tuple[EntryKind, ...], str]] = {
+    kinds[0]: (tuple(EntryKind(k) for k in kinds), word)
+    for word, kinds in wording.KIND_FILTERS.items()
+}
 
 
-def _kind(value: str) -> EntryKind | None:
-    return EntryKind(value) if value in set(EntryKind) else None
+def _kind(value: str) -> tuple[EntryKind, ...] | None:
+    return KIND_FILTERS[value][0] if value in KIND_FILTERS else None
+
+
+def _tool_names() -> dict[str, str]:
+    try:
+        return {tool.id: tool.name for tool in load_catalog().values()}
+    except CatalogError:  # a broken price file costs the filter its names, not the page
+        return {}
 
 
 def _tool(value: str) -> str | None:
@@ -36,22 +54,29 @@ class UsageState(AccountState):
     page: rx.Field[int] = rx.field(1)
     page_count: rx.Field[int] = rx.field(1)
     total: rx.Field[int] = rx.field(0)
+    total_text: rx.Field[str] = rx.field("0 entries")
     rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
-    features: rx.Field[list[str]] = rx.field(default_factory=list)
+    # The tool filter's options: value (the tool id, kept internal) and label (its name).
+    features: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     chart: rx.Field[list[dict[str, int | str]]] = rx.field(default_factory=list)
     period_since: rx.Field[str] = rx.field("")
-    period_granted: rx.Field[int] = rx.field(0)
-    period_spent: rx.Field[int] = rx.field(0)
-    period_taken_back: rx.Field[int] = rx.field(0)
+    # Totals as shown: grouped thousands ("1,000").
+    period_granted: rx.Field[str] = rx.field("0")
+    period_spent: rx.Field[str] = rx.field("0")
+    period_taken_back: rx.Field[str] = rx.field("0")
     busy: rx.Field[bool] = rx.field(False)
 
     @rx.var
-    def kinds(self) -> list[str]:
-        return [ALL, *[k.value for k in EntryKind]]
+    def kinds(self) -> list[dict[str, str]]:
+        """The kind filter's options: value (internal) and label (the customer's word)."""
+        return [
+            {"value": ALL, "label": ALL_LABEL},
+            *[{"value": value, "label": word} for value, (_, word) in KIND_FILTERS.items()],
+        ]
 
     @rx.var
-    def feature_options(self) -> list[str]:
-        return [ALL, *self.features]
+    def feature_options(self) -> list[dict[str, str]]:
+        return [{"value": ALL, "label": ALL_LABEL}, *self.features]
 
     @rx.event
     async def load(self):
@@ -77,17 +102,21 @@ class UsageState(AccountState):
         found = overview.page
         self.rows = [entry_row(e) for e in found.entries]
         self.total, self.page, self.page_count = found.total, found.page, found.page_count
-        self.features = found.tools
+        self.total_text = wording.plural(found.total, "entry", "entries")
+        names = _tool_names()
+        self.features = [
+            {"value": tool, "label": wording.tool_name(tool, names)} for tool in found.tools
+        ]
         self.chart = overview.chart
         self.period_since = _day(overview.period.since)
-        self.period_granted = overview.period.granted
-        self.period_spent = overview.period.spent
-        self.period_taken_back = overview.period.taken_back
+        self.period_granted = wording.count(overview.period.granted)
+        self.period_spent = wording.count(overview.period.spent)
+        self.period_taken_back = wording.count(overview.period.taken_back)
         self.busy = False
 
     @rx.event
     async def set_kind(self, value: str):
-        self.kind = value if _kind(value) is not None else ALL
+        self.kind = value if value in KIND_FILTERS else ALL
         self.page = 1
         return await self._reload()
 

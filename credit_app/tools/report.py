@@ -36,6 +36,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from credit_app import wording
 from credit_app.tools.catalog import load_catalog
 from credit_app.tools.errors import CatalogError, ToolInputError
 
@@ -225,12 +226,13 @@ def run(
     window = window or ReportWindow(until=generated_at)
     person = " ".join(str(name).split()) or "Unnamed account"
 
-    report(0.0, f"Reading {len(entries):,} ledger entries", force=True)
+    reading = f"Reading {wording.plural(len(entries), 'ledger entry', 'ledger entries')}"
+    report(0.0, reading, force=True)
     step = max(1, len(entries) // 10)
     for index, entry in enumerate(entries):
         _check_entry(index, entry, window)
         if index % step == 0:
-            report(0.05 * index / len(entries), f"Reading {len(entries):,} ledger entries")
+            report(0.05 * index / len(entries), reading)
 
     report(0.05, "Adding up totals", force=True)
     summary = summarise(entries, window)
@@ -247,7 +249,7 @@ def run(
 
     buffer = io.BytesIO()
     pages = _build(story, buffer, person, generated_at, report)
-    report(1.0, f"Done: {pages} pages", force=True)
+    report(1.0, f"Done: {wording.plural(pages, 'page')}", force=True)
     return ReportResult(
         pdf=buffer.getvalue(),
         filename=f"credit-usage-{generated_at:%Y-%m-%d}.pdf",
@@ -264,7 +266,8 @@ def check_input(*, row_count: int) -> None:
         raise ToolInputError("There is no credit activity to report yet.", field="rows")
     if row_count > MAX_ROWS:
         raise ToolInputError(
-            f"That is {row_count:,} ledger entries; a report holds at most {MAX_ROWS:,}. "
+            f"That is {wording.count(row_count)} ledger entries; a report holds at most "
+            f"{wording.count(MAX_ROWS)}. "
             "Export your history as CSV from the Usage page instead.",
             field="rows",
         )
@@ -314,14 +317,14 @@ def _title_page(
     styles = _styles()
     facts = [
         ("Account", person),
-        ("Current balance", f"{balance:,} credits"),
+        ("Current balance", wording.credits(balance)),
         ("Window", summary.window.describe()),
     ]
     if summary.first is not None and summary.last is not None:
         first, last = summary.first.astimezone(UTC), summary.last.astimezone(UTC)
         facts.append(("Entries dated", f"{first:%d %b %Y} to {last:%d %b %Y}"))
     facts += [
-        ("Ledger entries", f"{summary.entries:,}"),
+        ("Ledger entries", wording.count(summary.entries)),
         ("Generated", f"{generated_at:%d %b %Y, %H:%M} UTC"),
     ]
     return [
@@ -347,18 +350,18 @@ def _summary_pages(
     ]
     totals = [
         ["", "Credits"],
-        ["Balance before the first entry", f"{summary.opening_balance:,}"],
-        ["Credits added", f"+{summary.granted:,}"],
-        ["Credits spent on tools (net of refunds)", f"-{summary.spent:,}"],
-        ["Taken back (refunds, disputes)", f"-{summary.taken_back:,}"],
-        ["Balance after the last entry", f"{summary.closing_balance:,}"],
-        ["Balance now", f"{balance:,}"],
+        ["Balance before the first entry", wording.count(summary.opening_balance)],
+        ["Credits added", wording.signed(summary.granted)],
+        ["Credits used on tools (net of returns)", wording.signed(-summary.spent)],
+        ["Taken back (payments refunded or disputed)", wording.signed(-summary.taken_back)],
+        ["Balance after the last entry", wording.count(summary.closing_balance)],
+        ["Balance now", wording.count(balance)],
     ]
     story += [_table(totals, col_widths=(110 * mm, 40 * mm)), Spacer(1, 6 * mm)]
 
     kinds = [["Kind", "Entries", "Credits in", "Credits out"]] + [
-        [k.kind.capitalize(), f"{k.entries:,}", f"{k.credits_in:,}", f"{k.credits_out:,}"]
-        for k in summary.by_kind
+        [word, wording.count(entries), wording.count(added), wording.count(taken)]
+        for word, (entries, added, taken) in _by_word(summary.by_kind).items()
     ]
     story += [
         Paragraph("By kind of entry", styles["Heading2"]),
@@ -366,20 +369,20 @@ def _summary_pages(
     ]
 
     story.append(PageBreak())
-    story.append(Paragraph("Credits spent per tool", styles["Heading1"]))
+    story.append(Paragraph("Credits used per tool", styles["Heading1"]))
     if summary.per_tool:
-        tools = [["Tool", "Runs", "Refunded", "Credits spent"]] + [
+        tools = [["Tool", "Runs", "Returned (failed)", "Credits used"]] + [
             [
-                _clip(_tool_name(t.tool, names), 60),
-                f"{t.runs:,}",
-                f"{t.refunded:,}",
-                f"{t.spent:,}",
+                _clip(_tool_name(t.tool, names), 50),
+                wording.count(t.runs),
+                wording.count(t.refunded),
+                wording.count(t.spent),
             ]
             for t in summary.per_tool
         ]
         ranked = [(_tool_name(t.tool, names), t.spent) for t in summary.per_tool]
         story += [
-            _table(tools, col_widths=(85 * mm, 22 * mm, 25 * mm, 30 * mm)),
+            _table(tools, col_widths=(75 * mm, 22 * mm, 35 * mm, 30 * mm)),
             Spacer(1, 8 * mm),
             KeepTogether([_tool_chart(ranked[:MAX_TOOLS_IN_CHART])]),
         ]
@@ -388,11 +391,25 @@ def _summary_pages(
 
     story += [
         Spacer(1, 8 * mm),
-        Paragraph("Credits added and taken per month", styles["Heading2"]),
+        Paragraph("Credits added, and used or taken back, per month", styles["Heading2"]),
         _month_chart(summary.by_month),
         PageBreak(),
     ]
     return story
+
+
+def _by_word(by_kind: Sequence[KindTotals]) -> dict[str, tuple[int, int, int]]:
+    """Entries, credits in and out per customer word (spends and captures are both "Used"),
+    in the glossary's order."""
+    order = list(dict.fromkeys(wording.KIND_WORDS.values()))
+    totals: dict[str, tuple[int, int, int]] = {}
+    for k in by_kind:
+        word = wording.kind_word(k.kind)
+        entries, added, taken = totals.get(word, (0, 0, 0))
+        totals[word] = (entries + k.entries, added + k.credits_in, taken + k.credits_out)
+    return dict(
+        sorted(totals.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99)
+    )
 
 
 def _tool_chart(ranked: list[tuple[str, int]]) -> Drawing:
@@ -420,7 +437,7 @@ def _tool_chart(ranked: list[tuple[str, int]]) -> Drawing:
     chart.barLabels.dx = 3
     chart.barLabels.fontSize = 7
     drawing.add(chart)
-    drawing.add(String(55 * mm, 2 * mm, "Credits spent", fontSize=8, fillColor=colors.grey))
+    drawing.add(String(55 * mm, 2 * mm, "Credits used", fontSize=8, fillColor=colors.grey))
     return drawing
 
 
@@ -445,7 +462,7 @@ def _month_chart(months: Sequence[MonthTotals]) -> Drawing:
     legend.fontSize = 8
     legend.alignment = "right"
     legend.columnMaximum = 1
-    legend.colorNamePairs = [(_ADDED, "Added"), (_USED, "Taken")]
+    legend.colorNamePairs = [(_ADDED, wording.ADDED), (_USED, "Used or taken back")]
     drawing.add(legend)
     return drawing
 
@@ -455,17 +472,18 @@ def _ledger_table(entries: Sequence[ReportEntry], start: int, stop: int) -> Tabl
     for number, e in enumerate(entries[start:stop], start=start + 1):
         data.append(
             [
-                f"{number:,}",
+                wording.count(number),
                 f"{e.when.astimezone(UTC):%Y-%m-%d %H:%M}",
-                e.kind,
-                _clip(" ".join(e.what.split()), 38),
-                f"{e.delta:+,}",
-                f"{e.balance_after:,}",
+                wording.kind_word(e.kind),
+                _clip(" ".join(e.what.split()), 27),
+                wording.signed(e.delta),
+                wording.count(e.balance_after),
             ]
         )
     table = Table(
         data,
-        colWidths=(16 * mm, 32 * mm, 20 * mm, 62 * mm, 20 * mm, 22 * mm),
+        # Kind fits the longest customer word ("Taken back (payment refunded)") at 8 pt.
+        colWidths=(14 * mm, 27 * mm, 45 * mm, 44 * mm, 18 * mm, 22 * mm),
         repeatRows=1,
     )
     table.setStyle(_LEDGER_STYLE)

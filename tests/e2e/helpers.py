@@ -35,8 +35,8 @@ def log_out(page: Page) -> None:
 
 
 def expect_balance(page: Page, credits: int) -> None:
-    expect(page.locator("#dashboard-balance")).to_have_text(str(credits))
-    expect(page.locator("#balance-badge")).to_contain_text(f"{credits} credits")
+    expect(page.locator("#dashboard-balance")).to_have_text(f"{credits:,}")
+    expect(page.locator("#balance-badge")).to_contain_text(f"{credits:,} credit")
 
 
 def pay_on_checkout(page: Page, card: str = "4242 4242 4242 4242") -> None:

@@ -28,7 +28,7 @@ def test_subscribe_with_a_card_and_see_the_credits_and_plan(page: Page, new_emai
     pay_on_checkout(page)
     expect(page).to_have_url(re.compile(r"/billing/success"))
     expect(page.locator("#confirmed")).to_contain_text("Payment confirmed", timeout=30_000)
-    expect(page.locator("#confirmed-balance")).to_have_text("1100")
+    expect(page.locator("#confirmed-balance")).to_have_text("1,100")
     page.get_by_role("link", name="Go to dashboard").click()
     expect_balance(page, 1100)
     expect(page.locator("#dashboard-plan")).to_have_text("Pro")

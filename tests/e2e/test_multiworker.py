@@ -145,6 +145,6 @@ def test_tabs_on_several_workers_all_see_spends_and_webhook_grants(browser: Brow
     pay_on_checkout(first)
     expect(first.locator("#confirmed")).to_be_visible(timeout=30_000)
     for tab in others:
-        expect(tab.locator("#dashboard-balance")).to_have_text("1099")
+        expect(tab.locator("#dashboard-balance")).to_have_text("1,099")
         expect(tab.locator("#dashboard-plan")).to_have_text("Pro")
     context.close()

@@ -59,14 +59,18 @@ def _open_tools(page: Page, email: str, app, keep: int | None = None) -> uuid.UU
 def test_spend_down_to_zero_then_see_why_tools_are_disabled(page: Page, new_email, app):
     _open_tools(page, new_email, app, keep=1)
     expect(page.locator("#run-keywords")).to_be_disabled()
-    expect(page.locator("#keywords-disabled-reason")).to_contain_text("Needs 3 credits; you have 1")
+    expect(page.locator("#keywords-disabled-reason")).to_contain_text(
+        "Needs 3 credits; you have 1 credit."
+    )
     expect(page.locator("#low-balance-banner")).to_be_visible()
     page.get_by_label("Text or link").fill("https://example.com")
     page.locator("#run-qr").click()
     expect(page.locator("#qr-image")).to_be_visible()
     expect(_badge(page)).to_contain_text("0 credits")
     expect(page.locator("#run-qr")).to_be_disabled()
-    expect(page.locator("#qr-disabled-reason")).to_contain_text("Needs 1 credits; you have 0")
+    expect(page.locator("#qr-disabled-reason")).to_contain_text(
+        "Needs 1 credit; you have 0 credits."
+    )
 
 
 def test_a_lost_race_opens_the_dialog_with_upgrade_and_buy(page: Page, new_email, app):
@@ -135,9 +139,11 @@ def test_the_report_shows_progress_and_usage_lists_everything(page: Page, new_em
 
     page.get_by_role("link", name="Usage").click()
     expect(page.locator("#usage-ledger")).to_contain_text("Credit usage report (PDF)")
+    expect(page.locator("#usage-ledger")).to_contain_text("Used")  # the word, not "capture"
     expect(page.locator("#period-spent")).to_have_text("10")
     expect(page.locator("#usage-page")).to_contain_text("2 entries")
     with page.expect_download() as csv_download:
         page.get_by_role("button", name="Export CSV").click()
     text = Path(csv_download.value.path()).read_text()
     assert "capture" in text and "report" in text and "Welcome credits" in text
+    assert text.splitlines()[0].endswith(",type") and ",Used" in text

@@ -89,7 +89,7 @@ def test_repeated_failures_slow_down_that_email_only(engine):
     # Now even the right password must wait; the message says for how long.
     blocked = _login(engine, "erin@example.com", "s3cret-pass", now=start)
     assert blocked.user_id is None and blocked.retry_after == 1
-    assert "Try again in 1 seconds" in blocked.error
+    assert "Try again in 1 second." in blocked.error
     assert _login(engine, "frank@example.com", "s3cret-pass", now=start).user_id is not None
     # After the wait, the right password works and wipes the count: once the window that
     # attempt claimed is over, attempts are free again.

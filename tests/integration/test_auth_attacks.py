@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from credit_app import wording
 from credit_app.auth import accounts, passwords, throttle
 from credit_app.auth.rate_limits import ClientRateLimits
 from credit_app.db import read_scope
@@ -191,8 +192,8 @@ def test_the_client_rate_limit_refuses_without_hashing_or_writing(engine):
         refused = _login(engine, "hank@example.com", PASSWORD, limits=limits)
     assert refused.user_id is None and 1 <= refused.retry_after <= 60
     assert (
-        refused.error
-        == f"Too many attempts from your network. Try again in {refused.retry_after} seconds."
+        refused.error == "Too many attempts from your network. "
+        f"Try again in {wording.seconds(refused.retry_after)}."
     )
     assert _throttles(engine) == {("hank@example.com", ATTACKER): 2}
     # Another network is not affected.

@@ -164,4 +164,4 @@ def test_a_failing_tool_on_an_explicit_engine_is_refunded_once(engine):
         (refund, *_) = credits.recent_entries(session, user_id=user, limit=1)
     action_key = keys.tool_action(user, "keywords", _action("f1"))
     assert refund.idempotency_key == keys.tool_refund(action_key)
-    assert refund.description == "Refund: Keywords failed"
+    assert refund.description == "Keywords failed"

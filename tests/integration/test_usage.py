@@ -17,6 +17,7 @@ from credit_app.credits import keys, usage
 from credit_app.credits.history import usage_totals
 from credit_app.db import session_scope
 from credit_app.models import EntryKind, User, utcnow
+from credit_app.state.live import entry_row
 from tests import stripe_payloads as sp
 from tests.async_run import run
 from tests.factories import make_user
@@ -123,7 +124,38 @@ def test_the_csv_has_every_matching_entry_oldest_first(engine):
     assert [r["delta"] for r in csv.DictReader(io.StringIO(only_qr))] == ["-1", "-1", "1"]
     refunds = run(usage.usage_csv(user, kind=EntryKind.REFUND, engine=engine))
     (refund,) = csv.DictReader(io.StringIO(refunds))
-    assert refund["feature"] == "qr" and refund["description"].startswith("Refund:")
+    assert refund["feature"] == "qr" and refund["description"].endswith(" failed")
+    # Beside the machine-readable columns, the kind in the words the page uses.
+    assert [r["type"] for r in table] == ["Added", "Used", "Used", "Returned (tool failed)", "Used"]
+
+
+def test_the_used_filter_covers_spends_and_captures_and_rows_use_customer_words(engine):
+    user = make_user(engine)
+    _spend(engine, user, 1, "qr")
+    _failed_run(engine, user, "qr", 1)
+    with session_scope(engine) as session:
+        hold = credits.reserve(
+            session,
+            user_id=user,
+            amount=10,
+            idempotency_key=f"test:{uuid.uuid4()}",
+            feature="report",
+        )
+        credits.capture(session, user_id=user, hold_id=hold.hold_id, amount=10, description="r")
+
+    used = _page(engine, user, kind=(EntryKind.SPEND, EntryKind.CAPTURE))
+    assert sorted(e.kind for e in used.entries) == ["capture", "spend", "spend"]
+    rows = [entry_row(e) for e in _page(engine, user).entries]
+    assert [r["kind"] for r in rows] == [
+        "Used",
+        "Returned (tool failed)",
+        "Used",
+        "Used",
+        "Added",
+    ]
+    assert [r["delta"] for r in rows] == ["-10", "+1", "-1", "-1", "+100"]
+    csv_used = run(usage.usage_csv(user, kind=(EntryKind.SPEND, EntryKind.CAPTURE), engine=engine))
+    assert [r["type"] for r in csv.DictReader(io.StringIO(csv_used))] == ["Used"] * 3
 
 
 def test_the_overview_nets_a_failed_run_in_the_chart_and_the_period(engine):

@@ -242,7 +242,7 @@ def test_report_is_a_multi_page_pdf_naming_the_person(big_report):
     assert NAME in pages[0]
     assert "All activity up to" in pages[0]  # the report states its window
     per_tool = pages[2]
-    assert "Credits spent per tool" in per_tool and "Keywords & summary" in per_tool
+    assert "Credits used per tool" in per_tool and "Keywords & summary" in per_tool
     assert "1,500" in pages[-1]  # the last ledger entry's number
     assert result.rows == 1500 and result.filename.endswith(".pdf")
 

@@ -49,13 +49,16 @@ async def follow_ledger(push: Callable[[str], Awaitable[None]]) -> None:
 
 async def expire_stale_holds() -> None:
     """Holds left by work that died (a crashed worker) release themselves; log-in
-    back-off rows of pairs idle for a day are forgotten."""
+    back-off rows of pairs idle for a day are forgotten; kept report PDFs past 30 days
+    are deleted."""
     while True:
         try:
             if released := await upkeep.expire_stale_holds():
                 logger.info("released %d expired hold(s)", released)
             if forgotten := await throttle.forget_idle_pairs():
                 logger.info("forgot %d idle log-in back-off row(s)", forgotten)
+            if purged := await upkeep.purge_reports():
+                logger.info("deleted %d report PDF(s) past 30 days", purged)
         except Exception:
             logger.exception("expiring holds failed; retrying")
         await asyncio.sleep(HOLD_EXPIRY_SECONDS)

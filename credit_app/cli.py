@@ -16,7 +16,7 @@ from credit_app.billing import catalog, runtime, webhook_records, webhooks
 from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.billing.webhook_handlers import registry
-from credit_app.credits import keys
+from credit_app.credits import keys, upkeep
 from credit_app.db import read_scope, session_scope
 from credit_app.models import EventOutcome, GrantSource, Shortfall, SubscriptionPlan, User, utcnow
 from credit_app.settings import Settings, get_settings
@@ -104,7 +104,11 @@ def cmd_expire(_args: argparse.Namespace) -> int:
     with session_scope() as session:
         released = credits.expire_stale(session)
         forgotten = throttle.forget_idle(session, now=utcnow())
-    print(f"released {released} expired hold(s); forgot {forgotten} idle log-in back-off row(s)")
+        purged = upkeep.purge_old_reports(session)
+    print(
+        f"released {released} expired hold(s); forgot {forgotten} idle log-in back-off "
+        f"row(s); deleted {purged} report PDF(s) past 30 days"
+    )
     return 0
 
 
@@ -275,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconcile", help="check every balance against the ledger (exit 1 on drift)")
     p.set_defaults(func=cmd_reconcile)
 
-    sub.add_parser("expire", help="release holds past their expiry").set_defaults(func=cmd_expire)
+    sub.add_parser(
+        "expire", help="release holds past their expiry, delete report PDFs past 30 days"
+    ).set_defaults(func=cmd_expire)
     sub.add_parser(
         "shortfalls", help="list credits refunds/disputes could not take back"
     ).set_defaults(func=cmd_shortfalls)

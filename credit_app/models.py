@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Integer,
+    LargeBinary,
     Text,
     TypeDecorator,
     Uuid,
@@ -386,3 +387,22 @@ class ToolRun(SQLModel, table=True):
     run_id: str = Field(max_length=64)
     started_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     expires_at: datetime = Field(sa_column=_timestamp())
+
+
+class ReportFile(SQLModel, table=True):
+    """A PDF report a person paid for, kept so it can be downloaded again without paying
+    again; purged once past the retention window (credits.report_files.KEEP)."""
+
+    __tablename__ = "report_files"
+    __table_args__ = (CheckConstraint("size >= 0", name="size_nonnegative"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(index=True))
+    filename: str = Field(max_length=128)
+    pages: int
+    size: int
+    # The ledger key the report was paid under (credits.keys.tool_action): one file per
+    # paid action.
+    action_key: str = Field(max_length=255, unique=True)
+    pdf: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))

@@ -78,6 +78,66 @@ def _email_error(raw: str) -> tuple[str | None, str | None]:
     return email, None
 
 
+def _name_error(name: str) -> str | None:
+    name = " ".join(name.split())
+    if not name:
+        return "Enter your name."
+    if len(name) > NAME_MAX:
+        return f"Name must be at most {NAME_MAX} characters."
+    return None
+
+
+def _password_error(password: str) -> str | None:
+    if len(password) < PASSWORD_MIN:
+        return PASSWORD_RULE
+    if len(password) > PASSWORD_MAX:
+        return f"Password must be at most {PASSWORD_MAX} characters."
+    return None
+
+
+def _image_error(image: str) -> str | None:
+    image = image.strip()
+    if len(image) > IMAGE_MAX:
+        return f"Image URL must be at most {IMAGE_MAX} characters."
+    if image:
+        parsed = urlparse(image)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            return "Image URL must start with http:// or https://."
+    return None
+
+
+# The one sentence for the password length rule: the form shows it as the field's hint
+# and, when the rule is broken, as its error (never both at once).
+PASSWORD_RULE = f"Password must be at least {PASSWORD_MIN} characters."
+SIGNUP_FIELDS = ("email", "name", "password", "image")
+LOGIN_EMAIL_MISSING = "Enter your email."
+LOGIN_PASSWORD_MISSING = "Enter your password."
+
+
+def signup_field_error(field: str, value: str) -> str:
+    """The error sign-up would give this one field ("" when valid): the same rules as
+    validate_signup, for checking a field again as it is corrected. Unknown fields: ""."""
+    checks = {
+        "email": lambda v: _email_error(v)[1],
+        "name": _name_error,
+        "password": _password_error,
+        "image": _image_error,
+    }
+    check = checks.get(field)
+    return (check(value) or "") if check is not None else ""
+
+
+def login_field_errors(email: str, password: str) -> dict[str, str]:
+    """Which log-in fields are empty (keys: email, password). Says nothing about whether an
+    account exists: non-empty input always gets {} here and the one generic error later."""
+    errors: dict[str, str] = {}
+    if not email.strip():
+        errors["email"] = LOGIN_EMAIL_MISSING
+    if not password:
+        errors["password"] = LOGIN_PASSWORD_MISSING
+    return errors
+
+
 def validate_signup(
     email: str, name: str, password: str, image: str = ""
 ) -> tuple[SignupInput | None, dict[str, str]]:
@@ -87,26 +147,20 @@ def validate_signup(
     clean_email, email_error = _email_error(email)
     if email_error:
         errors["email"] = email_error
-
-    name = " ".join(name.split())
-    if not name:
-        errors["name"] = "Enter your name."
-    elif len(name) > NAME_MAX:
-        errors["name"] = f"Name must be at most {NAME_MAX} characters."
-
-    if len(password) < PASSWORD_MIN:
-        errors["password"] = f"Password must be at least {PASSWORD_MIN} characters."
-    elif len(password) > PASSWORD_MAX:
-        errors["password"] = f"Password must be at most {PASSWORD_MAX} characters."
-
-    image = image.strip()
-    if len(image) > IMAGE_MAX:
-        errors["image"] = f"Image URL must be at most {IMAGE_MAX} characters."
-    elif image:
-        parsed = urlparse(image)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            errors["image"] = "Image URL must start with http:// or https://."
+    for field, error in (
+        ("name", _name_error(name)),
+        ("password", _password_error(password)),
+        ("image", _image_error(image)),
+    ):
+        if error:
+            errors[field] = error
 
     if errors or clean_email is None:
         return None, errors
-    return SignupInput(email=clean_email, name=name, password=password, image=image or None), {}
+    image = image.strip()
+    return (
+        SignupInput(
+            email=clean_email, name=" ".join(name.split()), password=password, image=image or None
+        ),
+        {},
+    )

@@ -4,6 +4,8 @@ worker pool (tools.pool).
 
     outcome = await run_tool(user_id=..., tool="keywords", action_id=..., inputs={"text": ...})
     outcome = await run_report(user_id=..., action_id=..., progress=...)
+    reports = await recent_reports(user_id)          # kept PDFs, newest first (30 days)
+    found = await report_pdf(user_id, report_id)     # one of them again, or None
 
 Each takes `engine=` (default: the app's database) and opens its own transactions.
 
@@ -14,10 +16,14 @@ The order is what keeps one request from costing anything it should not:
   per user), so it holds across every app process and machine; a row past its expiry
   belongs to a run whose process died, and the next run takes it over;
 - only then are the credits charged, and the guard gives them back if the run fails
-  (ToolTimeout, MemoryError, a dead worker...).
+  (ToolTimeout, MemoryError, a dead worker...);
+- a paid report's PDF is then kept (report_files) for 30 days: downloading it again
+  costs nothing.
 """
 
 import asyncio
+import dataclasses
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -28,12 +34,16 @@ from sqlalchemy import CursorResult, Engine, delete, update
 from sqlmodel import Session, col
 
 from credit_app import tools
-from credit_app.credits import charging, history, keys
+from credit_app.credits import charging, history, keys, report_files
+from credit_app.credits.report_files import ReportPdf as ReportPdf
+from credit_app.credits.report_files import StoredReport as StoredReport
 from credit_app.db import in_read, in_transaction, insert_unless_exists
 from credit_app.models import ToolRun, utcnow
 from credit_app.settings import get_settings
 from credit_app.tools import ToolInputError, load_catalog, report
 from credit_app.tools.pool import BACKSTOP_GRACE_SECONDS, get_pool
+
+logger = logging.getLogger(__name__)
 
 # The tools that can keep a worker busy for seconds: one of them at a time per user, so one
 # person cannot fill the pool (the QR code takes milliseconds).
@@ -164,7 +174,41 @@ async def run_report(
                 progress=progress,
             )
 
-        return await _charge(user_id, "report", action_id, build, long=True, engine=engine)
+        action_key = keys.tool_action(user_id, "report", action_id)
+        outcome = await _charge(user_id, "report", action_id, build, long=True, engine=engine)
+    if outcome.result is None:  # replayed: kept (or not) by the run that was paid
+        return outcome
+    built = outcome.result
+    try:
+        stored_id = await asyncio.shield(
+            in_transaction(
+                report_files.store,
+                engine=engine,
+                user_id=user_id,
+                action_key=action_key,
+                filename=built.filename,
+                pages=built.pages,
+                pdf=built.pdf,
+            )
+        )
+    except Exception:
+        # Paid and built: the person still gets this download; only a second one is lost.
+        logger.exception("keeping the report of %s failed", action_key)
+        return outcome
+    return dataclasses.replace(outcome, result=dataclasses.replace(built, stored_id=stored_id))
+
+
+async def recent_reports(user_id: uuid.UUID, *, engine: Engine | None = None) -> list[StoredReport]:
+    """The person's kept reports of the last 30 days, newest first (no PDFs)."""
+    return await in_read(report_files.recent, engine=engine, user_id=user_id)
+
+
+async def report_pdf(
+    user_id: uuid.UUID, report_id: object, *, engine: Engine | None = None
+) -> ReportPdf | None:
+    """The PDF of the person's kept report `report_id` (from a browser: anything at all);
+    None unless it is theirs and within 30 days. Costs nothing."""
+    return await in_read(report_files.pdf, engine=engine, user_id=user_id, report_id=report_id)
 
 
 async def read_report(

@@ -1,13 +1,13 @@
 """What the app's periodic jobs ask of the ledger, each in its own transaction on a worker
 thread, on `engine` (the app's by default): ledger entries committed since the last look
-(by any process), and holds left behind by work that died."""
+(by any process), holds left behind by work that died, and kept reports past 30 days."""
 
 import uuid
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from credit_app.credits import history, holds
+from credit_app.credits import history, holds, report_files
 from credit_app.db import in_read, in_transaction
 
 
@@ -26,3 +26,14 @@ async def ledger_since(
 async def expire_stale_holds(*, engine: Engine | None = None) -> int:
     """Release every active hold past its expiry; returns how many."""
     return await in_transaction(holds.expire_stale, engine=engine)
+
+
+def purge_old_reports(session: Session) -> int:
+    """Delete kept report PDFs older than 30 days, in the caller's transaction (the
+    `credit-app expire` command); returns how many."""
+    return report_files.purge_old(session)
+
+
+async def purge_reports(*, engine: Engine | None = None) -> int:
+    """purge_old_reports in its own transaction on a worker thread."""
+    return await in_transaction(report_files.purge_old, engine=engine)

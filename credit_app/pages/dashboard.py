@@ -1,14 +1,34 @@
 """/dashboard: balance, plan and the most recent ledger entries."""
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
-from credit_app import routes
+from credit_app import routes, wording
+from credit_app.billing import catalog
+from credit_app.billing.catalog import PlanSpec
 from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import signed_in_layout
 from credit_app.components.ledger_table import ledger_table
 from credit_app.state.account import AccountState
 from credit_app.state.billing import BillingState
 from credit_app.state.live import LiveAccount
+
+
+def plan_terms(plan: PlanSpec) -> str:
+    """What a subscription costs and gives each renewal: "$12 a month · 1,000 credits each
+    renewal"; "" for a plan that is not a subscription."""
+    if plan.kind != catalog.PlanKind.SUBSCRIPTION or plan.interval is None:
+        return ""
+    return (
+        f"{catalog.price_text(plan.price)} a {plan.interval.value} · "
+        f"{wording.credits(plan.credits_granted)} each renewal"
+    )
+
+
+def _terms_by_plan() -> ObjectVar[dict[str, str]]:
+    """Each subscription's terms by plan id, from the catalog, for the plan the user is on."""
+    terms = {plan.id: plan_terms(plan) for plan in catalog.plans()}
+    return rx.Var.create(terms).to(ObjectVar, dict[str, str])
 
 
 def _stat(label: str, value: rx.Component, icon: str, test_id: str) -> rx.Component:
@@ -31,7 +51,13 @@ def _stat(label: str, value: rx.Component, icon: str, test_id: str) -> rx.Compon
 def _recent_activity() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Recent activity", size="4", as_="h2"),
+            rx.hstack(
+                rx.heading("Recent activity", size="4", as_="h2"),
+                rx.spacer(),
+                rx.link("View all", href=routes.USAGE, id="view-all-usage", size="2"),
+                align="center",
+                width="100%",
+            ),
             rx.cond(
                 LiveAccount.entries.length() > 0,
                 ledger_table(LiveAccount.entries, "recent-activity"),
@@ -65,8 +91,33 @@ def _content() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        rx.cond(~LiveAccount.entries.contains("", "positive"), _try_tools()),
         _subscription(),
         _recent_activity(),
+    )
+
+
+def _try_tools() -> rx.Component:
+    """For someone who has not used a tool yet (no credits used among the recent entries):
+    where their credits go."""
+    return rx.card(
+        rx.hstack(
+            rx.box(rx.icon("sparkles", size=28), color="var(--accent-9)"),
+            rx.vstack(
+                rx.heading("Put your credits to work", size="4", as_="h2"),
+                rx.text("Each tool shows its price in credits before you run it.", size="2"),
+                spacing="1",
+            ),
+            rx.spacer(),
+            rx.button(rx.link("Try the tools", href=routes.TOOLS), as_child=True),
+            align="center",
+            spacing="4",
+            wrap="wrap",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+        id="try-tools",
     )
 
 
@@ -106,8 +157,19 @@ def _subscription() -> rx.Component:
             ),
             rx.cond(
                 LiveAccount.subscription_status != "",
-                status_line,
-                rx.text("You are on Free: no recurring credits.", color_scheme="gray"),
+                rx.fragment(
+                    rx.text(
+                        _terms_by_plan()[LiveAccount.plan_id].to(str),
+                        id="plan-terms",
+                        weight="medium",
+                    ),
+                    status_line,
+                ),
+                rx.text(
+                    "No recurring credits. A subscription adds credits at every renewal.",
+                    color_scheme="gray",
+                    id="plan-terms",
+                ),
             ),
             rx.cond(
                 BillingState.error != "",

@@ -20,6 +20,8 @@ def login_page() -> rx.Component:
                     field_id="login-email",
                     input_type="email",
                     autocomplete="username",
+                    error=LoginState.email_error,
+                    on_check=LoginState.check_email,
                 ),
                 form_field(
                     "Password",
@@ -27,6 +29,8 @@ def login_page() -> rx.Component:
                     field_id="login-password",
                     input_type="password",
                     autocomplete="current-password",
+                    error=LoginState.password_error,
+                    on_check=LoginState.check_password,
                 ),
                 rx.cond(
                     LoginState.error != "",

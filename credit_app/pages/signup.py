@@ -24,6 +24,14 @@ def signup_page() -> rx.Component:
                     input_type="email",
                     autocomplete="email",
                     error=SignupState.email_error,
+                    error_extra=rx.cond(
+                        SignupState.email_taken,
+                        rx.fragment(
+                            " ",
+                            rx.link("Log in instead", href=routes.LOGIN, id="signup-login-link"),
+                        ),
+                    ),
+                    on_check=SignupState.check_email,
                     max_length=EMAIL_MAX,
                 ),
                 form_field(
@@ -32,6 +40,7 @@ def signup_page() -> rx.Component:
                     field_id="signup-name",
                     autocomplete="name",
                     error=SignupState.name_error,
+                    on_check=SignupState.check_name,
                     max_length=NAME_MAX,
                 ),
                 form_field(
@@ -42,6 +51,7 @@ def signup_page() -> rx.Component:
                     autocomplete="new-password",
                     hint=f"At least {PASSWORD_MIN} characters.",
                     error=SignupState.password_error,
+                    on_check=SignupState.check_password,
                 ),
                 form_field(
                     "Profile image URL (optional)",
@@ -49,6 +59,7 @@ def signup_page() -> rx.Component:
                     field_id="signup-image",
                     input_type="url",
                     error=SignupState.image_error,
+                    on_check=SignupState.check_image,
                     required=False,
                     max_length=IMAGE_MAX,
                 ),

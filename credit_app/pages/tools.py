@@ -1,5 +1,7 @@
 """/tools: the premium tools, each with its cost on its button."""
 
+from typing import Any
+
 import reflex as rx
 
 from credit_app import routes
@@ -7,7 +9,7 @@ from credit_app.billing import catalog
 from credit_app.components.layout import signed_in_layout
 from credit_app.state.live import LiveAccount
 from credit_app.state.tools import ToolsState
-from credit_app.tools import load_catalog
+from credit_app.tools import load_catalog, qr
 
 # The state's per-tool maps, typed for the checker (the same variables in the browser).
 _COSTS = ToolsState.costs.to(dict[str, int])
@@ -104,13 +106,29 @@ def _action_id(tool: str) -> rx.Component:
     return rx.el.input(type="hidden", name="action_id", value=_ACTION_IDS[tool])
 
 
+def _download_link(label: str, href: rx.Var, filename: str, kind: str) -> rx.Component:
+    return rx.button(
+        rx.link(rx.icon("download", size=16), label, href=href, download=filename, id=f"qr-{kind}"),
+        as_child=True,
+        variant="soft",
+    )
+
+
 def _qr() -> rx.Component:
     return _card(
         "qr",
         rx.form(
             rx.vstack(
                 rx.el.label("Text or link", html_for="qr-text", style={"fontWeight": 500}),
-                rx.input(id="qr-text", name="text", max_length=1000, width="100%", size="3"),
+                # No maxlength: the browser would cut longer text silently; the server
+                # refuses it with a message instead, before charging.
+                rx.input(id="qr-text", name="text", width="100%", size="3"),
+                rx.text(
+                    f"Up to {qr.MAX_CHARS:,} characters.",
+                    size="1",
+                    color_scheme="gray",
+                    id="qr-text-hint",
+                ),
                 _action_id("qr"),
                 _run_button("qr", "Generate QR code", type="submit"),
                 width="100%",
@@ -123,9 +141,16 @@ def _qr() -> rx.Component:
             ToolsState.qr_png != "",
             rx.hstack(
                 rx.image(src=ToolsState.qr_png, width="10em", alt="Your QR code", id="qr-image"),
-                rx.link("Download PNG", href=ToolsState.qr_png, download="qr-code.png"),
+                rx.vstack(
+                    _download_link("Download SVG", ToolsState.qr_svg_file, "qr-code.svg", "svg"),
+                    _download_link(
+                        "Download PNG (print)", ToolsState.qr_png_print, "qr-code.png", "png"
+                    ),
+                    spacing="2",
+                ),
                 align="center",
                 spacing="4",
+                wrap="wrap",
             ),
         ),
     )
@@ -189,8 +214,75 @@ def _report() -> rx.Component:
             ),
             rx.cond(
                 ToolsState.report_message != "",
-                rx.text(ToolsState.report_message, size="2", id="report-status"),
+                rx.hstack(
+                    rx.text(ToolsState.report_message, size="2", id="report-status"),
+                    rx.cond(
+                        ToolsState.last_report_id != "",
+                        rx.button(
+                            rx.icon("download", size=16),
+                            "Download report (PDF)",
+                            on_click=_download_report(ToolsState.last_report_id),
+                            variant="soft",
+                            id="report-download",
+                        ),
+                    ),
+                    align="center",
+                    spacing="3",
+                    wrap="wrap",
+                ),
             ),
+        ),
+        _recent_reports(),
+    )
+
+
+def _download_report(report_id: rx.Var) -> Any:
+    """ToolsState.download_report(report_id), for the browser to send back."""
+    handler: Any = ToolsState.download_report  # mypy does not see through @rx.event here
+    return handler(report_id)
+
+
+def _recent_reports() -> rx.Component:
+    """The reports kept for the last 30 days: each downloads again for free."""
+    return rx.cond(
+        ToolsState.reports.length() > 0,
+        rx.vstack(
+            rx.heading("Recent reports", size="3", as_="h3"),
+            rx.text(
+                "Kept for 30 days; downloading one again is free.", size="1", color_scheme="gray"
+            ),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        rx.table.column_header_cell("Built"),
+                        rx.table.column_header_cell("Size"),
+                        rx.table.column_header_cell("File"),
+                    )
+                ),
+                rx.table.body(
+                    rx.foreach(
+                        ToolsState.reports,
+                        lambda r: rx.table.row(
+                            rx.table.cell(r["when"]),
+                            rx.table.cell(r["size"], " · ", r["pages"]),
+                            rx.table.cell(
+                                rx.button(
+                                    "Download",
+                                    on_click=_download_report(r["id"]),
+                                    variant="ghost",
+                                    size="1",
+                                    aria_label="Download the report built " + r["when"],
+                                ),
+                            ),
+                        ),
+                    )
+                ),
+                size="1",
+                width="100%",
+            ),
+            width="100%",
+            spacing="2",
+            id="recent-reports",
         ),
     )
 

@@ -108,7 +108,24 @@ def _ledger() -> rx.Component:
             rx.cond(
                 UsageState.total > 0,
                 ledger_table(UsageState.rows, "usage-ledger"),
-                rx.text("No entries match these filters.", color_scheme="gray", id="usage-empty"),
+                rx.cond(
+                    UsageState.filtered,
+                    rx.hstack(
+                        rx.text(
+                            "No entries match these filters.", color_scheme="gray", id="usage-empty"
+                        ),
+                        rx.button(
+                            "Clear filters",
+                            on_click=UsageState.clear_filters,
+                            variant="soft",
+                            id="usage-clear-filters",
+                        ),
+                        align="center",
+                        spacing="3",
+                        wrap="wrap",
+                    ),
+                    rx.text("No entries yet.", color_scheme="gray", id="usage-empty"),
+                ),
             ),
             rx.hstack(
                 rx.button(

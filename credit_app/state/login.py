@@ -1,5 +1,8 @@
 """The log-in form: validated on the server, one generic error for wrong credentials.
 
+An empty field is named ("Enter your email."): that says nothing about any account. Any
+other refusal is the one generic message, whether the address has an account or not.
+
 The work (auth.entry.log_in) runs on this event loop without holding a thread while it
 waits (Argon2 has its own pool), so a flood of log-ins never delays other people's pages.
 """
@@ -7,22 +10,43 @@ waits (Argon2 has its own pool), so a flood of log-ins never delays other people
 import reflex as rx
 
 from credit_app.auth import entry
+from credit_app.auth.validation import login_field_errors
 from credit_app.state.session import SessionState
 
 
 class LoginState(SessionState):
     error: rx.Field[str] = rx.field("")
+    email_error: rx.Field[str] = rx.field("")
+    password_error: rx.Field[str] = rx.field("")
     submitting: rx.Field[bool] = rx.field(False)
 
     @rx.event
+    def check_email(self, value: str):
+        """A field marked empty, left or edited: its message goes once it is filled in."""
+        if self.email_error:
+            self.email_error = login_field_errors(str(value), "x").get("email", "")
+
+    @rx.event
+    def check_password(self, value: str):
+        if self.password_error:
+            self.password_error = login_field_errors("x", str(value)).get("password", "")
+
+    @rx.event
     async def submit(self, form_data: dict):
-        self.submitting = True
+        email = str(form_data.get("email", ""))
+        password = str(form_data.get("password", ""))
         self.error = ""
+        missing = login_field_errors(email, password)
+        self.email_error = missing.get("email", "")
+        self.password_error = missing.get("password", "")
+        if missing:
+            return
+        self.submitting = True
         yield
         try:
             outcome = await entry.log_in(
-                email=str(form_data.get("email", "")),
-                password=str(form_data.get("password", "")),
+                email=email,
+                password=password,
                 # Per client address; Reflex applies `trusted_proxy_hops` to find it.
                 client=self.router.session.client_ip,
             )

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from typing import Any
 
 import reflex as rx
@@ -27,6 +29,11 @@ TOOL_TOO_LONG = "That took too long, so it was stopped and your credits were giv
 TOOL_TOO_BIG = "That needed more memory than a run may use; your credits were given back."
 WORKERS_BUSY = "The tools are busy right now; your credits were given back. Try again shortly."
 PROGRESS_REFRESH_SECONDS = 0.2
+# A report built faster than this still shows its progress bar this long (then "Done"),
+# so the bar does not just flash.
+MIN_PROGRESS_SECONDS = 1.0
+REPORT_GONE = "That report is no longer available (reports are kept for 30 days)."
+PDF = "application/pdf"
 
 
 def _new_action_id() -> str:
@@ -39,6 +46,36 @@ def _action_id(sent: str) -> str:
     if len(sent) == 32 and all(c in "0123456789abcdef" for c in sent):
         return sent
     return _new_action_id()
+
+
+def _report_id(sent: object) -> int | None:
+    """The browser sends back a report id we listed; it is checked like any input (the
+    service also checks ownership and age): a decimal string or int of a positive id."""
+    if isinstance(sent, bool):
+        return None
+    if isinstance(sent, int):
+        return sent if sent > 0 else None
+    if isinstance(sent, str) and 0 < len(sent) <= 19 and sent.isascii() and sent.isdigit():
+        return int(sent) or None
+    return None
+
+
+def _size_text(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024)):,} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _report_rows(reports: list[tool_runs.StoredReport]) -> list[dict[str, str]]:
+    return [
+        {
+            "id": str(r.id),
+            "when": f"{r.created_at.astimezone(UTC):%d %b %Y, %H:%M} UTC",
+            "size": _size_text(r.size),
+            "pages": wording.plural(r.pages, "page"),
+        }
+        for r in reports
+    ]
 
 
 def _upgrade_href(plan_rank: int) -> str:
@@ -59,10 +96,16 @@ class ToolsState(AccountState):
 
     qr_svg: rx.Field[str] = rx.field("")
     qr_png: rx.Field[str] = rx.field("")
+    qr_svg_file: rx.Field[str] = rx.field("")  # data URL of the SVG download
+    qr_png_print: rx.Field[str] = rx.field("")  # data URL of the print-size PNG
     keyphrases: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     summary: rx.Field[list[str]] = rx.field(default_factory=list)
     report_progress: rx.Field[float] = rx.field(0.0)
     report_message: rx.Field[str] = rx.field("")
+    # The report just built ("" if none, or it could not be kept) and the person's kept
+    # reports of the last 30 days, newest first: id, when, size, pages (all text).
+    last_report_id: rx.Field[str] = rx.field("")
+    reports: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
 
     dialog_open: rx.Field[bool] = rx.field(False)
     dialog_tool: rx.Field[str] = rx.field("")  # whose button gets focus back on close
@@ -83,7 +126,26 @@ class ToolsState(AccountState):
         self.names = {t.id: t.name for t in tools.values()}
         self.action_ids = {t: self.action_ids.get(t) or _new_action_id() for t in tools}
         await self._refresh(user_id)
+        await self._refresh_reports(user_id)
         return None
+
+    async def _refresh_reports(self, user_id: uuid.UUID) -> None:
+        self.reports = _report_rows(await tool_runs.recent_reports(user_id))
+
+    @rx.event
+    async def download_report(self, report_id: str):
+        """Download a kept report again, free: only the signed-in person's own, only within
+        30 days (the id comes from the browser, so it is checked, never trusted)."""
+        if (user_id := await self._authenticated_user_id()) is None:
+            return self._to_login()
+        self.errors = {**self.errors, "report": ""}
+        wanted = _report_id(report_id)
+        found = None if wanted is None else await tool_runs.report_pdf(user_id, wanted)
+        if found is None:
+            self.errors = {**self.errors, "report": REPORT_GONE}
+            await self._refresh_reports(user_id)
+            return None
+        return rx.download(data=found.pdf, filename=found.filename, mime_type=PDF)
 
     @rx.event
     def dialog_open_changed(self, open_: bool):
@@ -163,6 +225,7 @@ class ToolsState(AccountState):
         self.running = ""
         if result is not None:
             self.qr_svg, self.qr_png = result.svg, result.png_data_url
+            self.qr_svg_file, self.qr_png_print = result.svg_data_url, result.png_print_data_url
         if redirect is not None:
             yield redirect
 
@@ -200,6 +263,7 @@ class ToolsState(AccountState):
                 return
             self.running, self.report_progress = "report", 0.0
             self.report_message = "Starting"
+        started = time.monotonic()
         latest: dict[str, Any] = {"fraction": 0.0, "message": "Starting"}
         done = threading.Event()
 
@@ -227,17 +291,23 @@ class ToolsState(AccountState):
         finally:
             done.set()  # also when the run was refused before the work, or we were cancelled
             await watcher
+        done_text = "" if result is None else f"Done: {wording.plural(result.pages, 'page')}"
+        if result is not None:
+            async with self:
+                self.report_progress, self.report_message = 100.0, done_text
+            yield rx.download(data=result.pdf, filename=result.filename, mime_type=PDF)
+            # A quick report still shows its full bar for a moment before "Done".
+            await asyncio.sleep(max(0.0, MIN_PROGRESS_SECONDS - (time.monotonic() - started)))
         async with self:
             self.running = ""
             if result is not None:
-                self.report_progress, self.report_message = 100.0, f"Done: {result.pages} pages"
+                self.report_message = done_text
+                self.last_report_id = "" if result.stored_id is None else str(result.stored_id)
+                if (user_id := await self._authenticated_user_id()) is not None:
+                    await self._refresh_reports(user_id)
             else:
                 # Refused or failed: the reason is in the card's error; "Starting" would
                 # claim a run that is not happening.
                 self.report_progress, self.report_message = 0.0, ""
-        if result is not None:
-            yield rx.download(
-                data=result.pdf, filename=result.filename, mime_type="application/pdf"
-            )
         if redirect is not None:
             yield redirect

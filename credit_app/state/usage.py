@@ -4,12 +4,16 @@ Everything shown comes from billing.account.load_usage (the ledger's view, credi
 with totals since the billing period started) and credits.usage.usage_csv; this state only
 holds it for the page."""
 
+import json
 import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
 import reflex as rx
 
-from credit_app import wording
+from credit_app import routes, wording
 from credit_app.billing import account
 from credit_app.credits import usage
 from credit_app.credits.usage import EntryKind
@@ -27,6 +31,47 @@ KIND_FILTERS: dict[str, tuple[tuple[EntryKind, ...], str]] = {
     kinds[0]: (tuple(EntryKind(k) for k in kinds), word)
     for word, kinds in wording.KIND_FILTERS.items()
 }
+
+
+# The kind filter in the URL (?kind=used): the customer's word as a slug -> its value.
+KIND_SLUGS: dict[str, str] = {
+    word.split("(")[0].strip().lower().replace(" ", "-"): value
+    for value, (_, word) in KIND_FILTERS.items()
+}
+_PAGE_DIGITS_MAX = 6  # ?page=10**100 is page 1, not a huge integer to clamp
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """The /usage filters as the URL carries them (kind: a KIND_FILTERS value or ALL;
+    tool: a tool id or ALL; page: 1 or more)."""
+
+    kind: str = ALL
+    tool: str = ALL
+    page: int = 1
+
+
+def parse_usage_query(params: Mapping[str, str], tools: Collection[str]) -> UsageQuery:
+    """The filters in /usage's query (`?kind=used&tool=qr&page=2`); anything unknown or
+    malformed (a kind we do not have, a tool not in `tools`, a page that is not a
+    positive number) falls back to its default."""
+    kind = KIND_SLUGS.get(str(params.get("kind", "")).lower(), ALL)
+    tool = str(params.get("tool", ""))
+    raw_page = str(params.get("page", ""))
+    page = int(raw_page) if raw_page.isdigit() and len(raw_page) <= _PAGE_DIGITS_MAX else 1
+    return UsageQuery(kind=kind, tool=tool if tool in tools else ALL, page=max(page, 1))
+
+
+def usage_url(query: UsageQuery) -> str:
+    """/usage with the filters that differ from the defaults: parse_usage_query's inverse."""
+    slugs = {value: slug for slug, value in KIND_SLUGS.items()}
+    params = {
+        "kind": slugs.get(query.kind, ""),
+        "tool": "" if query.tool == ALL else query.tool,
+        "page": "" if query.page <= 1 else str(query.page),
+    }
+    encoded = urlencode({key: value for key, value in params.items() if value})
+    return f"{routes.USAGE}?{encoded}" if encoded else routes.USAGE
 
 
 def _kind(value: str) -> tuple[EntryKind, ...] | None:
@@ -78,21 +123,36 @@ class UsageState(AccountState):
     def feature_options(self) -> list[dict[str, str]]:
         return [{"value": ALL, "label": ALL_LABEL}, *self.features]
 
+    @rx.var
+    def filtered(self) -> bool:
+        return self.kind != ALL or self.feature != ALL
+
     @rx.event
     async def load(self):
-        """on_load: re-check the session, then read the first page with current filters."""
+        """on_load: re-check the session, then read the page the URL's filters ask for."""
         if (user_id := await self._authenticated_user_id()) is None:
             return self._to_login()
+        query = parse_usage_query(self.router.url.query_parameters, _tool_names())
+        self.kind, self.feature, self.page = query.kind, query.tool, query.page
         await self._refresh(user_id)
         await self._show(user_id)
         return None
 
     async def _reload(self):
-        """Re-check the session, then read the page, chart and totals again."""
+        """Re-check the session, then read the page, chart and totals again, and put the
+        filters in the URL (replacing the entry: a reload or a shared link shows the same)."""
         if (user_id := await self._authenticated_user_id()) is None:
             return self._to_login()
         await self._show(user_id)
-        return None
+        url = usage_url(UsageQuery(kind=self.kind, tool=self.feature, page=self.page))
+        return rx.call_script(
+            f"window.history.replaceState(window.history.state, '', {json.dumps(url)})"
+        )
+
+    @rx.event
+    async def clear_filters(self):
+        self.kind, self.feature, self.page = ALL, ALL, 1
+        return await self._reload()
 
     async def _show(self, user_id: uuid.UUID) -> None:
         self.busy = True

@@ -1,8 +1,12 @@
-"""QR code generator: text or a URL in, a scannable QR code out as SVG markup and a PNG data URL."""
+"""QR code generator: text or a URL in, a scannable QR code out: SVG markup for the page, a
+PNG preview, and two downloads: an SVG file and a print-size PNG (at least PRINT_PIXELS
+wide)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import segno
 from segno import DataOverflowError, encoder
@@ -11,6 +15,10 @@ from credit_app.tools.errors import ToolInputError
 
 MAX_CHARS = 1000
 ERROR_LEVELS = ("L", "M", "Q", "H")
+BORDER = 4  # the quiet zone, in modules, that scanners need around the symbol
+# The print PNG is at least this many pixels wide: 10 cm at 300 dpi is about 1,200.
+PRINT_PIXELS = 1200
+SVG_FILE_SCALE = 10  # the SVG file's nominal pixels per module (it scales without loss)
 
 
 @dataclass(frozen=True)
@@ -18,6 +26,11 @@ class QrResult:
     text: str
     svg: str  # inline <svg> element (no XML declaration), sized by its viewBox
     png_data_url: str  # "data:image/png;base64,..." for an <img> or a download link
+    # Downloads: a standalone SVG file (with its XML declaration and a nominal size) and a
+    # PNG of at least PRINT_PIXELS square, each as a data URL for a download link.
+    svg_data_url: str
+    png_print_data_url: str
+    print_pixels: int  # width (= height) of the print PNG in pixels
     version: int  # QR version 1..40: the symbol's size class
     error_level: str  # L, M, Q or H as encoded (may be higher than asked, see run)
     modules: int  # width of the symbol in modules, quiet zone excluded
@@ -71,12 +84,20 @@ def run(text: str, *, error_level: str = "M", scale: int = 8) -> QrResult:
 
     # Explicit white background: a transparent code on a dark-themed page does not scan.
     # omitsize=True gives a viewBox instead of fixed width/height, so CSS can size the SVG.
-    svg = qr.svg_inline(scale=scale, dark="#000", light="#fff", omitsize=True, border=4)
-    png = qr.png_data_uri(scale=scale, dark="#000", light="#fff", border=4)
+    colours: dict[str, Any] = {"dark": "#000", "light": "#fff", "border": BORDER}
+    svg = qr.svg_inline(scale=scale, omitsize=True, **colours)
+    png = qr.png_data_uri(scale=scale, **colours)
+    svg_file = qr.svg_data_uri(xmldecl=True, scale=SVG_FILE_SCALE, **colours)
+    width = int(qr.symbol_size(border=BORDER)[0])
+    print_scale = math.ceil(PRINT_PIXELS / width)
+    png_print = qr.png_data_uri(scale=print_scale, **colours)
     return QrResult(
         text=text,
         svg=svg,
         png_data_url=png,
+        svg_data_url=svg_file,
+        png_print_data_url=png_print,
+        print_pixels=width * print_scale,
         version=int(qr.version),
         error_level=qr.error,
         modules=int(qr.symbol_size(border=0)[0]),

@@ -146,6 +146,9 @@ class ReportResult:
     pages: int
     rows: int
     summary: ReportSummary
+    # The id the PDF is kept under for downloading again (set by the service that stores
+    # it, credits.tool_runs.run_report); None when it was not kept.
+    stored_id: int | None = None
 
 
 def summarise(entries: Sequence[ReportEntry], window: ReportWindow) -> ReportSummary:

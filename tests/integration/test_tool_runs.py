@@ -45,6 +45,7 @@ def _claim(engine, user_id, run_id, ttl=LIVE) -> bool:
 
 INVALID = [
     ("qr", {"text": ""}),
+    ("qr", {"text": "x" * (qr.MAX_CHARS + 1)}),  # refused, never cut to fit
     ("qr", {"text": "\U0001f600" * qr.MAX_CHARS}),  # does not fit any QR symbol
     ("keywords", {"text": "Too short."}),
     ("keywords", {"text": "word " * (keywords.MAX_CHARS // 5 + 1)}),  # one word too many

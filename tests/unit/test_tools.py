@@ -6,6 +6,7 @@ import base64
 import io
 import itertools
 import re
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,6 +88,36 @@ def test_qr_png_and_svg_decode_back_to_the_text(text):
     # The SVG draws a 4-module quiet zone around the symbol the result describes.
     assert len(grid) == result.modules + 8
     assert result.modules == 17 + 4 * result.version
+
+
+@pytest.mark.parametrize("text", ["hi", "https://example.com/a", "x" * qr.MAX_CHARS])
+def test_qr_downloads_an_svg_file_and_a_print_size_png(text):
+    result = qr.run(text)
+
+    # The print PNG: square, at least PRINT_PIXELS wide, and it scans.
+    prefix = "data:image/png;base64,"
+    assert result.png_print_data_url.startswith(prefix)
+    image = Image.open(io.BytesIO(base64.b64decode(result.png_print_data_url[len(prefix) :])))
+    assert image.size == (result.print_pixels, result.print_pixels)
+    assert qr.PRINT_PIXELS <= result.print_pixels < qr.PRINT_PIXELS + result.modules + 8
+    assert _decode_png_data_url(result.png_print_data_url) == [text]
+    # The preview stays small.
+    preview = result.png_data_url[len(prefix) :]
+    assert Image.open(io.BytesIO(base64.b64decode(preview))).size[0] < result.print_pixels
+
+    # The SVG file: a standalone document (XML declaration, namespace, a nominal size)
+    # whose drawing decodes back to the text.
+    media = "data:image/svg+xml;charset=utf-8,"
+    assert result.svg_data_url.startswith(media)
+    svg = urllib.parse.unquote(result.svg_data_url[len(media) :])
+    assert svg.startswith("<?xml") and 'xmlns="http://www.w3.org/2000/svg"' in svg.replace("'", '"')
+    side = (result.modules + 8) * qr.SVG_FILE_SCALE
+    assert f'width="{side}"' in svg.replace("'", '"')
+    markup = svg[svg.index("<svg") :].replace("'", '"')
+    sized = f'width="{side}" height="{side}"'
+    assert sized in markup
+    grid = _svg_to_matrix(markup.replace(sized, f'viewBox="0 0 {side} {side}"'))
+    assert _decode_matrix(grid) == [text]
 
 
 def test_qr_error_level_is_at_least_the_one_asked_for():

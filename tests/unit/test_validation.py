@@ -6,9 +6,15 @@ import unicodedata
 import pytest
 
 from credit_app.auth.validation import (
+    LOGIN_EMAIL_MISSING,
+    LOGIN_PASSWORD_MISSING,
+    PASSWORD_RULE,
+    SIGNUP_FIELDS,
     email_key,
     login_email_key,
+    login_field_errors,
     normalize_email,
+    signup_field_error,
     validate_signup,
 )
 
@@ -106,3 +112,44 @@ def test_signup_refuses_a_huge_email_as_too_long_and_a_ligature_bomb_as_invalid(
     assert validate_signup("\ufdfa" * 20 + "@example.com", "Ada", "12345678")[1] == {
         "email": "Enter a valid email address, like name@example.com."
     }
+
+
+@pytest.mark.parametrize(
+    ("email", "name", "password", "image"),
+    [
+        ("nope", "", "short", "ftp://x"),
+        ("ada@example.com", "Ada", "12345678", ""),
+        ("", "  ", "p" * 257, "https://" + "x" * 3000),
+        ("a@", "n" * 500, "1234567", "javascript:alert(1)"),
+    ],
+)
+def test_one_field_gets_the_same_error_as_the_whole_form(email, name, password, image):
+    _, errors = validate_signup(email, name, password, image)
+    values = {"email": email, "name": name, "password": password, "image": image}
+    for field in SIGNUP_FIELDS:
+        assert signup_field_error(field, values[field]) == errors.get(field, "")
+
+
+def test_a_fixed_field_has_no_error_and_unknown_fields_none():
+    assert signup_field_error("password", "short") == PASSWORD_RULE
+    assert signup_field_error("password", "long enough") == ""
+    assert signup_field_error("email", "ada@example.com") == ""
+    assert signup_field_error("nonsense", "") == ""
+
+
+def test_the_password_rule_is_one_sentence():
+    _, errors = validate_signup("ada@example.com", "Ada", "short")
+    assert errors == {"password": PASSWORD_RULE}
+    assert PASSWORD_RULE == "Password must be at least 8 characters."
+
+
+def test_an_empty_login_names_the_missing_field_only():
+    assert login_field_errors("", "") == {
+        "email": LOGIN_EMAIL_MISSING,
+        "password": LOGIN_PASSWORD_MISSING,
+    }
+    assert login_field_errors("   ", "pw") == {"email": "Enter your email."}
+    assert login_field_errors("ada@example.com", "") == {"password": "Enter your password."}
+    # Anything filled in passes here: whether the account exists is never said.
+    assert login_field_errors("nobody@example.com", "wrong") == {}
+    assert login_field_errors("not an address", "x") == {}

@@ -4,7 +4,6 @@ Everything shown comes from billing.account.load_usage (the ledger's view, credi
 with totals since the billing period started) and credits.usage.usage_csv; this state only
 holds it for the page."""
 
-import json
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -139,15 +138,11 @@ class UsageState(AccountState):
         return None
 
     async def _reload(self):
-        """Re-check the session, then read the page, chart and totals again, and put the
-        filters in the URL (replacing the entry: a reload or a shared link shows the same)."""
-        if (user_id := await self._authenticated_user_id()) is None:
-            return self._to_login()
-        await self._show(user_id)
+        """Put the filters in the URL (replacing the history entry, so a reload or a shared
+        link shows the same); the navigation runs `load`, which re-checks the session and
+        reads the page for them. Not a script: the Content-Security-Policy allows no eval."""
         url = usage_url(UsageQuery(kind=self.kind, tool=self.feature, page=self.page))
-        return rx.call_script(
-            f"window.history.replaceState(window.history.state, '', {json.dumps(url)})"
-        )
+        return rx.redirect(url, replace=True)
 
     @rx.event
     async def clear_filters(self):

@@ -5,6 +5,10 @@ from collections.abc import Sequence
 import reflex as rx
 from reflex.vars import ObjectVar
 
+# On a phone the running balance column gives way, so the table fits the screen instead of
+# scrolling (a scrolling region would have to be reachable by keyboard).
+_WIDE_ONLY = rx.breakpoints(initial="none", sm="table-cell")
+
 
 def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.table.row(
@@ -19,7 +23,7 @@ def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
             ),
             text_align="right",
         ),
-        rx.table.cell(row["balance_after"], text_align="right"),
+        rx.table.cell(row["balance_after"], text_align="right", display=_WIDE_ONLY),
     )
 
 
@@ -31,10 +35,11 @@ def ledger_table(rows: rx.Var[Sequence[dict[str, str]]], table_id: str) -> rx.Co
                 rx.table.column_header_cell("Kind"),
                 rx.table.column_header_cell("Description"),
                 rx.table.column_header_cell("Credits", text_align="right"),
-                rx.table.column_header_cell("Balance", text_align="right"),
+                rx.table.column_header_cell("Balance", text_align="right", display=_WIDE_ONLY),
             )
         ),
         rx.table.body(rx.foreach(rows, _row)),
+        size=rx.breakpoints(initial="1", sm="2"),
         width="100%",
         id=table_id,
     )

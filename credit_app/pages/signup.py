@@ -80,7 +80,7 @@ def signup_page() -> rx.Component:
         ),
         rx.text(
             "Already have an account? ",
-            rx.link("Log in", href=routes.LOGIN),
+            rx.link("Log in", href=routes.LOGIN, underline="always"),
             size="2",
         ),
     )

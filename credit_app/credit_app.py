@@ -49,57 +49,26 @@ app.register_lifespan_task(background.expire_stale_holds)
 app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
 app.register_lifespan_task(pool.serving)
 
-app.add_page(index_page, route=routes.HOME, title="Credit App", on_load=LandingState.load_home)
-app.add_page(
-    signup_page,
-    route=routes.SIGNUP,
-    title="Sign up · Credit App",
-    on_load=SessionState.redirect_if_signed_in,
-)
-app.add_page(
-    login_page,
-    route=routes.LOGIN,
-    title="Log in · Credit App",
-    on_load=SessionState.redirect_if_signed_in,
-)
-app.add_page(
-    dashboard_page,
-    route=routes.DASHBOARD,
-    title="Dashboard · Credit App",
-    on_load=AccountState.load,
-)
-app.add_page(
-    pricing_page,
-    route=routes.PRICING,
-    title="Pricing · Credit App",
-    on_load=BillingState.load_pricing,
-)
-app.add_page(
-    billing_success_page,
-    route=routes.CHECKOUT_RETURN,
-    title="Confirming payment · Credit App",
-    on_load=[AccountState.load, ConfirmState.start],
-)
-app.add_page(tools_page, route=routes.TOOLS, title="Tools · Credit App", on_load=ToolsState.load)
-app.add_page(usage_page, route=routes.USAGE, title="Usage · Credit App", on_load=UsageState.load)
-app.add_page(
-    terms_page, route=routes.TERMS, title="Terms · Credit App", on_load=LandingState.load_public
-)
-app.add_page(
-    privacy_page,
-    route=routes.PRIVACY,
-    title="Privacy · Credit App",
-    on_load=LandingState.load_public,
-)
-app.add_page(
-    refunds_page,
-    route=routes.REFUNDS,
-    title="Refund policy · Credit App",
-    on_load=LandingState.load_public,
-)
-app.add_page(
-    not_found_page,
-    route=constants.Page404.SLUG,
-    title="Page not found · Credit App",
-    on_load=LandingState.load_public,
-)
+# The page table: component, path, title, what runs on load (the session check first).
+PAGES = [
+    (index_page, routes.HOME, "Credit App", LandingState.load_home),
+    (signup_page, routes.SIGNUP, "Sign up", SessionState.redirect_if_signed_in),
+    (login_page, routes.LOGIN, "Log in", SessionState.redirect_if_signed_in),
+    (dashboard_page, routes.DASHBOARD, "Dashboard", AccountState.load),
+    (pricing_page, routes.PRICING, "Pricing", BillingState.load_pricing),
+    (
+        billing_success_page,
+        routes.CHECKOUT_RETURN,
+        "Confirming payment",
+        [AccountState.load, ConfirmState.start],
+    ),
+    (tools_page, routes.TOOLS, "Tools", ToolsState.load),
+    (usage_page, routes.USAGE, "Usage", UsageState.load),
+    (terms_page, routes.TERMS, "Terms", LandingState.load_public),
+    (privacy_page, routes.PRIVACY, "Privacy", LandingState.load_public),
+    (refunds_page, routes.REFUNDS, "Refund policy", LandingState.load_public),
+    (not_found_page, constants.Page404.SLUG, "Page not found", LandingState.load_public),
+]
+for component, route, title, on_load in PAGES:
+    full_title = title if route == routes.HOME else f"{title} · Credit App"
+    app.add_page(component, route=route, title=full_title, on_load=on_load)

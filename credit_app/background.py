@@ -8,8 +8,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from credit_app import mail
 from credit_app.auth import sessions, throttle
 from credit_app.credits import upkeep
+from credit_app.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,9 @@ HOLD_EXPIRY_SECONDS = 60
 # How often ended sessions are looked for: a revoked or expired session's tabs go blank
 # within this long, wherever it was revoked.
 ENDED_SESSIONS_SECONDS = 1.0
+
+# Mail leaves the outbox within this long of being queued.
+MAIL_DELIVERY_SECONDS = 1.0
 
 # PostgreSQL hands out ids at insert but rows appear at commit, so a row with a lower id
 # can become visible after a higher one: look this many ids back, skipping ones seen.
@@ -77,3 +82,18 @@ async def sign_out_ended_sessions(sign_out: Callable[[list[str]], Awaitable[None
         except Exception:
             logger.exception("signing out ended sessions failed; retrying")
         await asyncio.sleep(ENDED_SESSIONS_SECONDS)
+
+
+async def deliver_mail() -> None:
+    """Send what the outbox holds, through SMTP_URL or into the local outbox folder (the
+    settings were checked when the app started serving)."""
+    settings = get_settings()
+    transport = mail.transport_for(settings)
+    while True:
+        try:
+            sent, failed = await mail.deliver_due(transport, sender=settings.mail_from)
+            if sent or failed:
+                logger.info("mail: %d sent, %d to retry", sent, failed)
+        except Exception:
+            logger.exception("delivering mail failed; retrying")
+        await asyncio.sleep(MAIL_DELIVERY_SECONDS)

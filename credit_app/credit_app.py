@@ -6,23 +6,30 @@ from reflex_base import constants
 
 from credit_app import background, routes
 from credit_app.api import server
+from credit_app.pages.account import account_deleted_page, account_page, confirm_email_page
 from credit_app.pages.billing_success import billing_success_page
 from credit_app.pages.dashboard import dashboard_page
+from credit_app.pages.forgot_password import forgot_password_page
 from credit_app.pages.index import index_page
 from credit_app.pages.legal import privacy_page, refunds_page, terms_page
 from credit_app.pages.login import login_page
 from credit_app.pages.not_found import not_found_page
 from credit_app.pages.pricing import pricing_page
+from credit_app.pages.reset_password import reset_password_page
 from credit_app.pages.signup import signup_page
 from credit_app.pages.tools import tools_page
 from credit_app.pages.usage import usage_page
+from credit_app.pages.verify_email import verify_email_page
 from credit_app.state.account import AccountState
+from credit_app.state.account_settings import AccountSettingsState, ConfirmEmailState
 from credit_app.state.billing import BillingState, ConfirmState
 from credit_app.state.landing import LandingState
 from credit_app.state.live import push_snapshot, sign_out_tabs
+from credit_app.state.password_reset import ForgotPasswordState, ResetPasswordState
 from credit_app.state.session import SessionState
 from credit_app.state.tools import ToolsState
 from credit_app.state.usage import UsageState
+from credit_app.state.verification import VerifyEmailState
 from credit_app.tools import pool
 
 # The HTTP routes, the start-up checks and the guard around everything are put in place
@@ -35,7 +42,12 @@ async def _push_to_open_tabs(user_id: str) -> None:
 
 
 app = rx.App(
-    api_transformer=server(get_web_dir() / constants.Dirs.STATIC, push_account=_push_to_open_tabs)
+    api_transformer=server(get_web_dir() / constants.Dirs.STATIC, push_account=_push_to_open_tabs),
+    # The browser's time zone, into the `tz` cookie that sign-up and log-in read: a static
+    # file (the CSP allows scripts from our origin only, never inline or eval'd ones), as a
+    # plain <script> in the prerendered <head>, so it has run before the app reads its
+    # cookies (rx.script would add it later, after the first state sync).
+    head_components=[rx.el.script(src="/tz.js")],
 )
 
 
@@ -47,6 +59,7 @@ async def _sign_out_tabs(live_tokens: list[str]) -> None:
 app.register_lifespan_task(background.follow_ledger, push=_push_to_open_tabs)
 app.register_lifespan_task(background.expire_stale_holds)
 app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
+app.register_lifespan_task(background.deliver_mail)
 app.register_lifespan_task(pool.serving)
 
 # The page table: component, path, title, what runs on load (the session check first).
@@ -54,6 +67,9 @@ PAGES = [
     (index_page, routes.HOME, "Credit App", LandingState.load_home),
     (signup_page, routes.SIGNUP, "Sign up", SessionState.redirect_if_signed_in),
     (login_page, routes.LOGIN, "Log in", SessionState.redirect_if_signed_in),
+    (forgot_password_page, routes.FORGOT_PASSWORD, "Forgot password", ForgotPasswordState.load),
+    (reset_password_page, routes.RESET_PASSWORD, "Reset password", ResetPasswordState.load),
+    (verify_email_page, routes.VERIFY_EMAIL, "Confirm your email", VerifyEmailState.load),
     (dashboard_page, routes.DASHBOARD, "Dashboard", AccountState.load),
     (pricing_page, routes.PRICING, "Pricing", BillingState.load_pricing),
     (
@@ -64,6 +80,14 @@ PAGES = [
     ),
     (tools_page, routes.TOOLS, "Tools", ToolsState.load),
     (usage_page, routes.USAGE, "Usage", UsageState.load),
+    (account_page, routes.ACCOUNT, "Account", AccountSettingsState.load_settings),
+    (
+        confirm_email_page,
+        routes.ACCOUNT_CONFIRM_EMAIL,
+        "Confirm your new email",
+        ConfirmEmailState.confirm,
+    ),
+    (account_deleted_page, routes.ACCOUNT_DELETED, "Account deleted", LandingState.load_public),
     (terms_page, routes.TERMS, "Terms", LandingState.load_public),
     (privacy_page, routes.PRIVACY, "Privacy", LandingState.load_public),
     (refunds_page, routes.REFUNDS, "Refund policy", LandingState.load_public),

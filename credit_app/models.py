@@ -24,6 +24,8 @@ EMAIL_KEY_MAX = 255
 CLIENT_ADDRESS_MAX = 64
 NAME_MAX = 64
 IMAGE_MAX = 256
+# The longest IANA zone name is 32 characters ("America/Argentina/ComodRivadavia").
+TIME_ZONE_MAX = 64
 
 
 def utcnow() -> datetime:
@@ -104,6 +106,16 @@ class User(SQLModel, table=True):
     # conditional UPDATE can check `credits - held`). Available = credits - held.
     held: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    # When the person proved they read mail at `email` (the link in the verification
+    # message). Accounts from before revision 0007 count as verified from their sign-up.
+    email_verified_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # An IANA zone ("Europe/Paris"), taken from the browser at the first sign-in and
+    # editable on the account page; what server-made output (PDF, CSV, e-mail) and
+    # anything counted per month use. None: not known yet (UTC is used).
+    time_zone: str | None = Field(default=None, max_length=TIME_ZONE_MAX)
+    # Set when the person deleted their account: the row stays (the ledger keeps its
+    # rows under it) with every personal field erased (accounts.deletion).
+    deleted_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class EntryKind(StrEnum):
@@ -115,6 +127,9 @@ class EntryKind(StrEnum):
     CAPTURE = "capture"
     # A spend given back because the tool it paid for failed.
     REFUND = "refund"
+    # The whole balance given up when its owner deleted their account (credits.forfeit):
+    # the ledger keeps its rows, and the cached balance (0) still equals their sum.
+    FORFEIT = "forfeit"
 
 
 class GrantSource(StrEnum):
@@ -406,3 +421,52 @@ class ReportFile(SQLModel, table=True):
     # paid action.
     action_key: str = Field(max_length=255, unique=True)
     pdf: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+
+
+class EmailTokenPurpose(StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+    # Confirms a new address before it replaces the old one (`new_email`).
+    CHANGE_EMAIL = "change_email"
+
+
+class EmailToken(SQLModel, table=True):
+    """A single-use secret sent by e-mail (a link). Only its SHA-256 is stored; it works
+    once (`used_at`) and until `expires_at` (auth.email_tokens)."""
+
+    __tablename__ = "email_tokens"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    purpose: str = Field(max_length=32)  # an EmailTokenPurpose
+    token_hash: str = Field(max_length=64, unique=True)
+    # For CHANGE_EMAIL: the address the link confirms.
+    new_email: str | None = Field(default=None, max_length=EMAIL_MAX)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    expires_at: datetime = Field(sa_column=_timestamp())
+    used_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An e-mail to send, written in the transaction that decided to send it, so a message
+    is never lost to a crash nor sent for work that rolled back. The delivery loop
+    (credit_app.mail.delivery) sends it and blanks its body, which may hold a link."""
+
+    __tablename__ = "mail_outbox"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    # Whose message it is (None for none), so deleting an account can erase its mail.
+    user_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, index=True)
+    kind: str = Field(max_length=32)  # a mail.messages.MailKind
+    to_address: str = Field(max_length=EMAIL_KEY_MAX)
+    subject: str = Field(max_length=255)
+    body: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    # Not before this time: the next try after a failure, or a delivery lease taken by a
+    # worker (so two workers never send one message).
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(index=True))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=255)
+    sent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # Set when delivery was given up after too many failures.
+    failed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

@@ -17,6 +17,14 @@ USAGE = "/usage"
 TERMS = "/terms"
 PRIVACY = "/privacy"
 REFUNDS = "/refunds"
+# Reached from links in e-mails (`?token=...`) and the log-in page.
+FORGOT_PASSWORD = "/forgot-password"
+RESET_PASSWORD = "/reset-password"
+VERIFY_EMAIL = "/verify-email"
+# The account page, and where the link that confirms a new address lands (`?token=...`).
+ACCOUNT = "/account"
+ACCOUNT_CONFIRM_EMAIL = "/account/confirm-email"
+ACCOUNT_DELETED = "/account/deleted"
 
 # HTTP endpoints beside the pages (credit_app.api).
 HEALTH = "/api/health"
@@ -26,6 +34,16 @@ STRIPE_WEBHOOK = "/api/webhooks/stripe"
 def with_next(page: str, next_path: str) -> str:
     """`page?next=<next_path>`: where log-in or sign-up sends the person afterwards."""
     return f"{page}?next={quote(next_path, safe='/')}"
+
+
+def with_token(page: str, token: str) -> str:
+    """`page?token=<token>`: the page an e-mailed link opens, with its single-use token."""
+    return f"{page}?{urlencode({'token': token})}"
+
+
+def absolute(app_url: str, path: str) -> str:
+    """A path of ours as a full URL under APP_URL (links in e-mails)."""
+    return app_url.rstrip("/") + path
 
 
 def pricing_for(plan_id: str) -> str:

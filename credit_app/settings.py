@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Every test client comes from 127.0.0.1, so tests raise these.
     login_rate_limit: str = "20/minute"
     signup_rate_limit: str = "5/hour"
+    # Password-reset requests per client address (each may send a mail; the answer never
+    # says whether the address has an account).
+    password_reset_rate_limit: str = "10/hour"
     # Password hashing (Argon2, ~150 ms and 64 MiB each) runs on its own pool of this many
     # threads; a request that cannot get a turn within the wait is told to try again.
     # Half the cores: Argon2 releases the GIL and would otherwise take every core from the
@@ -92,6 +95,17 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     redis_url: str | None = None
 
+    # Where e-mail goes: smtp://user:password@host:port (STARTTLS when the server offers
+    # it) or smtps://... (TLS from the start). Unset on a loopback APP_URL: messages are
+    # written as .eml files to `outbox_dir` instead; unset on a public APP_URL: the app
+    # refuses to start (mail.settings), since nobody could reset a password.
+    smtp_url: str | None = None
+    mail_from: str = "Credit App <no-reply@localhost>"
+    outbox_dir: Path = PROJECT_ROOT / "outbox"
+    # Spending needs a verified address (sign-ups scripted to farm welcome credits get
+    # none to spend). Unset: on for a public APP_URL, off on a loopback one.
+    require_verified_email: bool | None = None
+
     @property
     def session_ttl(self) -> timedelta:
         return timedelta(hours=self.session_ttl_hours)
@@ -121,6 +135,12 @@ class Settings(BaseSettings):
     @property
     def app_is_loopback(self) -> bool:
         return is_loopback_host(urlsplit(self.app_url).hostname)
+
+    @property
+    def verified_email_required(self) -> bool:
+        if self.require_verified_email is not None:
+            return self.require_verified_email
+        return not self.app_is_loopback
 
 
 @lru_cache

@@ -30,6 +30,7 @@ USED = "Used"
 RETURNED = "Returned (tool failed)"
 TAKEN_BACK = "Taken back (payment refunded)"
 RESERVED = "Reserved"  # held while a long tool runs (not a ledger entry; see credits.holds)
+FORFEITED = "Forfeited (account deleted)"
 
 KIND_WORDS: Mapping[str, str] = {
     "grant": ADDED,
@@ -37,6 +38,7 @@ KIND_WORDS: Mapping[str, str] = {
     "capture": USED,
     "refund": RETURNED,
     "clawback": TAKEN_BACK,
+    "forfeit": FORFEITED,
 }
 
 # What each word means, for the README's glossary and for tooltips.
@@ -50,9 +52,12 @@ GLOSSARY: Mapping[str, str] = {
     "disputed (charged back); never more than you have.",
     RESERVED: "Credits set aside while a longer tool (the report) runs; they are used when it "
     "finishes, or returned if it fails.",
+    FORFEITED: "The credits left when you deleted your account: they are given up, not refunded.",
 }
 
 # The /usage kind filter: a customer word and the entry kinds it stands for, in this order.
+# Every kind a living account can have; a forfeit is the last entry of a deleted account,
+# whose owner can no longer sign in to filter by it.
 KIND_FILTERS: Mapping[str, tuple[str, ...]] = {
     ADDED: ("grant",),
     USED: ("spend", "capture"),

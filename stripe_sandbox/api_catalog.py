@@ -37,7 +37,15 @@ def create_customer(sb: Sandbox, _: Request, params: dict[str, Any], batch: Batc
 
 
 def get_customer(sb: Sandbox, request: Request, _: dict[str, Any], __: Batch) -> dict:
-    return sb.store.get("customer", request.path_params["id"])
+    customer_id = request.path_params["id"]
+    # Like Stripe, a deleted customer can still be retrieved: as its deletion stub.
+    if sb.billing.customer_deleted(customer_id):
+        return objects.deleted_customer(customer_id)
+    return sb.store.get("customer", customer_id)
+
+
+def delete_customer(sb: Sandbox, request: Request, _: dict[str, Any], batch: Batch) -> dict:
+    return sb.billing.delete_customer(batch, sb.store.get("customer", request.path_params["id"]))
 
 
 def update_customer(sb: Sandbox, request: Request, params: dict[str, Any], batch: Batch) -> dict:
@@ -237,6 +245,7 @@ def routes(sb: Sandbox) -> list[Route]:
         Route("/v1/customers", route(sb, list_customers), methods=["GET"]),
         Route("/v1/customers/{id}", route(sb, get_customer), methods=["GET"]),
         Route("/v1/customers/{id}", route(sb, update_customer), methods=["POST"]),
+        Route("/v1/customers/{id}", route(sb, delete_customer), methods=["DELETE"]),
         Route("/v1/products", route(sb, create_product), methods=["POST"]),
         Route("/v1/products", route(sb, list_products), methods=["GET"]),
         Route("/v1/products/{id}", route(sb, get_product), methods=["GET"]),

@@ -17,6 +17,8 @@ from .store import Store
 
 # Key under which a price change made with proration_behavior=none waits for the renewal.
 SCHEDULED_PRICE_KEY = "sandbox_scheduled_price"
+# Subscription statuses that have ended: nothing left to cancel.
+_ENDED = ("canceled", "incomplete_expired")
 
 
 class PaymentDeclined(Exception):
@@ -53,6 +55,25 @@ class Billing:
         cust = self.store.put(objects.customer(email, name, metadata or {}))
         batch.emit("customer.created", cust)
         return cust
+
+    def customer_deleted(self, customer_id: str) -> bool:
+        return bool(self.store.private.get(customer_id, {}).get("deleted"))
+
+    def delete_customer(self, batch: Batch, cust: dict[str, Any]) -> dict[str, Any]:
+        """Stripe's DELETE /v1/customers/{id}: the customer's subscriptions that have not
+        ended are canceled at once (no proration, no final invoice), its payment methods
+        detached, and the customer is gone: updates and new uses answer "No such customer",
+        a retrieve answers the deletion stub. `customer.deleted` carries the last state."""
+        for sub in self.store.newest_first("subscription"):
+            if sub["customer"] == cust["id"] and sub["status"] not in _ENDED:
+                self.cancel_now(batch, sub)
+        for pm in self.store.newest_first("payment_method"):
+            if pm["customer"] == cust["id"]:
+                pm["customer"] = None
+        del self.store.objects["customer"][cust["id"]]
+        self.store.private_of(cust["id"])["deleted"] = True
+        batch.emit("customer.deleted", cust)
+        return objects.deleted_customer(cust["id"])
 
     def attach_card(
         self, batch: Batch | None, cust: dict[str, Any] | None, number: str

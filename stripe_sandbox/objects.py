@@ -63,6 +63,11 @@ def customer(email: str | None, name: str | None, metadata: dict[str, str]) -> d
     }
 
 
+def deleted_customer(customer_id: str) -> dict[str, Any]:
+    """What Stripe answers for a deleted customer (its delete call, and any retrieve after)."""
+    return {"id": customer_id, "object": "customer", "deleted": True}
+
+
 def product(
     product_id: str | None, name: str, description: str | None, metadata: dict[str, str]
 ) -> dict[str, Any]:

@@ -11,14 +11,14 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from credit_app import routes
+from credit_app import mail, routes
 from credit_app.api import app_services, csp
 from credit_app.api.app_services import AccountPusher, AppServices
 from credit_app.api.guard import AppGuard, LinkTokenFilter, security_headers
 from credit_app.api.health import health
 from credit_app.api.stripe_webhook import stripe_webhook
 from credit_app.billing import runtime
-from credit_app.billing.payments import PaymentSettings, payment_settings
+from credit_app.billing.payments import PaymentSettings, UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.settings import Settings, get_settings
 
@@ -29,10 +29,15 @@ def build_api(
     settings: Settings | None = None, *, push_account: AccountPusher | None = None
 ) -> Starlette:
     """Health, the Stripe webhook and, in sandbox mode, the embedded Stripe sandbox, with
-    the app's services (the gateway from the checked payment settings: UnsafeSettings
-    stops the start) in `app.state.services`."""
+    the app's services (the gateway from the checked payment settings) in
+    `app.state.services`. Unsafe payment or mail settings raise UnsafeSettings, which
+    stops the start."""
     settings = settings or get_settings()
     payments = payment_settings(settings)
+    try:
+        mail.transport_for(settings)
+    except mail.MailSettingsError as exc:
+        raise UnsafeSettings(str(exc)) from None
     endpoints: list[BaseRoute] = [
         Route(routes.HEALTH, health, methods=["GET"]),
         Route(routes.STRIPE_WEBHOOK, stripe_webhook, methods=["POST"]),

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from credit_app import credits
-from credit_app.auth import passwords, throttle
+from credit_app.auth import passwords, throttle, verification
 from credit_app.auth.rate_limits import ClientRateLimits, too_many_from_network
 from credit_app.auth.validation import (
     PASSWORD_MAX,
@@ -29,7 +29,7 @@ from credit_app.auth.validation import (
 from credit_app.credits import keys
 from credit_app.db import in_read, in_transaction
 from credit_app.models import CLIENT_ADDRESS_MAX, GrantSource, User, utcnow
-from credit_app.settings import Settings
+from credit_app.settings import Settings, get_settings
 
 GENERIC_LOGIN_ERROR = "Email or password is incorrect."
 MISSING_CREDENTIALS = "Enter your email and password."
@@ -52,12 +52,19 @@ def user_id_by_email(session: Session, email: str) -> uuid.UUID | None:
 
 
 def register(
-    session: Session, data: SignupInput, *, password_hash: str, initial_credits: int
+    session: Session,
+    data: SignupInput,
+    *,
+    password_hash: str,
+    initial_credits: int,
+    app_url: str | None = None,
 ) -> User:
-    """Create the user and grant the starting credits, or raise EmailTaken.
+    """Create the user, grant the starting credits and queue the mail that verifies the
+    address (its link under `app_url`, APP_URL by default), or raise EmailTaken.
 
-    The caller's transaction covers both, so no user exists without its grant. Hash the
-    password before opening it: Argon2 must not run while the write lock is held.
+    The caller's transaction covers all three, so no user exists without its grant, and no
+    mail goes out for a sign-up that rolled back. Hash the password before opening it:
+    Argon2 must not run while the write lock is held.
     """
     key = email_key(data.email)
     if session.scalar(select(col(User.id)).where(col(User.email_key) == key)) is not None:
@@ -83,6 +90,7 @@ def register(
             source=GrantSource.SIGNUP,
             description="Welcome credits",
         )
+    verification.queue_verification(session, user, app_url=app_url or get_settings().app_url)
     session.refresh(user)
     return user
 

@@ -4,9 +4,10 @@ Each session also has a `live_token`, a second random secret that never leaves t
 the open tabs of that session share their live account state under it (state/live.py).
 
 The functions taking a `session` work inside the caller's transaction. The async ones
-(`start_session`, `resolve_session`, `end_session`, `live_sessions_of`, `ended_since`) are
-what the app calls: each runs in its own transaction on a worker thread, on `engine` (the
-app's by default).
+(`start_session`, `resolve_session`, `end_session`, `live_sessions_of`, `ended_since`, and
+for the account page `sessions_of`, `revoke_one`, `revoke_others`) are what the app
+calls: each runs in its own transaction on a worker thread, on `engine` (the app's by
+default).
 """
 
 import hashlib
@@ -113,6 +114,71 @@ def revoke_all_sessions(session: Session, *, user_id: uuid.UUID) -> int:
     return result.rowcount
 
 
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the account page lists of a signed-in browser: never its token or hash."""
+
+    id: int
+    created_at: datetime
+    expires_at: datetime
+    # The session of the browser asking (the one a revoke-others keeps).
+    current: bool
+
+
+def list_sessions(
+    session: Session, *, user_id: uuid.UUID, current_token: str, now: datetime | None = None
+) -> list[SessionInfo]:
+    """A user's live sessions, newest first, the asking browser's marked `current`."""
+    current_hash = _hash_token(current_token) if current_token else ""
+    rows = session.execute(
+        select(
+            col(AuthSession.id),
+            col(AuthSession.created_at),
+            col(AuthSession.expires_at),
+            col(AuthSession.token_hash),
+        )
+        .where(col(AuthSession.user_id) == user_id, *_live(now or utcnow()))
+        .order_by(col(AuthSession.created_at).desc(), col(AuthSession.id).desc())
+    ).all()
+    return [
+        SessionInfo(row.id, row.created_at, row.expires_at, row.token_hash == current_hash)
+        for row in rows
+    ]
+
+
+def revoke_session_of(session: Session, *, user_id: uuid.UUID, session_id: int) -> bool:
+    """Revoke one of `user_id`'s sessions by its id (from the account page: hostile input,
+    so another user's id changes nothing). True when a live session was revoked."""
+    result = session.execute(
+        update(AuthSession)
+        .where(
+            col(AuthSession.id) == session_id,
+            col(AuthSession.user_id) == user_id,
+            col(AuthSession.revoked_at).is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+def revoke_other_sessions(session: Session, *, user_id: uuid.UUID, keep_token: str) -> int:
+    """Revoke every session of `user_id` but the one behind `keep_token` (this browser
+    stays signed in); returns how many were revoked. The open tabs of the revoked ones are
+    signed out by the background loop (background.sign_out_ended_sessions)."""
+    result = session.execute(
+        update(AuthSession)
+        .where(
+            col(AuthSession.user_id) == user_id,
+            col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.token_hash) != _hash_token(keep_token),
+        )
+        .values(revoked_at=utcnow())
+    )
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
 # What the app calls: each in its own transaction, off the event loop.
 
 
@@ -154,3 +220,26 @@ async def live_sessions_of(user_id: uuid.UUID, *, engine: Engine | None = None) 
     """The live tokens of `user_id`'s valid sessions: where a change to their account is
     pushed (read-only)."""
     return await in_read(live_tokens, user_id=user_id, engine=engine)
+
+
+async def sessions_of(
+    user_id: uuid.UUID, *, current_token: str, engine: Engine | None = None
+) -> list[SessionInfo]:
+    """`list_sessions` in a read of its own."""
+    return await in_read(list_sessions, user_id=user_id, current_token=current_token, engine=engine)
+
+
+async def revoke_one(user_id: uuid.UUID, session_id: int, *, engine: Engine | None = None) -> bool:
+    """`revoke_session_of` in a transaction of its own."""
+    return await in_transaction(
+        revoke_session_of, user_id=user_id, session_id=session_id, engine=engine
+    )
+
+
+async def revoke_others(
+    user_id: uuid.UUID, *, keep_token: str, engine: Engine | None = None
+) -> int:
+    """`revoke_other_sessions` in a transaction of its own."""
+    return await in_transaction(
+        revoke_other_sessions, user_id=user_id, keep_token=keep_token, engine=engine
+    )

@@ -123,3 +123,14 @@ def forget_idle(session: Session, *, now: datetime) -> int:
 async def forget_idle_pairs(*, now: datetime | None = None, engine: Engine | None = None) -> int:
     """`forget_idle` in its own transaction (the app's periodic clean-up)."""
     return await in_transaction(forget_idle, now=now or utcnow(), engine=engine)
+
+
+def forgive_everywhere(session: Session, *, email_key: str, now: datetime) -> None:
+    """Clear the back-off of an address from every client: its password was just reset
+    through a link sent to it, so guesses at the old one mean nothing any more, and the
+    owner must be able to sign in with the new one at once."""
+    session.execute(
+        update(LoginThrottle)
+        .where(col(LoginThrottle.email_key) == email_key)
+        .values(failures=0, blocked_until=now)
+    )

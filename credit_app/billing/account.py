@@ -66,6 +66,8 @@ class AccountSnapshot:
     subscription_ended: bool
     has_billing_account: bool
     recent: list[LedgerEntry]
+    # The person opened the link mailed to their address (auth.verification).
+    email_verified: bool
 
 
 def account_snapshot(
@@ -102,6 +104,7 @@ def account_snapshot(
         subscription_ended=status == SubscriptionStatus.CANCELED,
         has_billing_account=user.stripe_customer_id is not None,
         recent=credits.recent_entries(session, user_id=user_id, limit=recent),
+        email_verified=user.email_verified_at is not None,
     )
 
 

@@ -113,10 +113,10 @@ async def start_purchase(
             return await open_portal(
                 gateway, user_id=user_id, app_url=app_url, buyer=buyer, engine=engine
             )
-    return await start_checkout(
+    return await _checkout(
         gateway,
+        plan,
         user_id=user_id,
-        plan_id=plan.id,
         app_url=app_url,
         create_missing_price=create_missing_price,
         engine=engine,
@@ -136,6 +136,27 @@ async def start_checkout(
     plan = plan_for_sale(plan_id)
     if plan is None:
         raise CheckoutRefused(NOT_FOR_SALE)
+    return await _checkout(
+        gateway,
+        plan,
+        user_id=user_id,
+        app_url=app_url,
+        create_missing_price=create_missing_price,
+        engine=engine,
+    )
+
+
+async def _checkout(
+    gateway: StripeGateway,
+    plan: catalog.PlanSpec,
+    *,
+    user_id: uuid.UUID,
+    app_url: str,
+    create_missing_price: bool,
+    engine: Engine | None,
+) -> str:
+    """A Checkout Session for a plan already checked to be for sale, under the user's
+    cap of recent checkouts."""
     slot = await in_transaction(_claim_checkout_slot, user_id, plan.id, engine=engine)
     if slot is None:
         raise CheckoutRefused(TOO_MANY_CHECKOUTS)

@@ -124,6 +124,36 @@ class StripeGateway:
         )
         return customer.id
 
+    async def update_customer_email(self, customer_id: str, email: str) -> None:
+        """Stripe sends receipts and invoices to the customer's email: keep it the account's."""
+        with _missing_as("customer", customer_id):
+            await self._client.v1.customers.update_async(customer_id, params={"email": email})
+
+    async def delete_customer(self, customer_id: str) -> None:
+        """Delete the customer for good: Stripe cancels its remaining subscriptions at once
+        and forgets its payment methods. Raises StripeObjectMissing when it is already gone."""
+        with _missing_as("customer", customer_id):
+            await self._client.v1.customers.delete_async(customer_id)
+
+    async def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """End a subscription now, without proration (nothing refunded) and without a final
+        invoice. Raises StripeObjectMissing when Stripe has no such subscription (deleted,
+        or already canceled: Stripe answers a second cancel with resource_missing)."""
+        with _missing_as("subscription", subscription_id):
+            subscription = await self._client.v1.subscriptions.cancel_async(
+                subscription_id, params={"invoice_now": False, "prorate": False}
+            )
+        return subscription.to_dict()
+
+    async def live_subscription_ids(self, customer_id: str) -> list[str]:
+        """The customer's subscriptions that have not ended (Stripe's default list leaves
+        out canceled ones), including any whose webhook has not reached us yet."""
+        with _missing_as("customer", customer_id):
+            found = await self._client.v1.subscriptions.list_async(
+                params={"customer": customer_id, "limit": 100}
+            )
+        return [subscription.id for subscription in found.data]
+
     async def price_for(self, plan: PlanSpec) -> str:
         if plan.lookup_key is None:  # the Free plan: nothing to buy
             raise PlanNotInStripe(plan.id)

@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from credit_app.models import (
     PlanInterval,
+    StripeEvent,
     SubscriptionPlan,
     SubscriptionStatus,
     User,
@@ -33,17 +34,50 @@ def from_timestamp(value: int | None) -> datetime | None:
 
 def user_for(session: Session, *, metadata: dict | None, customer: str | None) -> uuid.UUID | None:
     """Our user behind a Stripe object: the user id we put in its metadata, else the
-    customer id we stored when creating the Stripe customer."""
+    customer id we stored when creating the Stripe customer. A deleted account is nobody's:
+    what Stripe still says about it changes nothing (its events are recorded as ignored)."""
     user_id = (metadata or {}).get("user_id")
     if user_id:
         try:
-            candidate = uuid.UUID(user_id)
+            candidate = uuid.UUID(str(user_id))
         except ValueError:
             candidate = None
-        if candidate and session.get(User, candidate) is not None:
-            return candidate
+        if candidate:
+            user = session.get(User, candidate)
+            if user is not None and user.deleted_at is None:
+                return candidate
     if customer:
-        return session.scalar(select(col(User.id)).where(col(User.stripe_customer_id) == customer))
+        return session.scalar(
+            select(col(User.id)).where(
+                col(User.stripe_customer_id) == customer, col(User.deleted_at).is_(None)
+            )
+        )
+    return None
+
+
+def deleted_account_for(
+    session: Session, *, user_id: uuid.UUID | None, customer: str | None
+) -> uuid.UUID | None:
+    """The deleted account a Stripe object belongs to, if it is one's: by the user id in
+    its metadata, or by its customer (erased from the account, so found through the
+    earlier events recorded for that customer and account)."""
+    if user_id is not None:
+        # Locked: an event racing the deletion's transaction waits for it, then sees the
+        # account deleted (PostgreSQL re-reads the row; SQLite runs one writer at a time).
+        row = session.execute(
+            select(col(User.deleted_at)).where(col(User.id) == user_id).with_for_update()
+        ).first()
+        if row is not None and row.deleted_at is not None:
+            return user_id
+    if customer:
+        return session.scalar(
+            select(col(StripeEvent.user_id))
+            .join(User, col(User.id) == col(StripeEvent.user_id))
+            .where(
+                col(StripeEvent.stripe_customer_id) == customer, col(User.deleted_at).is_not(None)
+            )
+            .limit(1)
+        )
     return None
 
 

@@ -220,6 +220,10 @@ def _change_purchase(
         purchase = _purchase_for_charge(session, event, facts)
     except _NotOurs:
         return Handled.ignored("ignored: no purchase of ours was paid by this charge")
+    owner = session.get(User, purchase.user_id)
+    if owner is None or owner.deleted_at is not None:
+        # Its credits were forfeited with the account: nothing is left to take back.
+        return Handled.ignored("ignored: the purchase's account was deleted")
     # The owner's row lock (taken again by purchases) orders concurrent take-backs, so the
     # comparison below sees only this event's change.
     session.exec(

@@ -30,7 +30,9 @@ from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from credit_app.billing.stripe_gateway import StripeGateway, StripeObjectMissing
+from credit_app.billing.subscriptions import deleted_account_for
 from credit_app.billing.webhook_handlers import event_time, registry
+from credit_app.billing.webhook_records import erase_personal_data_from_events
 from credit_app.billing.webhook_registry import Facts, Fetch, Handled, RetryLater
 from credit_app.db import insert_unless_exists, read_scope, session_scope
 from credit_app.models import (
@@ -210,7 +212,7 @@ def _apply(
                     select(col(StripeEvent.outcome)).where(col(StripeEvent.id) == event["id"])
                 ).one()
                 return _already(event, stored)
-            handled = decide(session)
+            handled = _unless_account_deleted(session, event) or decide(session)
             _finish(session, event["id"], handled)
     except RetryLater as exc:
         logger.info("stripe event %s %s deferred: %s", event["id"], event["type"], exc)
@@ -222,6 +224,18 @@ def _apply(
     )
     users = tuple(str(user_id) for user_id in handled.user_ids)
     return Outcome(event["id"], event["type"], handled.outcome, handled.detail, users)
+
+
+def _unless_account_deleted(session: Session, event: dict[str, Any]) -> Handled | None:
+    """An event about a deleted account (Stripe's own echoes of the deletion, or anything
+    later): recorded as ignored, changing nothing, and stored without the personal fields
+    it carries (as the account's earlier events were erased). None for anyone else's."""
+    user_id, customer = owner_ids(event)
+    gone = deleted_account_for(session, user_id=user_id, customer=customer)
+    if gone is None:
+        return None
+    erase_personal_data_from_events(session, user_id=gone, stripe_customer_id=customer)
+    return Handled.ignored("ignored: the account was deleted")
 
 
 def _already(event: dict[str, Any], stored: str) -> Outcome:

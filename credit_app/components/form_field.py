@@ -29,9 +29,11 @@ def form_field(
     max_length: int | None = None,
     on_check: Any = None,
     error_extra: rx.Component | None = None,
+    default_value: Any = None,
 ) -> rx.Component:
     """`error` is the state var holding this field's message ("" when valid); `error_extra`
-    is shown after the message while there is one (e.g. a link to act on it)."""
+    is shown after the message while there is one (e.g. a link to act on it);
+    `default_value` fills the field when it mounts (e.g. the name on the account page)."""
     error_id = f"{field_id}-error"
     hint_id = f"{field_id}-hint"
     described_by = " ".join(
@@ -49,6 +51,8 @@ def form_field(
     if on_check is not None:
         extra["on_blur"] = on_check
         extra["on_change"] = on_check
+    if default_value is not None:
+        extra["default_value"] = default_value
     return rx.vstack(
         rx.el.label(label, html_for=field_id, style={"fontWeight": 500}),
         rx.input(

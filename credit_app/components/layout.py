@@ -6,8 +6,10 @@ from credit_app import routes
 from credit_app.components.footer import site_footer
 from credit_app.components.header import signed_out_redirect, site_header
 from credit_app.components.navbar import brand, navbar, skeleton_bar, top_bar
+from credit_app.state.deployment import DeploymentState
 from credit_app.state.live import LiveAccount
 from credit_app.state.session import SessionState
+from credit_app.state.verification import VerificationBannerState
 
 
 def low_balance_banner() -> rx.Component:
@@ -24,6 +26,57 @@ def low_balance_banner() -> rx.Component:
             icon="battery-low",
             color_scheme="amber",
             id="low-balance-banner",
+            width="100%",
+        ),
+    )
+
+
+def verify_email_banner() -> rx.Component:
+    """Until the address is verified: where the link went, and a way to get a new one."""
+    return rx.cond(
+        ~LiveAccount.email_verified & (LiveAccount.email != ""),
+        rx.callout(
+            rx.vstack(
+                rx.text(
+                    rx.text.strong("Confirm your email address. "),
+                    "We sent a link to ",
+                    rx.text.strong(LiveAccount.email),
+                    rx.cond(
+                        DeploymentState.verified_email_required,
+                        "; open it to use the tools.",
+                        ".",
+                    ),
+                ),
+                rx.hstack(
+                    rx.button(
+                        "Resend the link",
+                        on_click=VerificationBannerState.resend,
+                        loading=VerificationBannerState.resending,
+                        size="1",
+                        # The app's own button (white on violet-9 passes WCAG AA; the
+                        # callout's blue would not).
+                        color_scheme="violet",
+                        id="verify-resend",
+                    ),
+                    rx.text(
+                        VerificationBannerState.resend_message,
+                        VerificationBannerState.resend_error,
+                        size="2",
+                        role="status",
+                        id="verify-resend-status",
+                    ),
+                    spacing="3",
+                    align="center",
+                    wrap="wrap",
+                ),
+                spacing="2",
+                align="start",
+                # Radix's blue callout text (blue-11 on blue-3) is just under WCAG AA.
+                color="var(--blue-12)",
+            ),
+            icon="mail-warning",
+            color_scheme="blue",
+            id="verify-email-banner",
             width="100%",
         ),
     )
@@ -63,7 +116,7 @@ def signed_in_layout(*children: rx.Component) -> rx.Component:
     return rx.box(
         _checked_header(navbar()),
         signed_out_redirect(),
-        _main(low_balance_banner(), *children),
+        _main(verify_email_banner(), low_balance_banner(), *children),
         site_footer(),
         min_height="100vh",
         display="flex",
@@ -91,7 +144,10 @@ def page_shell(*children: rx.Component, signed_in: rx.Var[bool]) -> rx.Component
     return rx.box(
         _checked_header(navbar()),
         rx.cond(signed_in, signed_out_redirect()),
-        _main(rx.cond(signed_in, low_balance_banner()), *children),
+        _main(
+            rx.cond(signed_in, rx.fragment(verify_email_banner(), low_balance_banner())),
+            *children,
+        ),
         site_footer(),
         min_height="100vh",
         display="flex",

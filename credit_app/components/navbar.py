@@ -107,8 +107,19 @@ def _account_menu() -> rx.Component:
         rx.menu.content(
             rx.menu.item(LiveAccount.email, disabled=True),
             rx.menu.separator(),
+            _account_link(),
             rx.menu.item("Log out", on_select=AccountState.log_out),
         ),
+    )
+
+
+def _account_link() -> rx.Component:
+    """The account page (name, email, password, sessions, data, deletion)."""
+    return rx.menu.item(
+        rx.link(
+            "Account", href=routes.ACCOUNT, aria_current=_current(routes.ACCOUNT), underline="none"
+        ),
+        as_child=True,
     )
 
 
@@ -128,6 +139,7 @@ def _phone_menu() -> rx.Component:
             ],
             rx.menu.separator(),
             rx.menu.item(LiveAccount.email, disabled=True),
+            _account_link(),
             rx.menu.item("Log out", on_select=AccountState.log_out),
             align="end",
         ),

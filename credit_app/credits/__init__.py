@@ -10,10 +10,13 @@ Changing balances (each call is keyed; see `keys` for every key format):
     spend(session, user_id=, amount=, idempotency_key=, feature=)          -> LedgerResult
     refund(session, user_id=, amount=, idempotency_key=, feature=)         -> LedgerResult
     clawback(session, user_id=, amount=, idempotency_key=, description=)   -> ClawbackResult
+    forfeit(session, user_id=, idempotency_key=, description=)             -> LedgerResult | None
+        (the whole balance, when the account is deleted; keys.account_forfeit)
 Holds, for long work (they change what is available, not the balance, until captured):
     reserve(session, user_id=, amount=, idempotency_key=, feature=)        -> HoldResult
     capture(session, user_id=, hold_id=, amount=, description=)            -> CaptureResult
     release(session, user_id=, hold_id=)                                   -> ReleaseResult
+    release_all(session, user_id=)                                         -> count released
     expire_stale(session)                                                  -> count released
 The charging guard, the one way a premium tool pays (async; its own transactions):
     await run_charged(user_id=, feature=, cost=, action_key=, description=, work=)
@@ -31,7 +34,7 @@ One vocabulary: every result has `replayed`, True when the call repeated an earl
 (the same idempotency key, the same hold) and changed nothing; it answers as the first
 call did. Errors are all `CreditError`s (see `errors`): InsufficientCredits, InvalidAmount,
 UnknownUser, IdempotencyConflict (a key reused for a different change), HoldNotActive,
-InvalidCapture.
+InvalidCapture, HoldsStillActive (a forfeit while credits are held).
 """
 
 from credit_app.credits import keys
@@ -39,6 +42,7 @@ from credit_app.credits.charging import Charged, run_charged
 from credit_app.credits.errors import (
     CreditError,
     HoldNotActive,
+    HoldsStillActive,
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
@@ -52,6 +56,7 @@ from credit_app.credits.holds import (
     capture,
     expire_stale,
     release,
+    release_all,
     reserve,
 )
 from credit_app.credits.ledger import (
@@ -62,6 +67,7 @@ from credit_app.credits.ledger import (
     check_amount,
     clawback,
     entry_delta,
+    forfeit,
     grant,
     net_taken_under,
     recent_entries,
@@ -79,6 +85,7 @@ __all__ = [
     "HoldDrift",
     "HoldNotActive",
     "HoldResult",
+    "HoldsStillActive",
     "IdempotencyConflict",
     "InsufficientCredits",
     "InvalidAmount",
@@ -95,12 +102,14 @@ __all__ = [
     "expire_stale",
     "find_drift",
     "find_hold_drift",
+    "forfeit",
     "grant",
     "keys",
     "net_taken_under",
     "recent_entries",
     "refund",
     "release",
+    "release_all",
     "reserve",
     "run_charged",
     "spend",

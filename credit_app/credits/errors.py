@@ -54,3 +54,12 @@ class InvalidCapture(CreditError, ValueError):
         super().__init__(f"capture must be between 0 and the held {held}, got {amount!r}")
         self.amount = amount
         self.held = held
+
+
+class HoldsStillActive(CreditError):
+    """A forfeit was asked for while credits are held for running work."""
+
+    def __init__(self, user_id: object, held: int) -> None:
+        super().__init__(f"user {user_id} still holds {held} credits; release them first")
+        self.user_id = user_id
+        self.held = held

@@ -39,6 +39,7 @@ __all__ = [
     "capture",
     "expire_stale",
     "release",
+    "release_all",
     "reserve",
 ]
 
@@ -189,6 +190,21 @@ def release(session: Session, *, user_id: uuid.UUID, hold_id: int) -> ReleaseRes
         return ReleaseResult(hold_id, HoldStatus(hold.status), replayed=True)
     _settle(session, hold, HoldStatus.RELEASED)
     return ReleaseResult(hold_id, HoldStatus.RELEASED, replayed=False)
+
+
+def release_all(session: Session, *, user_id: uuid.UUID) -> int:
+    """Release every active hold of one user (their account is being deleted): the work
+    they reserved for can no longer be paid for. Returns how many were released."""
+    active = session.scalars(
+        select(col(Hold.id))
+        .where(col(Hold.user_id) == user_id, col(Hold.status) == HoldStatus.ACTIVE)
+        .order_by(col(Hold.id))
+    ).all()
+    released = 0
+    for hold_id in active:
+        assert hold_id is not None  # a primary key read from the table
+        released += not release(session, user_id=user_id, hold_id=hold_id).replayed
+    return released
 
 
 def expire_stale(

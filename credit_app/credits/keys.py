@@ -18,6 +18,8 @@ Namespaces:
   stripe:payment:<pi_...>                   credits of a paid credit pack
   stripe:purchase:<id>:refund:<cumulative>  take-back up to a cumulative refunded amount
   stripe:purchase:<id>:dispute:<dp_...>     take-back of a dispute; `:won` restores it
+  account:<user_id>:forfeit                 the balance given up when the account was
+                                            deleted (one per account)
 """
 
 import re
@@ -25,7 +27,7 @@ import uuid
 
 # The namespaces the app writes itself: an operator's own key may not start with one, or a
 # hand-made "stripe:invoice:in_..." could pre-empt (and so block) that invoice's grant.
-RESERVED_PREFIXES = ("signup:", "tool:", "hold:", "stripe:")
+RESERVED_PREFIXES = ("signup:", "tool:", "hold:", "stripe:", "account:")
 # What the tools page hands each form as its action id (uuid4().hex): fixed length and
 # alphabet, so no action id can spell another key (e.g. end in ":refund").
 _ACTION_ID = re.compile(r"[0-9a-f]{32}")
@@ -34,6 +36,10 @@ _TOOL_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 def signup_grant(user_id: uuid.UUID) -> str:
     return f"signup:{user_id}"
+
+
+def account_forfeit(user_id: uuid.UUID) -> str:
+    return f"account:{user_id}:forfeit"
 
 
 def admin_grant(operator_key: str | None = None) -> str:

@@ -13,9 +13,10 @@ creating the user it belongs to). Concurrency safety comes from the database, no
 The common path is two statements (UPDATE ... RETURNING, INSERT ... RETURNING), the same
 as the hand-written SQL it is benchmarked against (benchmarks/spend_throughput.py).
 
-Public entry points, one per kind of entry: `grant`, `spend`, `refund`, `clawback`, and
-`capture_entry` (used by holds.capture). Each returns a typed result whose `replayed` is
-True when the key had been used already and nothing changed.
+Public entry points, one per kind of entry: `grant`, `spend`, `refund`, `clawback`,
+`forfeit` (account deletion), and `capture_entry` (used by holds.capture). Each returns a
+typed result whose `replayed` is True when the key had been used already and nothing
+changed.
 """
 
 import uuid
@@ -26,6 +27,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from credit_app.credits.errors import (
+    HoldsStillActive,
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
@@ -345,3 +347,34 @@ def clawback(
         session.add(Shortfall(user_id=user_id, reference=idempotency_key, credits=amount - taken))
         session.flush()
     return ClawbackResult(taken=taken, shortfall=amount - taken, replayed=False)
+
+
+def forfeit(
+    session: Session, *, user_id: uuid.UUID, idempotency_key: str, description: str
+) -> LedgerResult | None:
+    """Give up the whole balance in one FORFEIT entry (the account is being deleted), so
+    the cached balance becomes 0 and still equals the ledger's sum. None when there was
+    nothing to forfeit (a zero balance writes no entry: deltas are never 0). Repeating the
+    key returns the first entry (replayed) and takes nothing more.
+
+    Credits under an active hold pay for work still running: release or capture the holds
+    first (HoldsStillActive otherwise), so nothing is taken out from under a hold."""
+    locked = session.execute(
+        select(col(User.credits), col(User.held)).where(col(User.id) == user_id).with_for_update()
+    ).first()
+    if locked is None:
+        raise UnknownUser(user_id)
+    if (existing := _entry_by_key(session, idempotency_key)) is not None:
+        return _replay(existing, user_id=user_id, kind=EntryKind.FORFEIT, delta=existing.delta)
+    if locked.held:
+        raise HoldsStillActive(user_id, locked.held)
+    if locked.credits == 0:
+        return None
+    return _apply(
+        session,
+        user_id=user_id,
+        delta=-locked.credits,
+        kind=EntryKind.FORFEIT,
+        idempotency_key=idempotency_key,
+        description=description,
+    )

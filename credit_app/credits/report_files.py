@@ -117,3 +117,10 @@ def purge_old(session: Session, *, now: datetime | None = None) -> int:
     before = (now or utcnow()) - KEEP
     result = session.execute(delete(ReportFile).where(col(ReportFile.created_at) < before))
     return result.rowcount if isinstance(result, CursorResult) else 0
+
+
+def delete_all_of(session: Session, *, user_id: uuid.UUID) -> int:
+    """Delete every report kept for one person (their account is being deleted: a report
+    lists their activity under their name); returns how many."""
+    result = session.execute(delete(ReportFile).where(col(ReportFile.user_id) == user_id))
+    return result.rowcount if isinstance(result, CursorResult) else 0

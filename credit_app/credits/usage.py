@@ -120,6 +120,55 @@ def usage_overview(
     )
 
 
+@dataclass(frozen=True)
+class ChartSummary:
+    """The numbers behind the chart, for the words beside it and its table: net credits
+    used over its days, the day with the most (None: no day above zero), and per tool."""
+
+    total: int
+    busiest_day: str | None  # the chart's own label of the day ("11-24")
+    busiest: int
+    days_used: int  # days with any use (net of returns, not zero)
+    per_tool: dict[str, int]  # tool (feature id) -> net credits, most first; zeros left out
+    rows: list[dict[str, int | str]]  # the days with any use, oldest first, as charted
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to chart: no day has any use, so the chart would only show its axes."""
+        return not self.rows
+
+
+def summarise_chart(chart: list[dict[str, int | str]], *, day_key: str = "day") -> ChartSummary:
+    """Sum a chart (usage_overview's: one row per day, `day` and credits per tool)."""
+    rows = [
+        row
+        for row in chart
+        if any(value for key, value in row.items() if key != day_key and isinstance(value, int))
+    ]
+    per_tool: dict[str, int] = {}
+    busiest_day, busiest = None, 0
+    for row in rows:
+        day_total = 0
+        for key, value in row.items():
+            if key != day_key and isinstance(value, int):
+                per_tool[key] = per_tool.get(key, 0) + value
+                day_total += value
+        if day_total > busiest:  # the first of equal days
+            busiest_day, busiest = str(row[day_key]), day_total
+    return ChartSummary(
+        total=sum(per_tool.values()),
+        busiest_day=busiest_day,
+        busiest=busiest,
+        days_used=len(rows),
+        per_tool={
+            tool: n
+            for tool, n in sorted(per_tool.items(), key=lambda item: (-item[1], item[0]))
+            if n
+        },
+        rows=rows,
+    )
+
+
 async def usage_csv(
     user_id: uuid.UUID,
     *,
@@ -152,11 +201,13 @@ __all__ = [
     "CHART_DAYS",
     "CSV_TYPE_COLUMN",
     "PER_PAGE",
+    "ChartSummary",
     "EntryKind",  # re-exported: the kind filter's vocabulary, for the UI
     "Kinds",
     "UsageOverview",
     "UsagePage",
     "UsageTotals",
+    "summarise_chart",
     "usage_csv",
     "usage_overview",
 ]

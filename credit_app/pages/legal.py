@@ -153,9 +153,18 @@ def privacy_page() -> rx.Component:
         _section(
             "What we store",
             [
-                "Your account: email address, name, and your password as an Argon2 hash (the "
-                "password itself is never stored), when you signed up, your balance and "
-                "your Stripe customer id once you have paid.",
+                "Your account: email address (and when you confirmed it), name, and your "
+                "password as an Argon2 hash (the password itself is never stored), when you "
+                "signed up, your balance and your Stripe customer id once you have paid.",
+                "Your time zone (such as Europe/Paris), taken from your browser when you first "
+                "sign in and changeable on your account page, for the dates in your reports, "
+                "CSV files and e-mails.",
+                "Links we e-mail you (to confirm an address, a new address or to reset your "
+                "password): only a SHA-256 hash of each, when it was sent, when it expires and "
+                "whether it was used; for a change of address, the new address.",
+                "E-mails we send you: each waits in an outbox until it is delivered; after "
+                "delivery we keep its address, subject and when it was sent, not its text.",
+                "PDF reports you paid for, for 30 days, so you can download them again.",
                 "Sessions: for each log-in, a SHA-256 hash of its session token, when it "
                 f"started and when it ends ({session_length} at most, or when you log out).",
                 "The credit ledger: every change to your balance (sign-up credits, "
@@ -181,8 +190,9 @@ def privacy_page() -> rx.Component:
         ),
         _section(
             "Cookies",
-            "One cookie, credit_session, holds your session token so you stay logged in. "
-            "It is set only when you log in or sign up, and is not used for tracking.",
+            "Two cookies, neither used for tracking. credit_session holds your session token "
+            "so you stay logged in; it is set only when you log in or sign up. tz holds your "
+            "browser's time zone name, read when you sign up or log in.",
         ),
         _section(
             "Who else sees your data",
@@ -191,10 +201,25 @@ def privacy_page() -> rx.Component:
         ),
         _section(
             "Keeping and deleting",
-            "We keep your account, ledger and payment records while your account exists; "
-            "payment records may have to be kept longer for accounting and tax law. To have "
-            "your account deleted or to get a copy of your data, contact us (see the note "
-            "above); your usage history can be exported as CSV at any time on the Usage page.",
+            [
+                "We keep your account, ledger and payment records while your account exists; "
+                "payment records may have to be kept longer for accounting and tax law.",
+                "Download my data (on your account page) gives you a JSON file of every row "
+                "we store about you, in every table: profile, credit ledger, subscription, "
+                "purchases, reserved credits, reports (their details, not the PDFs), "
+                "sessions (not their tokens), e-mails sent to you and Stripe's notifications "
+                "about your payments. Your usage history can also be exported as CSV on the "
+                "Usage page.",
+                "Delete my account (on your account page, confirmed with your password) "
+                "cancels your subscription at once without a refund, gives up your remaining "
+                "credits, deletes your Stripe customer and your reports, signs out every "
+                "session and erases your email address, name, picture, time zone, "
+                "e-mailed links, failed log-in counts and e-mails, and the personal fields "
+                "in Stripe's notifications. We then send one last message to your former "
+                "address. What stays, for the accounting the law asks of us, is the record "
+                "of past credit changes and payments under an anonymous account id, with "
+                "nothing that names you.",
+            ],
         ),
     )
 

@@ -6,12 +6,25 @@ from credit_app import routes
 from credit_app.components.form_field import form_field
 from credit_app.components.layout import auth_card
 from credit_app.state.login import LoginState
+from credit_app.state.password_reset import RESET_DONE
 
 
 def login_page() -> rx.Component:
     return auth_card(
         "Log in",
         "Welcome back. Your credits are waiting.",
+        rx.cond(
+            rx.State.router.url.query_parameters["password"] == RESET_DONE,
+            rx.callout(
+                "Your password was changed and every device was signed out. Log in with "
+                "your new password.",
+                icon="circle-check",
+                color_scheme="green",
+                role="status",
+                id="login-password-reset",
+                width="100%",
+            ),
+        ),
         rx.form(
             rx.vstack(
                 form_field(
@@ -31,6 +44,14 @@ def login_page() -> rx.Component:
                     autocomplete="current-password",
                     error=LoginState.password_error,
                     on_check=LoginState.check_password,
+                ),
+                rx.link(
+                    "Forgot password?",
+                    href=routes.FORGOT_PASSWORD,
+                    id="login-forgot",
+                    size="2",
+                    underline="always",
+                    align_self="end",
                 ),
                 rx.cond(
                     LoginState.error != "",

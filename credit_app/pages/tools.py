@@ -6,6 +6,7 @@ import reflex as rx
 
 from credit_app import routes
 from credit_app.billing import catalog
+from credit_app.components.a11y import visually_hidden
 from credit_app.components.layout import signed_in_layout
 from credit_app.state.live import LiveAccount
 from credit_app.state.tools import ToolsState
@@ -171,23 +172,94 @@ def _keywords() -> rx.Component:
             reset_on_submit=False,
             width="100%",
         ),
-        rx.cond(
-            ToolsState.keyphrases.length() > 0,
-            rx.vstack(
-                rx.flex(
-                    rx.foreach(
-                        ToolsState.keyphrases,
-                        lambda k: rx.badge(k["phrase"], " ", k["score"], variant="soft", size="2"),
-                    ),
-                    wrap="wrap",
-                    gap="2",
-                    id="keyphrases",
-                ),
-                rx.heading("Summary", size="3", as_="h3"),
-                rx.foreach(ToolsState.summary, lambda line: rx.text(line)),
-                width="100%",
+        rx.cond(ToolsState.keyphrases.length() > 0, _keywords_result()),
+    )
+
+
+def _keyphrase(row: rx.Var[dict[str, str]]) -> rx.Component:
+    """One keyphrase: the phrase, a bar as long as its relevance, and the percentage."""
+    item: Any = row  # an ObjectVar in the browser
+    return rx.el.li(
+        rx.text(item["phrase"], weight="medium"),
+        rx.box(
+            rx.box(
+                height="100%",
+                width=item["relevance"],
+                background_color="var(--accent-9)",
+                border_radius="inherit",
             ),
+            height="8px",
+            background_color="var(--gray-a4)",
+            border_radius="9999px",
+            overflow="hidden",
+            aria_hidden="true",
         ),
+        rx.text(item["relevance"], size="2", color_scheme="gray", text_align="right"),
+        display="grid",
+        grid_template_columns="minmax(0, 1fr) minmax(3em, 7em) 3em",
+        align_items="center",
+        column_gap="0.75em",
+        padding_y="0.25em",
+    )
+
+
+def _copy_keywords() -> rx.Component:
+    """Copies in the browser (rx.set_clipboard as the click's own event is compiled into the
+    page: no eval, which the Content-Security-Policy forbids), then says "Copied"."""
+    return rx.hstack(
+        rx.button(
+            rx.cond(
+                ToolsState.keywords_copied,
+                rx.icon("check", size=16),
+                rx.icon("copy", size=16),
+            ),
+            rx.cond(ToolsState.keywords_copied, "Copied", "Copy"),
+            on_click=[
+                rx.set_clipboard(ToolsState.keywords_text),
+                ToolsState.keywords_copy_done,
+            ],
+            variant="soft",
+            type="button",
+            id="keywords-copy",
+            aria_label="Copy keyphrases and summary",
+        ),
+        # Announced to screen readers; the button's own text changes for everyone else.
+        visually_hidden(
+            rx.cond(ToolsState.keywords_copied, "Copied to the clipboard", ""),
+            role="status",
+            id="keywords-copy-status",
+        ),
+        align="center",
+    )
+
+
+def _keywords_result() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.heading("Keyphrases", size="3", as_="h3"),
+            rx.spacer(),
+            _copy_keywords(),
+            align="center",
+            width="100%",
+        ),
+        rx.text(
+            "Relevance is compared with the top keyphrase (100%).",
+            size="1",
+            color_scheme="gray",
+            id="keyphrases-note",
+        ),
+        rx.el.ol(
+            rx.foreach(ToolsState.keyphrases, _keyphrase),
+            id="keyphrases",
+            aria_describedby="keyphrases-note",
+            # Bars near their phrases on a wide screen; the whole width on a phone.
+            style={"listStyle": "none", "padding": 0, "margin": 0, "width": "100%"},
+            max_width="40em",
+        ),
+        rx.heading("Summary", size="3", as_="h3"),
+        rx.foreach(ToolsState.summary, lambda line: rx.text(line)),
+        width="100%",
+        id="keywords-result",
     )
 
 

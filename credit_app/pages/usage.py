@@ -6,52 +6,57 @@ import reflex as rx
 
 from credit_app.components.layout import signed_in_layout
 from credit_app.components.ledger_table import ledger_table
+from credit_app.components.usage_chart import Series, usage_chart
+from credit_app.credits import usage
 from credit_app.state.usage import UsageState
 from credit_app.tools import load_catalog
 
-SERIES_COLORS = ["var(--violet-9)", "var(--teal-9)", "var(--amber-9)", "var(--crimson-9)"]
+
+def _busy(loaded: rx.Var[bool]) -> rx.Var[str]:
+    return rx.cond(loaded, "false", "true")
 
 
 def _total(label: str, value: rx.Var[str], test_id: str) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(label, size="2", color_scheme="gray"),
-            rx.text(value, size="7", weight="bold", id=test_id),
+            rx.cond(
+                UsageState.usage_loaded,
+                rx.text(value, size="7", weight="bold", id=test_id),
+                # The height of the size-7 number, so nothing moves when it arrives.
+                rx.skeleton(width="3.5em", height="36px", id=f"{test_id}-loading"),
+            ),
             spacing="1",
         ),
         width="100%",
+        aria_busy=_busy(UsageState.usage_loaded),
+    )
+
+
+def _since() -> rx.Component:
+    return rx.cond(
+        UsageState.usage_loaded,
+        rx.text(
+            "This billing period, since ",
+            UsageState.period_since,
+            color_scheme="gray",
+            id="period-since",
+        ),
+        rx.skeleton(width="18em", max_width="100%", height="1.5em", id="period-since-loading"),
     )
 
 
 def _chart() -> rx.Component:
     tools = load_catalog()
-    return rx.card(
-        rx.vstack(
-            rx.heading("Credits used per day, last 30 days", size="4", as_="h2"),
-            rx.recharts.bar_chart(
-                *[
-                    rx.recharts.bar(
-                        data_key=tool.id,
-                        name=tool.name,
-                        stack_id="spent",
-                        fill=SERIES_COLORS[i % len(SERIES_COLORS)],
-                    )
-                    for i, tool in enumerate(tools.values())
-                ],
-                rx.recharts.x_axis(data_key="day", font_size=12),
-                rx.recharts.y_axis(allow_decimals=False, font_size=12, width=40),
-                rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
-                rx.recharts.graphing_tooltip(),
-                rx.recharts.legend(),
-                data=UsageState.chart,
-                width="100%",
-                height=260,
-            ),
-            width="100%",
-            id="usage-chart",
-        ),
-        width="100%",
-        size="3",
+    return usage_chart(
+        title=f"Credits used per day, last {usage.CHART_DAYS} days",
+        days=usage.CHART_DAYS,
+        series=[Series(key=tool.id, name=tool.name) for tool in tools.values()],
+        data=UsageState.chart,
+        table_rows=UsageState.chart_table,
+        summary=UsageState.chart_summary,
+        has_data=UsageState.chart_has_data,
+        loaded=UsageState.usage_loaded,
     )
 
 
@@ -106,25 +111,31 @@ def _ledger() -> rx.Component:
             rx.heading("History", size="4", as_="h2"),
             _filters(),
             rx.cond(
-                UsageState.total > 0,
-                ledger_table(UsageState.rows, "usage-ledger"),
+                ~UsageState.usage_loaded,
+                _ledger_skeleton(),
                 rx.cond(
-                    UsageState.filtered,
-                    rx.hstack(
-                        rx.text(
-                            "No entries match these filters.", color_scheme="gray", id="usage-empty"
+                    UsageState.total > 0,
+                    ledger_table(UsageState.rows, "usage-ledger"),
+                    rx.cond(
+                        UsageState.filtered,
+                        rx.hstack(
+                            rx.text(
+                                "No entries match these filters.",
+                                color_scheme="gray",
+                                id="usage-empty",
+                            ),
+                            rx.button(
+                                "Clear filters",
+                                on_click=UsageState.clear_filters,
+                                variant="soft",
+                                id="usage-clear-filters",
+                            ),
+                            align="center",
+                            spacing="3",
+                            wrap="wrap",
                         ),
-                        rx.button(
-                            "Clear filters",
-                            on_click=UsageState.clear_filters,
-                            variant="soft",
-                            id="usage-clear-filters",
-                        ),
-                        align="center",
-                        spacing="3",
-                        wrap="wrap",
+                        rx.text("No entries yet.", color_scheme="gray", id="usage-empty"),
                     ),
-                    rx.text("No entries yet.", color_scheme="gray", id="usage-empty"),
                 ),
             ),
             rx.hstack(
@@ -134,15 +145,19 @@ def _ledger() -> rx.Component:
                     disabled=UsageState.page <= 1,
                     variant="soft",
                 ),
-                rx.text(
-                    "Page ",
-                    UsageState.page,
-                    " of ",
-                    UsageState.page_count,
-                    " (",
-                    UsageState.total_text,
-                    ")",
-                    id="usage-page",
+                rx.cond(
+                    UsageState.usage_loaded,
+                    rx.text(
+                        "Page ",
+                        UsageState.page,
+                        " of ",
+                        UsageState.page_count,
+                        " (",
+                        UsageState.total_text,
+                        ")",
+                        id="usage-page",
+                    ),
+                    rx.skeleton(width="9em", height="1.2em"),
                 ),
                 rx.button(
                     "Next",
@@ -158,13 +173,24 @@ def _ledger() -> rx.Component:
         ),
         width="100%",
         size="3",
+        aria_busy=_busy(UsageState.usage_loaded),
+    )
+
+
+def _ledger_skeleton() -> rx.Component:
+    """Where the table goes, until the first page of it has loaded."""
+    return rx.vstack(
+        *[rx.skeleton(width="100%", height="2em") for _ in range(4)],
+        spacing="2",
+        width="100%",
+        id="usage-ledger-loading",
     )
 
 
 def usage_page() -> rx.Component:
     return signed_in_layout(
         rx.heading("Usage", size="8", as_="h1"),
-        rx.text("This billing period, since ", UsageState.period_since, color_scheme="gray"),
+        _since(),
         rx.grid(
             _total("Credits added", UsageState.period_granted, "period-granted"),
             _total(

@@ -51,6 +51,9 @@ class LiveAccount(rx.SharedState):
     payment_failed: rx.Field[bool] = rx.field(False)
     subscription_ended: rx.Field[bool] = rx.field(False)
     has_billing_account: rx.Field[bool] = rx.field(False)
+    # True until a snapshot says otherwise, so the "confirm your address" banner never
+    # flashes by for a verified person while the page loads.
+    email_verified: rx.Field[bool] = rx.field(True)
     entries: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     # Set when the session ends (logout, revocation, expiry): the layout sends its tabs
     # to the log-in page, where the failed session check unlinks them.
@@ -74,6 +77,7 @@ class LiveAccount(rx.SharedState):
         self.payment_failed = snapshot.payment_failed
         self.subscription_ended = snapshot.subscription_ended
         self.has_billing_account = snapshot.has_billing_account
+        self.email_verified = snapshot.email_verified
         self.entries = [entry_row(e) for e in snapshot.recent]
         self.signed_out = False
 

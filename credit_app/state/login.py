@@ -9,7 +9,7 @@ waits (Argon2 has its own pool), so a flood of log-ins never delays other people
 
 import reflex as rx
 
-from credit_app.auth import entry
+from credit_app.auth import entry, profile
 from credit_app.auth.validation import login_field_errors
 from credit_app.state.session import SessionState
 
@@ -19,6 +19,9 @@ class LoginState(SessionState):
     email_error: rx.Field[str] = rx.field("")
     password_error: rx.Field[str] = rx.field("")
     submitting: rx.Field[bool] = rx.field(False)
+    # The browser's IANA time zone, set by assets/tz.js. Hostile input: checked against
+    # the zones this machine knows before it is stored (profile.adopt_browser_time_zone).
+    browser_time_zone: str = rx.Cookie("", name="tz", same_site="strict")
 
     @rx.event
     def check_email(self, value: str):
@@ -53,5 +56,7 @@ class LoginState(SessionState):
         finally:
             self.submitting = False
         self.error = outcome.error or ""
-        if outcome.session_token:
+        if outcome.session_token and outcome.user_id is not None:
+            # The first sign-in gives the account the browser's time zone (tz.js).
+            await profile.adopt_browser_time_zone(outcome.user_id, self.browser_time_zone)
             yield self._signed_in(outcome.session_token)

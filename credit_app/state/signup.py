@@ -6,7 +6,7 @@ it waits (Argon2 has its own pool), so a flood of sign-ups never delays other pe
 
 import reflex as rx
 
-from credit_app.auth import entry
+from credit_app.auth import entry, profile
 from credit_app.auth.accounts import EMAIL_TAKEN
 from credit_app.auth.validation import SIGNUP_FIELDS, signup_field_error
 from credit_app.state.session import SessionState
@@ -18,6 +18,9 @@ class SignupState(SessionState):
     password_error: rx.Field[str] = rx.field("")
     image_error: rx.Field[str] = rx.field("")
     submitting: rx.Field[bool] = rx.field(False)
+    # The browser's IANA time zone, set by assets/tz.js. Hostile input: checked against
+    # the zones this machine knows before it is stored (profile.adopt_browser_time_zone).
+    browser_time_zone: str = rx.Cookie("", name="tz", same_site="strict")
     # The address refused as taken (backend only): its message stays while it is unchanged.
     _taken_email: str = ""
 
@@ -74,5 +77,7 @@ class SignupState(SessionState):
         self.name_error = outcome.errors.get("name", "")
         self.password_error = outcome.errors.get("password", "")
         self.image_error = outcome.errors.get("image", "")
-        if outcome.session_token:
+        if outcome.session_token and outcome.user_id is not None:
+            # The first sign-in gives the account the browser's time zone (tz.js).
+            await profile.adopt_browser_time_zone(outcome.user_id, self.browser_time_zone)
             yield self._signed_in(outcome.session_token)

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -16,11 +16,12 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from credit_app import credits, routes, wording
+from credit_app.auth import verification
 from credit_app.billing import catalog
 from credit_app.credits import tool_runs
 from credit_app.state.account import AccountState
 from credit_app.state.live import LiveAccount
-from credit_app.tools import ToolInputError, load_catalog, pool
+from credit_app.tools import ToolInputError, keywords, load_catalog, pool
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ PROGRESS_REFRESH_SECONDS = 0.2
 MIN_PROGRESS_SECONDS = 1.0
 REPORT_GONE = "That report is no longer available (reports are kept for 30 days)."
 PDF = "application/pdf"
+COPIED_SECONDS = 2.5  # how long the Copy button says "Copied"
 
 
 def _new_action_id() -> str:
@@ -78,6 +80,21 @@ def _report_rows(reports: list[tool_runs.StoredReport]) -> list[dict[str, str]]:
     ]
 
 
+def keyphrase_rows(keyphrases: Sequence[keywords.Keyphrase]) -> list[dict[str, str]]:
+    """Each keyphrase with its relevance as people read it: "83%" of the best one's."""
+    return [{"phrase": k.phrase, "relevance": f"{k.percent}%"} for k in keyphrases]
+
+
+def keywords_text(keyphrases: Sequence[keywords.Keyphrase], summary: Sequence[str]) -> str:
+    """What "Copy" puts on the clipboard: the keyphrases with their relevance, then the
+    summary, as plain text."""
+    lines = ["Keyphrases (relevance compared with the top one):"]
+    lines += [f"- {k.phrase} ({k.percent}%)" for k in keyphrases]
+    if summary:
+        lines += ["", "Summary:", *summary]
+    return "\n".join(lines)
+
+
 def _upgrade_href(plan_rank: int) -> str:
     return routes.pricing_for(catalog.next_plan_up(plan_rank).id)
 
@@ -98,8 +115,14 @@ class ToolsState(AccountState):
     qr_png: rx.Field[str] = rx.field("")
     qr_svg_file: rx.Field[str] = rx.field("")  # data URL of the SVG download
     qr_png_print: rx.Field[str] = rx.field("")  # data URL of the print-size PNG
+    # The keywords result: phrase and relevance ("83%", relative to the best phrase).
     keyphrases: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     summary: rx.Field[list[str]] = rx.field(default_factory=list)
+    # The keyphrases and summary as plain text, for the Copy button (copied in the
+    # browser: the Content-Security-Policy allows no eval, so no script from the server).
+    keywords_text: rx.Field[str] = rx.field("")
+    keywords_copied: rx.Field[bool] = rx.field(False)
+    _copies: int = 0  # bumped per copy, so only the latest one clears "Copied"
     report_progress: rx.Field[float] = rx.field(0.0)
     report_message: rx.Field[str] = rx.field("")
     # The report just built ("" if none, or it could not be kept) and the person's kept
@@ -172,6 +195,11 @@ class ToolsState(AccountState):
                 return self._to_login(), None
             self.errors = {**self.errors, tool: ""}
             self.notices = {**self.notices, tool: ""}
+            # REQUIRE_VERIFIED_EMAIL: an unverified address spends nothing (and is told how
+            # to verify it); nothing is charged.
+            if (unverified := await verification.spending_refusal(user_id)) is not None:
+                self.errors = {**self.errors, tool: unverified}
+                return None, None
             plan_rank = (await self.get_state(LiveAccount)).plan_rank
         outcome, refused, error = None, None, ""
         try:
@@ -243,12 +271,24 @@ class ToolsState(AccountState):
         )
         self.running = ""
         if result is not None:
-            self.keyphrases = [
-                {"phrase": k.phrase, "score": f"{k.score:.2f}"} for k in result.keyphrases
-            ]
+            self.keyphrases = keyphrase_rows(result.keyphrases)
             self.summary = list(result.summary)
+            self.keywords_text = keywords_text(result.keyphrases, result.summary)
+            self.keywords_copied = False
         if redirect is not None:
             yield redirect
+
+    @rx.event(background=True)
+    async def keywords_copy_done(self):
+        """After the browser copied keywords_text: "Copied" on the button for a moment."""
+        async with self:
+            self._copies += 1
+            mine = self._copies
+            self.keywords_copied = True
+        await asyncio.sleep(COPIED_SECONDS)
+        async with self:
+            if self._copies == mine:
+                self.keywords_copied = False
 
     @rx.event(background=True)
     async def make_report(self, form_data: dict):

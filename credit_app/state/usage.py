@@ -92,6 +92,58 @@ def _day(when: datetime | None) -> str:
     return when.strftime("%B %-d, %Y") if when is not None else ""
 
 
+def day_label(month_day: str) -> str:
+    """A chart day as people read it: "11-24" -> "Nov 24" (the label as it came if it is
+    not a month and day)."""
+    try:
+        # 2000 is a leap year, so "02-29" is a day too.
+        return datetime.strptime(f"2000-{month_day}", "%Y-%m-%d").strftime("%b %-d")
+    except ValueError:
+        return month_day
+
+
+def chart_summary_text(
+    summary: usage.ChartSummary, names: Mapping[str, str], days: int = usage.CHART_DAYS
+) -> str:
+    """The chart in one sentence, its text alternative: "Used 40 credits in the last 30
+    days, most on Nov 24 (20 credits): Keywords & summary 30, QR code generator 10."
+    ("" when there is nothing to chart)."""
+    if summary.empty:
+        return ""
+    text = f"Used {wording.credits(summary.total)} in the last {days} days"
+    if summary.busiest_day is not None:
+        when = day_label(summary.busiest_day)
+        if summary.days_used == 1:
+            text += f", all on {when}"
+        else:
+            text += f", most on {when} ({wording.credits(summary.busiest)})"
+    parts = [
+        f"{wording.tool_name(t, names)} {wording.count(n)}" for t, n in summary.per_tool.items()
+    ]
+    return f"{text}: {', '.join(parts)}." if parts else f"{text}."
+
+
+def chart_table(summary: usage.ChartSummary, names: Mapping[str, str]) -> list[dict[str, str]]:
+    """The chart's numbers as table rows, one per day with any use: the day, what each tool
+    used that day ("Keywords & summary 6, QR code generator 1": tools in catalog order, then
+    any the catalog no longer lists) and the day's total, as text. Three columns, so the
+    table fits a phone whatever the number of tools."""
+    rows = []
+    for row in summary.rows:
+        used = {k: v for k, v in row.items() if k != "day" and isinstance(v, int) and v}
+        order = [t for t in names if t in used] + sorted(t for t in used if t not in names)
+        rows.append(
+            {
+                "day": day_label(str(row["day"])),
+                "tools": ", ".join(
+                    f"{wording.tool_name(t, names)} {wording.count(used[t])}" for t in order
+                ),
+                "total": wording.count(sum(used.values())),
+            }
+        )
+    return rows
+
+
 class UsageState(AccountState):
     kind: rx.Field[str] = rx.field(ALL)
     feature: rx.Field[str] = rx.field(ALL)
@@ -102,13 +154,20 @@ class UsageState(AccountState):
     rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     # The tool filter's options: value (the tool id, kept internal) and label (its name).
     features: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    # The page shows skeletons, not zeros, until its first read has answered.
+    usage_loaded: rx.Field[bool] = rx.field(False)
+    # Net credits used per day and tool (day labels as "Nov 24"), whether any day has
+    # use (if not: an empty state, not axes with nothing on them), the chart in one
+    # sentence and as a table of the days with use (its text alternatives).
     chart: rx.Field[list[dict[str, int | str]]] = rx.field(default_factory=list)
+    chart_has_data: rx.Field[bool] = rx.field(False)
+    chart_summary: rx.Field[str] = rx.field("")
+    chart_table: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     period_since: rx.Field[str] = rx.field("")
-    # Totals as shown: grouped thousands ("1,000").
-    period_granted: rx.Field[str] = rx.field("0")
-    period_spent: rx.Field[str] = rx.field("0")
-    period_taken_back: rx.Field[str] = rx.field("0")
-    busy: rx.Field[bool] = rx.field(False)
+    # Totals as shown: grouped thousands ("1,000"); "" until loaded.
+    period_granted: rx.Field[str] = rx.field("")
+    period_spent: rx.Field[str] = rx.field("")
+    period_taken_back: rx.Field[str] = rx.field("")
 
     @rx.var
     def kinds(self) -> list[dict[str, str]]:
@@ -150,7 +209,6 @@ class UsageState(AccountState):
         return await self._reload()
 
     async def _show(self, user_id: uuid.UUID) -> None:
-        self.busy = True
         overview = await account.load_usage(
             user_id, kind=_kind(self.kind), tool=_tool(self.feature), page=self.page
         )
@@ -162,12 +220,16 @@ class UsageState(AccountState):
         self.features = [
             {"value": tool, "label": wording.tool_name(tool, names)} for tool in found.tools
         ]
-        self.chart = overview.chart
+        self.chart = [{**row, "day": day_label(str(row["day"]))} for row in overview.chart]
+        summary = usage.summarise_chart(overview.chart)
+        self.chart_has_data = not summary.empty
+        self.chart_summary = chart_summary_text(summary, names)
+        self.chart_table = chart_table(summary, names)
         self.period_since = _day(overview.period.since)
         self.period_granted = wording.count(overview.period.granted)
         self.period_spent = wording.count(overview.period.spent)
         self.period_taken_back = wording.count(overview.period.taken_back)
-        self.busy = False
+        self.usage_loaded = True
 
     @rx.event
     async def set_kind(self, value: str):

@@ -23,9 +23,15 @@ _WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 @dataclass(frozen=True)
 class Keyphrase:
     phrase: str
-    # Relevance in (0, 1], higher is better: the best phrase is 1.0 and the others are
-    # scaled against it. (YAKE's raw score runs the other way: lower means more relevant.)
+    # Relevance in (0, 1], higher is better, relative to the best phrase (1.0). YAKE's raw
+    # score runs the other way (lower is better) and spans orders of magnitude, so a plain
+    # ratio puts everything but the top phrase near 0; see _relevance for the scale used.
     score: float
+
+    @property
+    def percent(self) -> int:
+        """The relevance as a whole percentage for people: 1 to 100, never 0."""
+        return max(1, min(100, round(self.score * 100)))
 
 
 @dataclass(frozen=True)
@@ -67,10 +73,10 @@ def run(text: str, *, top: int = 10, summary_sentences: int = 3) -> KeywordsResu
 
     # A new extractor per call: it keeps a similarity cache, so sharing one between
     # concurrent requests would be neither thread-safe nor bounded in memory.
-    # Ask for more candidates than needed: _prune drops near-duplicates afterwards.
+    # Ask for more candidates than needed: _prune and _merge_overlaps drop some.
     extractor = yake.KeywordExtractor(lan="en", n=3, top=top * 3, dedup_lim=0.7)
-    raw = _prune(extractor.extract_keywords(text), extractor.stopword_set)[:top]
-    keyphrases = _relevance(raw)
+    candidates = _prune(extractor.extract_keywords(text), extractor.stopword_set)
+    keyphrases = _relevance(_merge_overlaps(candidates, _Phrases(text))[:top])
 
     sentences = [" ".join(s.split()) for s in split_multi(text) if s.strip()]
     summary = _textrank_summary(sentences, summary_sentences, extractor.stopword_set)
@@ -83,24 +89,15 @@ def run(text: str, *, top: int = 10, summary_sentences: int = 3) -> KeywordsResu
 
 
 def _prune(raw: list[tuple[str, float]], stopwords: set[str]) -> list[tuple[str, float]]:
-    """Drop YAKE candidates a reader would see as noise, keeping YAKE's order.
-
-    - a stopword inside the phrase ("Europe and North"): such n-grams mostly cut a name or
-      clause in half, and their content words survive as candidates of their own;
-    - a single word already inside a better phrase ("bees" after "worker bees");
-    - a longer phrase built on a better multi-word one ("worker bees collect").
-    """
-    kept: list[tuple[str, float]] = []
-    kept_words: list[tuple[str, ...]] = []
-    for phrase, score in raw:
-        words = tuple(phrase.lower().split())
-        if any(w in stopwords for w in words[1:-1]):
-            continue
-        if any(_contains(k, words) for k in kept_words if len(words) == 1 or len(k) > 1):
-            continue
-        kept.append((phrase, score))
-        kept_words.append(words)
-    return kept
+    """Drop YAKE candidates with a stopword inside ("Europe and North"), keeping YAKE's
+    order: such n-grams mostly cut a name or clause in half, and their content words
+    survive as candidates of their own. (_merge_overlaps then settles phrases that are
+    pieces of one another.)"""
+    return [
+        (phrase, score)
+        for phrase, score in raw
+        if not any(w in stopwords for w in phrase.lower().split()[1:-1])
+    ]
 
 
 def _contains(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
@@ -109,14 +106,165 @@ def _contains(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
     return any(a[i : i + len(b)] == b for i in range(len(a) - len(b) + 1))
 
 
+# Merging two overlapping phrases yields at most this many words ("James Webb Space" +
+# "Webb Space Telescope" -> "James Webb Space Telescope").
+MAX_MERGED_WORDS = 5
+# A phrase may replace a better single word inside it if its YAKE score is at most this
+# many times the word's ("colony" 0.088 -> "colony losses" 0.14).
+GROW_WITHIN = 2.0
+# Text between these never forms one phrase (a sentence or clause boundary).
+_BREAK = re.compile(r"[.!?;:,()\[\]{}\"\u201c\u201d]+|\s[-\u2013\u2014]\s")
+
+
+def _norm(word: str) -> str:
+    """A word as phrases are compared: lower case, without a possessive "'s", and a plain
+    plural folded ("bees" and "bee", "Telescope's" and "telescope" compare equal)."""
+    w = word.lower()
+    for possessive in ("'s", "\u2019s"):
+        w = w.removesuffix(possessive)
+    w = w.rstrip("'\u2019")
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    return w
+
+
+def _key(phrase: str) -> tuple[str, ...]:
+    return tuple(_norm(w) for w in phrase.split())
+
+
+class _Phrases:
+    """Which runs of up to MAX_MERGED_WORDS words occur in the text (within one clause),
+    and how the text first spells each one. Built on first use (only overlapping
+    candidates need it), in one pass: linear in the text."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._spelling: dict[tuple[str, ...], str] | None = None
+
+    def _build(self) -> dict[tuple[str, ...], str]:
+        spelling: dict[tuple[str, ...], str] = {}
+        for clause in _BREAK.split(self._text):
+            words = _WORD.findall(clause)
+            keys = [_norm(w) for w in words]
+            for n in range(2, MAX_MERGED_WORDS + 1):
+                for i in range(len(words) - n + 1):
+                    spelling.setdefault(tuple(keys[i : i + n]), " ".join(words[i : i + n]))
+        return spelling
+
+    def spelling(self, key: tuple[str, ...]) -> str | None:
+        """The text's own spelling of the phrase `key`, or None if it does not occur."""
+        if self._spelling is None:
+            self._spelling = self._build()
+        return self._spelling.get(key)
+
+
+@dataclass
+class _Kept:
+    phrase: str
+    key: tuple[str, ...]
+    score: float  # YAKE's: lower is better
+
+
+def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    """The most words that end `a` and start `b` ("james webb space" / "webb space
+    telescope": 2), short of either phrase whole."""
+    for n in range(min(len(a), len(b)) - 1, 0, -1):
+        if a[-n:] == b[:n]:
+            return n
+    return 0
+
+
+def _merge_overlaps(raw: list[tuple[str, float]], phrases: _Phrases) -> list[tuple[str, float]]:
+    """Merge or drop candidates that overlap a better one, keeping YAKE's order (best
+    first), so no two phrases shown are pieces of one another. A candidate that is
+
+    - inside a better phrase ("Webb" after "James Webb"): is dropped;
+    - ending the way a better one starts, or the other way round, on two words or more
+      ("James Webb Space" / "Webb Space Telescope"): joins it into the phrase the text
+      has ("James Webb Space Telescope", with the better score), or is dropped if the
+      text never says the two as one;
+    - around a better single word, nearly as good (within GROW_WITHIN of its score) and
+      adding only words that are candidates themselves ("colony losses" after "colony",
+      with "losses" a candidate): takes the word's place and score, it says more;
+    - around any other better phrase ("worker bees collect" after "worker bees", "NASA
+      led" after "NASA"): is dropped, it is that phrase plus something less relevant.
+
+    Phrases sharing one edge word name different things ("single honeybee colony",
+    "colony losses"; "James Webb Space Telescope", "Telescope primary mirror"): both stay.
+    """
+    words = {key for phrase, _ in raw if len(key := _key(phrase)) == 1}
+    kept: list[_Kept] = []
+    for phrase, score in raw:
+        key = _key(phrase)
+        if not key:
+            continue
+        if (
+            any(_contains(k.key, key) and len(key) <= len(k.key) for k in kept)
+            or any(_joins(k, key, phrases) for k in kept)
+            or any(_around(k, phrase, key, float(score), words) for k in kept)
+        ):
+            kept = _absorb(kept)  # a kept phrase may have grown over another
+        else:
+            kept.append(_Kept(phrase, key, float(score)))
+    return [(k.phrase, k.score) for k in kept]
+
+
+def _joins(k: _Kept, key: tuple[str, ...], phrases: _Phrases) -> bool:
+    """Whether the candidate (worse than `k`) shares two edge words or more with `k`: then
+    `k` becomes the two joined, if the text has that phrase, and the candidate goes."""
+    after, before = _overlap(k.key, key), _overlap(key, k.key)
+    if max(after, before) < 2:
+        return False
+    joined = k.key + key[after:] if after >= before else key + k.key[before:]
+    spelling = phrases.spelling(joined) if len(joined) <= MAX_MERGED_WORDS else None
+    if spelling is not None:
+        k.phrase, k.key = spelling, joined
+    return True
+
+
+def _around(
+    k: _Kept, phrase: str, key: tuple[str, ...], score: float, words: set[tuple[str, ...]]
+) -> bool:
+    """Whether the candidate (worse than `k`) contains `k`: then it goes, or `k`, a single
+    word, grows into it (keeping its better score)."""
+    if not _contains(key, k.key):
+        return False
+    added = [(w,) for w in key if (w,) != k.key]
+    if len(k.key) == 1 and score <= k.score * GROW_WITHIN and all(w in words for w in added):
+        k.phrase, k.key = phrase, key
+    return True
+
+
+def _absorb(kept: list[_Kept]) -> list[_Kept]:
+    """After a phrase grew, drop the kept phrases it now contains (it has the better
+    score: it was kept first, or took the score of the better of the two it joined)."""
+    out: list[_Kept] = []
+    for k in kept:
+        holder = next((o for o in out if _contains(o.key, k.key)), None)
+        if holder is None:
+            out.append(k)
+        elif len(k.key) > len(holder.key):  # the later, longer one takes the earlier's place
+            holder.phrase, holder.key = k.phrase, k.key
+            holder.score = min(holder.score, k.score)
+    return out
+
+
 def _relevance(raw: list[tuple[str, float]]) -> tuple[Keyphrase, ...]:
+    """Map YAKE's scores (positive, lower = better, spanning orders of magnitude: 0.003
+    for a text's key name, 0.2 for an incidental word) onto relevance in (0, 1] relative to
+    the best, on a log scale: log(1 + 1/s) / log(1 + 1/best). A phrase scored ten times
+    worse than the best then reads as about 60%, not 10% (a plain ratio showed "0.00"
+    for most phrases); equal scores read equal; the best is exactly 1."""
     if not raw:
         return ()
-    # YAKE scores are positive, lower = better; best/score maps them onto (0, 1].
     best = max(min(float(score) for _, score in raw), 1e-12)
+    top = math.log1p(1.0 / best)
     return tuple(
-        Keyphrase(phrase=phrase, score=round(best / max(float(score), 1e-12), 4))
-        for phrase, score in raw
+        Keyphrase(
+            phrase=phrase,
+            score=round(min(1.0, math.log1p(1.0 / max(float(score), 1e-12)) / top), 4),
+        )
+        for phrase, score in sorted(raw, key=lambda item: float(item[1]))
     )
 
 

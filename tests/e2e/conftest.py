@@ -55,9 +55,11 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 class RunningApp:
-    def __init__(self, url: str, database_url: str) -> None:
+    def __init__(self, url: str, database_url: str, outbox_dir: Path | None = None) -> None:
         self.url = url
         self.database_url = database_url
+        # Where the app writes its mail (.eml files; OUTBOX_DIR), read by the tests.
+        self.outbox_dir = outbox_dir
         self.engine = make_engine(database_url)
         self.process: subprocess.Popen | None = None
 
@@ -100,6 +102,8 @@ def app_env(port: int, database_url: str, **extra: str) -> dict:
         "STRIPE_WEBHOOK_SECRET",
         "SANDBOX_CONTROLS",
         "ALLOW_PUBLIC_SANDBOX",
+        "SMTP_URL",
+        "REQUIRE_VERIFIED_EMAIL",
     ):
         env.pop(name, None)
     return {**env, **extra}
@@ -124,11 +128,11 @@ def start_app(workdir: Path, *, cwd: Path = ROOT, port: int | None = None, **ext
         "warning",
     ]
     log = workdir / "app.log"
-    env = app_env(port, database_url, **extra_env)
+    env = app_env(port, database_url, **{"OUTBOX_DIR": str(workdir / "outbox"), **extra_env})
     with running_process(command, cwd=cwd, env=env, log=log) as process:
         url = f"http://127.0.0.1:{port}"
         _wait_until_up(url, process, log)
-        running = RunningApp(url, database_url)
+        running = RunningApp(url, database_url, Path(env["OUTBOX_DIR"]))
         running.process = process
         try:
             yield running

@@ -11,9 +11,20 @@ from tests.e2e.test_layout import sized  # noqa: F401  (the fixture: each page a
 
 pytestmark = pytest.mark.e2e
 
-SIGNED_OUT_PAGES = ["/", "/signup", "/login", "/pricing", "/terms", "/privacy", "/refunds"]
+SIGNED_OUT_PAGES = [
+    "/",
+    "/signup",
+    "/login",
+    "/pricing",
+    "/terms",
+    "/privacy",
+    "/refunds",
+    "/forgot-password",
+    "/reset-password",
+    "/verify-email",
+]
 NOT_FOUND = "/no-such-page"
-SIGNED_IN_PAGES = ["/dashboard", "/tools", "/usage", "/pricing", "/billing/success"]
+SIGNED_IN_PAGES = ["/dashboard", "/tools", "/usage", "/pricing", "/billing/success", "/account"]
 BLOCKING = {"serious", "critical"}
 
 _axe = Axe()

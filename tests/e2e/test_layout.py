@@ -28,8 +28,16 @@ PHONE = {
 }
 LAPTOP = {"viewport": {"width": 1280, "height": 800}}
 SIZES = {390: PHONE, 1280: LAPTOP}
-SIGNED_OUT_PAGES = ["/", "/signup", "/login", "/pricing"]
-SIGNED_IN_PAGES = ["/dashboard", "/tools", "/usage", "/pricing", "/billing/success"]
+SIGNED_OUT_PAGES = [
+    "/",
+    "/signup",
+    "/login",
+    "/pricing",
+    "/forgot-password",
+    "/reset-password",
+    "/verify-email",
+]
+SIGNED_IN_PAGES = ["/dashboard", "/tools", "/usage", "/pricing", "/billing/success", "/account"]
 NAV_PAGES = {"/dashboard", "/tools", "/usage", "/pricing"}
 SCREENSHOT_PAGES = {"/dashboard", "/tools", "/usage", "/pricing"}
 # Records whether the signed-out header's links were ever on screen during a page load.

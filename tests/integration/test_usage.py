@@ -236,3 +236,24 @@ def test_the_period_totals_count_from_the_period_start_they_are_given(engine):
     assert overview.period.since == start
     assert (overview.period.granted, overview.period.spent) == (0, 2)
     assert overview.page.total == 2  # the page is not limited to the period
+
+
+def test_the_chart_summary_of_a_new_user_is_empty_and_matches_the_ledger_after_use(engine):
+    user = make_user(engine)
+    fresh = run(load_usage(user, engine=engine))
+    # Welcome credits are not use: a new user's chart has nothing to show (an empty
+    # state on the page, not axes from 0 to 4).
+    assert usage.summarise_chart(fresh.chart).empty
+
+    _spend(engine, user, 1, "qr")
+    _failed_run(engine, user, "keywords", 3)  # charged and given back: no use
+    _spend(engine, user, 10, "report")
+    summary = usage.summarise_chart(run(load_usage(user, engine=engine)).chart)
+    assert not summary.empty
+    assert (
+        summary.total
+        == 11
+        == sum(run(load_usage(user, engine=engine)).period.spent_per_tool.values())
+    )
+    assert summary.per_tool == {"report": 10, "qr": 1}
+    assert summary.days_used == 1 and summary.busiest == 11

@@ -1,0 +1,120 @@
+"""Download my data on SQLite and PostgreSQL: every table's rows of the person, and nobody
+else's; no secrets; every table of the schema accounted for."""
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+
+from sqlmodel import SQLModel
+
+from credit_app import credits, mail
+from credit_app.accounts import export
+from credit_app.auth import email_tokens, sessions, throttle
+from credit_app.billing import checkout
+from credit_app.billing.webhooks import Facts, apply_event
+from credit_app.credits import report_files, tool_runs
+from credit_app.db import session_scope
+from credit_app.mail import messages
+from credit_app.models import EmailTokenPurpose, User, utcnow
+from tests import stripe_payloads as sp
+from tests.factories import make_user
+
+
+def _fill(engine, user_id: uuid.UUID) -> dict[str, str]:
+    """A row in every table that can hold one about this person, made by the services."""
+    customer = sp.new_id("cus")
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        user.stripe_customer_id = customer
+        email, key = user.email, user.email_key
+        token = sessions.create_session(session, user_id=user_id, ttl=timedelta(hours=1))
+        throttle.claim_attempt(
+            session,
+            email_key=key,
+            client="192.0.2.1",
+            now=utcnow(),
+            free_failures=3,
+            max_delay=60,
+        )
+        credits.reserve(
+            session,
+            user_id=user_id,
+            amount=5,
+            idempotency_key=f"hold-{user_id}",
+            feature="report",
+        )
+        # More than the balance: the rest is recorded as a shortfall.
+        credits.clawback(
+            session,
+            user_id=user_id,
+            amount=500,
+            idempotency_key=f"clawback-{user_id}",
+            description="test",
+        )
+        checkout._claim_checkout_slot(session, user_id, "pro_monthly")
+        tool_runs.claim(session, user_id=user_id, tool="report", run_id="r1", ttl=timedelta(1))
+        report_files.store(
+            session,
+            user_id=user_id,
+            action_key=f"tool:{user_id}:report:{uuid.uuid4().hex}",
+            filename="report.pdf",
+            pages=1,
+            pdf=b"%PDF-1.4 secret bytes",
+        )
+        link_token = email_tokens.issue(
+            session, user_id=user_id, purpose=EmailTokenPurpose.VERIFY_EMAIL
+        )
+        mail.enqueue(
+            session,
+            messages.password_changed(None, kept_this_session=True),
+            to=email,
+            user_id=user_id,
+        )
+    sub = sp.subscription(str(user_id), customer, "pro_monthly")
+    outcome = apply_event(
+        sp.event("invoice.paid", sp.invoice(sub, amount=1200)), Facts(subscription=sub), engine
+    )
+    assert outcome.outcome == "applied", outcome.detail
+    return {"email": email, "customer": customer, "token": token, "link": link_token}
+
+
+def test_the_export_holds_every_table_of_the_person_and_nothing_of_anyone_else(app_db):
+    me, them = make_user(app_db), make_user(app_db)
+    mine, theirs = _fill(app_db, me), _fill(app_db, them)
+
+    data = asyncio.run(export.export_of(me))
+    assert data is not None
+    document = json.loads(data)
+    assert document["user_id"] == str(me)
+    tables = document["tables"]
+    assert set(tables) == set(export.exported_tables())
+    for name, rows in tables.items():
+        assert rows, f"{name}: no rows exported"
+    assert tables["users"][0]["email"] == mine["email"]
+    assert {row["kind"] for row in tables["ledger_entries"]} >= {"grant", "clawback"}
+    assert tables["purchases"][0]["credits_granted"] == 1000
+    assert tables["stripe_events"][0]["payload"]["type"] == "invoice.paid"
+    assert tables["report_files"][0]["filename"] == "report.pdf"
+
+    text = json.dumps(tables)
+    # Nobody else's rows: not their id, address, customer.
+    for value in (str(them), theirs["email"], theirs["customer"]):
+        assert value not in text
+    # No secrets and no bulk: token hashes, the password hash, the PDF.
+    for column in ("token_hash", "live_token", "password_hash", "pdf", "body"):
+        assert f'"{column}"' not in text
+    assert mine["token"] not in data.decode() and mine["link"] not in data.decode()
+    assert "secret bytes" not in data.decode()
+
+
+def test_every_table_is_exported_or_declared_not_personal():
+    every = set(SQLModel.metadata.tables)
+    assert set(export.exported_tables()) | set(export.NOT_PERSONAL) == every
+    assert not set(export.exported_tables()) & set(export.NOT_PERSONAL)
+    for table, columns in export.OMITTED.items():
+        assert columns <= set(SQLModel.metadata.tables[table].c.keys())
+
+
+def test_a_deleted_or_unknown_account_exports_nothing(app_db):
+    assert asyncio.run(export.export_of(uuid.uuid4())) is None

@@ -82,8 +82,20 @@ class SessionState(rx.State):
         self.session_token = ""
         self._user_id = self._live_token = ""
         self.has_session = False
+        await self._forget_pages()
         await sessions.end_session(token)
         return rx.redirect(routes.LOGIN)
+
+    async def _forget_pages(self) -> None:
+        """Empty every page's state in this tab (usage rows, tool results, forms): the
+        next person to sign in here must not see the last one's numbers, not even for the
+        moment before their own page has loaded. Walks the state classes, not only the
+        loaded instances, since with Redis a page's state may not be loaded yet."""
+        pending = list(type(self).get_substates())
+        while pending:
+            page_state = pending.pop()
+            pending.extend(page_state.get_substates())
+            (await self.get_state(page_state)).reset()
 
     @rx.event
     async def redirect_if_signed_in(self):

@@ -237,16 +237,27 @@ def _around(
 
 def _absorb(kept: list[_Kept]) -> list[_Kept]:
     """After a phrase grew, drop the kept phrases it now contains (it has the better
-    score: it was kept first, or took the score of the better of the two it joined)."""
+    score: it was kept first, or took the score of the better of the two it joined), and
+    the ones it now overlaps on two edge words or more ("Space Telescope observes" once
+    "James Webb Space" grew into "James Webb Space Telescope"): the better one stays."""
     out: list[_Kept] = []
     for k in kept:
         holder = next((o for o in out if _contains(o.key, k.key)), None)
         if holder is None:
-            out.append(k)
+            clash = next((o for o in out if _edge_overlap(o.key, k.key) >= 2), None)
+            if clash is None:
+                out.append(k)
+            elif k.score < clash.score:  # the later one is better: it takes the place
+                clash.phrase, clash.key, clash.score = k.phrase, k.key, k.score
         elif len(k.key) > len(holder.key):  # the later, longer one takes the earlier's place
             holder.phrase, holder.key = k.phrase, k.key
             holder.score = min(holder.score, k.score)
     return out
+
+
+def _edge_overlap(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    """Words shared at the edge where one phrase ends and the other starts, either way."""
+    return max(_overlap(a, b), _overlap(b, a))
 
 
 def _relevance(raw: list[tuple[str, float]]) -> tuple[Keyphrase, ...]:

@@ -40,7 +40,15 @@ RIVERS = (
     "live in the Amazon River and in rivers of South Asia. Dams on the Nile River changed "
     "the floods that farmers relied on for thousands of years."
 )
-TEXTS = {"jwst": JWST, "bees": BEES, "rivers": RIVERS}
+# The README screenshot's text: a phrase grown by a join ("James Webb Space Telescope")
+# must not stay beside one it now overlaps ("Space Telescope observes").
+WEBB_SHORT = (
+    "The James Webb Space Telescope observes the universe in infrared light. Webb studies "
+    "the first galaxies, the birth of stars and planets, and the atmospheres of exoplanets. "
+    "Launched in 2021, the telescope orbits the Sun near the second Lagrange point, where "
+    "its sunshield keeps the mirrors cold. Astronomers use Webb to look back in time."
+)
+TEXTS = {"jwst": JWST, "bees": BEES, "rivers": RIVERS, "webb-short": WEBB_SHORT}
 
 
 def _key(phrase: str) -> tuple[str, ...]:

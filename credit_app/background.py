@@ -6,11 +6,14 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from credit_app import mail
+from credit_app.api import app_services
 from credit_app.auth import sessions, throttle
+from credit_app.billing import sync
 from credit_app.credits import upkeep
+from credit_app.models import utcnow
 from credit_app.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -97,3 +100,42 @@ async def deliver_mail() -> None:
         except Exception:
             logger.exception("delivering mail failed; retrying")
         await asyncio.sleep(MAIL_DELIVERY_SECONDS)
+
+
+# The first Stripe sync waits this long after start (the embedded sandbox answers through
+# the app's own server, which must be serving first).
+STRIPE_SYNC_FIRST_DELAY_SECONDS = 60.0
+# Each later sync looks this far behind the previous one's start (events created while it
+# ran, clocks a little apart).
+STRIPE_SYNC_OVERLAP = timedelta(hours=1)
+
+
+async def sync_stripe_events() -> None:
+    """Every STRIPE_SYNC_MINUTES (0: never), apply the Stripe events that never reached
+    us or were deferred (billing.sync: the first run looks at the 30 days Stripe keeps,
+    later ones since the previous run), and refresh the tabs of whoever they concern.
+    Several workers may run it at once: each event is claimed once."""
+    minutes = get_settings().stripe_sync_minutes
+    if minutes <= 0:
+        return
+    since: datetime | None = None
+    await asyncio.sleep(STRIPE_SYNC_FIRST_DELAY_SECONDS)
+    while True:
+        try:
+            services = app_services.current()
+            started = utcnow()
+            report = await sync.sync_events(
+                services.gateway, since=since, livemode=services.payments.livemode
+            )
+            since = started - STRIPE_SYNC_OVERLAP
+            if report.processed or report.replayed:
+                logger.info(
+                    "stripe sync: %d event(s) processed, %d replayed, %d still unfinished",
+                    len(report.processed),
+                    len(report.replayed),
+                    len(report.unfinished),
+                )
+                await services.account_changed(report.user_ids)
+        except Exception:
+            logger.exception("the Stripe event sync failed; trying again next time")
+        await asyncio.sleep(minutes * 60)

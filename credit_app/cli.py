@@ -5,6 +5,7 @@ import asyncio
 import json
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlmodel import col
 
 from credit_app import credits, migrations, routes
 from credit_app.auth import accounts, throttle
-from credit_app.billing import catalog, runtime, webhook_records, webhooks
+from credit_app.billing import catalog, checkout, runtime, sync, webhook_records, webhooks
 from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.billing.webhook_handlers import registry
@@ -37,7 +38,8 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 def cmd_seed_plans(_args: argparse.Namespace) -> int:
     """Create or update the Stripe products and prices of every paid plan (by lookup key),
-    then record the price ids. Running it twice creates nothing new."""
+    then record the price ids, then create or update the customer-portal configuration.
+    Running it twice creates nothing new."""
     payments = payment_settings(get_settings())
     if payments.sandbox:
         raise SystemExit(
@@ -48,10 +50,12 @@ def cmd_seed_plans(_args: argparse.Namespace) -> int:
     migrations.upgrade()
     paid = [p for p in catalog.plans() if p.lookup_key]
 
-    async def seed() -> list[tuple[str, str]]:
-        return [(p.id, await gateway.ensure_price(p)) for p in paid]
+    async def seed() -> tuple[list[tuple[str, str]], tuple[str, bool]]:
+        prices = [(p.id, await gateway.ensure_price(p)) for p in paid]
+        portal = await checkout.configure_portal(gateway, app_url=payments.app_url)
+        return prices, portal
 
-    seeded = asyncio.run(seed())
+    seeded, (portal_id, created) = asyncio.run(seed())
     with session_scope() as session:
         for plan_id, price_id in seeded:
             plan = session.get(SubscriptionPlan, plan_id)
@@ -59,6 +63,7 @@ def cmd_seed_plans(_args: argparse.Namespace) -> int:
                 plan.stripe_price_id = price_id
     for plan_id, price_id in seeded:
         print(f"{plan_id}: {price_id}")
+    print(f"portal configuration: {portal_id} ({'created' if created else 'up to date'})")
     return 0
 
 
@@ -196,6 +201,50 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_FINAL if outcome.final else EXIT_FAILED
 
 
+def _since(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "a date or time, e.g. 2026-11-30 or 2026-11-30T12:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_stripe_sync(args: argparse.Namespace) -> int:
+    """Apply the Stripe events (of the handled types, last 30 days or since --since) that
+    are not final here, through the webhook's path, then replay deferred or failed ones.
+    Exit 0 when nothing is left unfinished, 1 when some event failed, 3 when some wait."""
+    gateway, livemode = _replay_gateway(get_settings())
+    report = asyncio.run(sync.sync_events(gateway, since=args.since, livemode=livemode))
+    print(
+        f"listed {report.listed} Stripe event(s): {report.already} already done, "
+        f"{len(report.processed)} processed now, {len(report.replayed)} waiting one(s) replayed"
+    )
+    for outcome in (*report.processed, *report.replayed):
+        print(f"  {outcome.event_id} ({outcome.type}): {outcome.outcome}: {outcome.detail}")
+    for note in report.skipped:
+        print(f"  skipped {note}")
+    unfinished = report.unfinished
+    if any(o.outcome is EventOutcome.FAILED for o in unfinished):
+        return EXIT_FAILED
+    return EXIT_DEFERRED if unfinished else EXIT_FINAL
+
+
+def cmd_stripe_check(_args: argparse.Namespace) -> int:
+    """Compare each live subscription's paid invoices (current and previous period) with
+    the credits granted for them; exit 1 listing any difference, else 0."""
+    gateway, _ = _replay_gateway(get_settings())
+    checked, differences = asyncio.run(sync.check_grants(gateway))
+    if not differences:
+        print(f"ok: {checked} subscription(s) checked; every paid invoice granted what it bills")
+        return 0
+    print(f"DIFFERENCES in {len(differences)} invoice(s) ({checked} subscription(s) checked):")
+    for difference in differences:
+        print(f"  {difference.describe()}")
+    return 1
+
+
 def _control_key(settings: Settings) -> str:
     try:
         return settings.sandbox_control_key_file.read_text().strip()
@@ -309,6 +358,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("event_id", metavar="EVT_ID")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser(
+        "stripe-sync",
+        help="apply Stripe events not yet done here (webhooks lost or deferred); "
+        "exit 0: all final, 1: some failed, 3: some still wait",
+    )
+    p.add_argument(
+        "--since", type=_since, help="from this date or time (UTC; default: 30 days ago)"
+    )
+    p.set_defaults(func=cmd_stripe_sync)
+
+    sub.add_parser(
+        "stripe-check",
+        help="compare live subscriptions' paid invoices with our grants (exit 1 on a difference)",
+    ).set_defaults(func=cmd_stripe_check)
 
     p = sub.add_parser("sandbox", help="Stripe sandbox test controls")
     p.add_argument(

@@ -60,6 +60,7 @@ app.register_lifespan_task(background.follow_ledger, push=_push_to_open_tabs)
 app.register_lifespan_task(background.expire_stale_holds)
 app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
 app.register_lifespan_task(background.deliver_mail)
+app.register_lifespan_task(background.sync_stripe_events)
 app.register_lifespan_task(pool.serving)
 
 # The page table: component, path, title, what runs on load (the session check first).

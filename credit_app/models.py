@@ -97,6 +97,10 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     role: str = Field(default=Role.USER, max_length=16)
     stripe_customer_id: str | None = Field(default=None, max_length=255, unique=True)
+    # Stripe's `livemode` of that customer: ids of test mode and live mode are not
+    # interchangeable. None: stored before revision 0009 (taken as the current key's mode
+    # and checked with a retrieve on first use, billing.checkout.ensure_customer).
+    stripe_customer_livemode: bool | None = None
     # Cached balance: always equal to the sum of this user's ledger deltas (invariant 1).
     # The database default is 0, not INITIAL_CREDITS: the starting credits arrive as a
     # signup grant in the ledger, in the same transaction that creates the user, so a row
@@ -248,6 +252,14 @@ class UserSubscription(SQLModel, table=True):
     cancel_at_period_end: bool = False
     # Stripe's timestamp of the newest state applied, so an older event never overwrites it.
     stripe_state_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # A plan change waiting for the period end (the portal schedules downgrades and shorter
+    # intervals: the subscription's schedule has a next phase on another price).
+    scheduled_plan_id: str | None = Field(default=None, max_length=64)
+    scheduled_change_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # A renewal whose payment needs the customer (3-D Secure): the open invoice, and the
+    # Stripe-hosted page where they authenticate. Cleared when an invoice is paid.
+    action_required_invoice_id: str | None = Field(default=None, max_length=255)
+    action_required_url: str | None = Field(default=None, max_length=2048)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
@@ -258,7 +270,7 @@ class EventOutcome(StrEnum):
     Final: APPLIED (its effects are in), IGNORED (nothing of ours to do: an unknown type,
     another Stripe mode, a payment that is not ours, an object Stripe no longer has),
     DUPLICATE (another event had already done what this one reports, e.g. the same
-    invoice paid). Not final: DEFERRED (it must wait for another event; answered 503) and
+    invoice paid). Not final: DEFERRED (it must wait for another event; answered 202) and
     FAILED (an unexpected error, kept in `error`; answered 500). A retry from Stripe or
     `credit-app replay` claims a not-final event again. PROCESSING marks the claim inside
     the transaction that applies the event; it is never committed.
@@ -470,3 +482,34 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     # Set when delivery was given up after too many failures.
     failed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class PurchaseLine(SQLModel, table=True):
+    """What one line of a payment granted: for a subscription invoice, each line that
+    bills one of our plan prices (a full period, or a proration counted with its sign);
+    for a credit pack, its one line. `credits` is the line's signed share of the
+    purchase's grant: the shares of a purchase add up to what its invoice's lines came to,
+    and the purchase granted that sum, or nothing when it was negative
+    (`purchases.credits_granted`). Kept so a refund or dispute can take back what that
+    payment granted, and so a yearly line's credits can later be delivered by schedule.
+
+    Rows carried forward from purchases made before revision 0008 have no Stripe line id
+    and no period: one line per purchase, with its plan and credits."""
+
+    __tablename__ = "purchase_lines"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    purchase_id: int = Field(sa_type=BigIntId, foreign_key="purchases.id", index=True)
+    # The purchase's owner again, so the line is exported with the person's data.
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    stripe_line_id: str | None = Field(default=None, max_length=STRIPE_ID_MAX)
+    stripe_price_id: str | None = Field(default=None, max_length=STRIPE_ID_MAX)
+    plan_id: str = Field(max_length=64, foreign_key="subscription_plans.id")
+    # Stripe's amount before discounts (minor units; negative for a credit proration).
+    amount: int
+    currency: str = Field(max_length=3)
+    credits: int
+    proration: bool = False
+    period_start: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    period_end: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())

@@ -12,6 +12,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -93,6 +94,14 @@ class Settings(BaseSettings):
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    # Stripe prices' lookup keys are this prefix + the plan id, so the app's keys never
+    # collide with another product's on a shared Stripe account (seed-plans).
+    stripe_lookup_key_prefix: str = Field(default="credit_app_", max_length=100)
+    # The `tax_behavior` given to new prices (Stripe never lets it change once set).
+    stripe_tax_behavior: Literal["exclusive", "inclusive"] = "exclusive"
+    # Minutes between two runs of the Stripe event sync (webhooks Stripe gave up on,
+    # deferred events); 0 turns it off.
+    stripe_sync_minutes: int = Field(default=15, ge=0)
     redis_url: str | None = None
 
     # Where e-mail goes: smtp://user:password@host:port (STARTTLS when the server offers

@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
         "--loopback-only", action="store_true", help="answer only Host: localhost/127.x/[::1]"
     )
     parser.add_argument("--max-body-bytes", type=int, default=SandboxSettings.max_body_bytes)
+    parser.add_argument(
+        "--business-name",
+        default=SandboxSettings.business_name,
+        help="merchant name shown on hosted pages and invoices",
+    )
     return parser
 
 
@@ -69,6 +74,7 @@ def settings_from_env() -> SandboxSettings:
         allowed_return_origins=tuple(env.get(_ENV + "ALLOWED_RETURN_ORIGINS", "").split()),
         loopback_only=env.get(_ENV + "LOOPBACK_ONLY") == "1",
         max_body_bytes=int(env.get(_ENV + "MAX_BODY_BYTES", SandboxSettings.max_body_bytes)),
+        business_name=env.get(_ENV + "BUSINESS_NAME") or SandboxSettings.business_name,
     )
 
 
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             _ENV + "ALLOWED_RETURN_ORIGINS": " ".join(args.allowed_return_origin),
             _ENV + "LOOPBACK_ONLY": "1" if args.loopback_only else "",
             _ENV + "MAX_BODY_BYTES": str(args.max_body_bytes),
+            _ENV + "BUSINESS_NAME": args.business_name,
         }
     )
     print(f"Stripe sandbox on {public_url} (webhooks → {args.webhook_url})", flush=True)

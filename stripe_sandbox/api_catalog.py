@@ -5,7 +5,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from . import objects
+from . import billing_objects, objects
 from .core import Sandbox
 from .endpoint import paginate, route
 from .errors import StripeError, required
@@ -182,6 +182,7 @@ def create_price(sb: Sandbox, _: Request, params: dict[str, Any], batch: Batch) 
             )
         count = as_int(rec, "interval_count", "recurring[interval_count]") or 1
         recurring = objects.recurring(rec["interval"], count)
+    tax_behavior = _tax_behavior(params)
     lookup_key = params.get("lookup_key") or None
     if lookup_key:
         transfer = as_bool(params, "transfer_lookup_key") or False
@@ -198,9 +199,28 @@ def create_price(sb: Sandbox, _: Request, params: dict[str, Any], batch: Batch) 
     active = as_bool(params, "active")
     if active is not None:
         p["active"] = active
+    if tax_behavior:
+        p["tax_behavior"] = tax_behavior
     sb.store.put(p)
     batch.emit("price.created", p)
     return p
+
+
+_TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
+
+
+def _tax_behavior(params: dict[str, Any]) -> str | None:
+    value = params.get("tax_behavior")
+    if value is None:
+        return None
+    if value not in _TAX_BEHAVIORS:
+        raise StripeError(
+            400,
+            f"Invalid tax_behavior: must be one of {', '.join(_TAX_BEHAVIORS)}",
+            param="tax_behavior",
+            code="parameter_invalid_enum",
+        )
+    return value
 
 
 def get_price(sb: Sandbox, request: Request, _: dict[str, Any], __: Batch) -> dict:
@@ -209,7 +229,18 @@ def get_price(sb: Sandbox, request: Request, _: dict[str, Any], __: Batch) -> di
 
 def update_price(sb: Sandbox, request: Request, params: dict[str, Any], batch: Batch) -> dict:
     p = sb.store.get("price", request.path_params["id"])
+    tax_behavior = _tax_behavior(params)
+    if tax_behavior and p["tax_behavior"] not in (tax_behavior, "unspecified"):
+        # Stripe: "Once specified as either inclusive or exclusive, it cannot be changed."
+        raise StripeError(
+            400,
+            f"The price's tax_behavior is already `{p['tax_behavior']}`: once set to "
+            "`inclusive` or `exclusive` it cannot be changed.",
+            param="tax_behavior",
+        )
     before = Store.snapshot(p)
+    if tax_behavior:
+        p["tax_behavior"] = tax_behavior
     active = as_bool(params, "active")
     if active is not None:
         p["active"] = active
@@ -239,6 +270,70 @@ def list_prices(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -> d
     return paginate(items, params, "/v1/prices")
 
 
+# -- coupons -----------------------------------------------------------------------------
+
+_DURATIONS = ("once", "repeating", "forever")
+
+
+def create_coupon(sb: Sandbox, _: Request, params: dict[str, Any], batch: Batch) -> dict:
+    coupon_id = params.get("id") or None
+    if coupon_id and coupon_id in sb.store.objects["coupon"]:
+        raise StripeError(400, "Coupon already exists.", param="id", code="resource_already_exists")
+    percent = params.get("percent_off")
+    amount_off = as_int(params, "amount_off")
+    if (percent is None) == (amount_off is None):
+        raise StripeError(
+            400, "You must pass exactly one of percent_off or amount_off.", param="percent_off"
+        )
+    percent_off = None
+    if percent is not None:
+        try:
+            percent_off = float(percent)
+        except (TypeError, ValueError):
+            raise StripeError(400, f"Invalid decimal: {percent}", param="percent_off") from None
+        if not 0 < percent_off <= 100:
+            raise StripeError(
+                400, "percent_off must be greater than 0 and at most 100.", param="percent_off"
+            )
+    currency = (params.get("currency") or "").lower() or None
+    if amount_off is not None and (amount_off < 1 or not currency):
+        raise StripeError(
+            400, "amount_off must be positive and needs a currency.", param="amount_off"
+        )
+    duration = params.get("duration") or "once"
+    if duration not in _DURATIONS:
+        raise StripeError(
+            400,
+            f"Invalid duration: must be one of {', '.join(_DURATIONS)}",
+            param="duration",
+            code="parameter_invalid_enum",
+        )
+    months = as_int(params, "duration_in_months")
+    if duration == "repeating" and not months:
+        raise required("duration_in_months")
+    cpn = billing_objects.coupon(
+        coupon_id=coupon_id,
+        percent_off=percent_off,
+        amount_off=amount_off,
+        currency=currency if amount_off is not None else None,
+        duration=duration,
+        duration_in_months=months if duration == "repeating" else None,
+        name=params.get("name") or None,
+        metadata=as_metadata(params) or {},
+    )
+    sb.store.put(cpn)
+    batch.emit("coupon.created", cpn)
+    return cpn
+
+
+def get_coupon(sb: Sandbox, request: Request, _: dict[str, Any], __: Batch) -> dict:
+    return sb.store.get("coupon", request.path_params["id"])
+
+
+def list_coupons(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -> dict:
+    return paginate(sb.store.newest_first("coupon"), params, "/v1/coupons")
+
+
 def routes(sb: Sandbox) -> list[Route]:
     return [
         Route("/v1/customers", route(sb, create_customer), methods=["POST"]),
@@ -254,4 +349,7 @@ def routes(sb: Sandbox) -> list[Route]:
         Route("/v1/prices", route(sb, list_prices), methods=["GET"]),
         Route("/v1/prices/{id}", route(sb, get_price), methods=["GET"]),
         Route("/v1/prices/{id}", route(sb, update_price), methods=["POST"]),
+        Route("/v1/coupons", route(sb, create_coupon), methods=["POST"]),
+        Route("/v1/coupons", route(sb, list_coupons), methods=["GET"]),
+        Route("/v1/coupons/{id}", route(sb, get_coupon), methods=["GET"]),
     ]

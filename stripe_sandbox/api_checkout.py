@@ -10,7 +10,8 @@ from .core import Sandbox
 from .endpoint import paginate, route
 from .errors import StripeError, required
 from .events import Batch
-from .formdata import as_int, as_metadata, as_str_list
+from .formdata import as_bool, as_int, as_metadata, as_str_list
+from .invoicing import discount_amounts
 from .urls import return_url
 
 
@@ -112,13 +113,22 @@ def create_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -
             400, f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
         )
     p, quantity = _line_item(sb, params, mode)
+    coupons = _coupons(sb, params, p)
+    invoice_creation = _invoice_creation(params, mode)
+    automatic_tax = _automatic_tax(params)
+    if params.get("customer_update") is not None and not customer_id:
+        raise StripeError(
+            400, "customer_update can only be used with customer.", param="customer_update"
+        )
+    subtotal = p["unit_amount"] * quantity
+    discount = sum(sum(t) for t in discount_amounts([subtotal], [True], coupons))
     allowed = sb.settings.allowed_return_origins
     success_url = return_url(params.get("success_url"), "success_url", allowed)
     cancel_url = return_url(params.get("cancel_url"), "cancel_url", allowed)
     session = objects.checkout_session(
         mode=mode,
         url_for=sb.checkout_url,
-        amount=p["unit_amount"] * quantity,
+        amount=subtotal,
         currency=p["currency"],
         customer_id=customer_id,
         customer_email=customer_email,
@@ -127,15 +137,109 @@ def create_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -
         success_url=success_url,
         cancel_url=cancel_url,
     )
+    session.update(
+        amount_total=subtotal - discount,
+        discounts=[{"coupon": c["id"], "promotion_code": None} for c in coupons],
+        invoice_creation=invoice_creation,
+        billing_address_collection=params.get("billing_address_collection") or None,
+    )
+    session["total_details"]["amount_discount"] = discount
+    if automatic_tax:
+        session["automatic_tax"].update(
+            enabled=True, liability={"type": "self"}, provider="stripe", status="complete"
+        )
+    line_item = objects.checkout_line_item(p, quantity, _product_name(sb, p))
+    line_item.update(amount_discount=discount, amount_total=subtotal - discount)
     sb.store.put(session)
     sb.store.private_of(session["id"]).update(
         price=p["id"],
         quantity=quantity,
+        coupons=[c["id"] for c in coupons],
         subscription_metadata=_nested_metadata(params, "subscription_data"),
         payment_intent_metadata=_nested_metadata(params, "payment_intent_data"),
-        line_item=objects.checkout_line_item(p, quantity, _product_name(sb, p)),
+        line_item=line_item,
     )
     return session
+
+
+def _coupons(sb: Sandbox, params: dict[str, Any], p: dict[str, Any]) -> list[dict[str, Any]]:
+    """`discounts=[{coupon}]` (Checkout takes one); promotion codes are not emulated."""
+    value = params.get("discounts")
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list) or not all(isinstance(d, dict) for d in value):
+        raise StripeError(400, "Invalid array", param="discounts")
+    if len(value) > 1:
+        raise StripeError(400, "You may only specify one discount.", param="discounts")
+    if "promotion_code" in value[0]:
+        raise StripeError(
+            400,
+            "discounts[0][promotion_code] is not supported by the sandbox; pass a coupon.",
+            param="discounts[0][promotion_code]",
+        )
+    coupon_id = value[0].get("coupon")
+    if not coupon_id:
+        raise required("discounts[0][coupon]")
+    cpn = sb.store.maybe("coupon", coupon_id)
+    if cpn is None:
+        raise StripeError(
+            400,
+            f"No such coupon: '{coupon_id}'",
+            param="discounts[0][coupon]",
+            code="resource_missing",
+        )
+    if cpn["amount_off"] is not None and cpn["currency"] != p["currency"]:
+        raise StripeError(
+            400,
+            "The coupon's currency does not match the price's.",
+            param="discounts[0][coupon]",
+        )
+    return [cpn]
+
+
+def _invoice_creation(params: dict[str, Any], mode: str) -> dict[str, Any] | None:
+    value = params.get("invoice_creation")
+    if value is None:
+        return {"enabled": False, "invoice_data": None} if mode == "payment" else None
+    if not isinstance(value, dict):
+        raise StripeError(400, "Invalid hash", param="invoice_creation")
+    if mode != "payment":
+        raise StripeError(
+            400,
+            "invoice_creation can only be used in `payment` mode.",
+            param="invoice_creation",
+        )
+    enabled = as_bool(value, "enabled")
+    if enabled is None:
+        raise required("invoice_creation[enabled]")
+    data = value.get("invoice_data") or {}
+    if not isinstance(data, dict):
+        raise StripeError(400, "Invalid hash", param="invoice_creation[invoice_data]")
+    return {
+        "enabled": enabled,
+        "invoice_data": {
+            "account_tax_ids": None,
+            "custom_fields": None,
+            "description": data.get("description") or None,
+            "footer": data.get("footer") or None,
+            "issuer": {"type": "self"},
+            "metadata": as_metadata(data) or {},
+            "rendering_options": None,
+        },
+    }
+
+
+def _automatic_tax(params: dict[str, Any]) -> bool:
+    """Recorded only: the sandbox computes no tax (amount_tax stays 0)."""
+    value = params.get("automatic_tax")
+    if value is None:
+        return False
+    if not isinstance(value, dict):
+        raise StripeError(400, "Invalid hash", param="automatic_tax")
+    enabled = as_bool(value, "enabled")
+    if enabled is None:
+        raise required("automatic_tax[enabled]")
+    return enabled
 
 
 def _product_name(sb: Sandbox, p: dict[str, Any]) -> str:
@@ -177,15 +281,6 @@ def expire_session(sb: Sandbox, request: Request, _: dict[str, Any], batch: Batc
     return sb.billing.expire_checkout(batch, session)
 
 
-def create_portal_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -> dict:
-    customer_id = params.get("customer")
-    if not customer_id:
-        raise required("customer")
-    sb.store.get("customer", customer_id, param="customer")
-    url = return_url(params.get("return_url"), "return_url", sb.settings.allowed_return_origins)
-    return sb.store.put(objects.portal_session(customer_id, url, sb.portal_url))
-
-
 def routes(sb: Sandbox) -> list[Route]:
     return [
         Route("/v1/checkout/sessions", route(sb, create_session), methods=["POST"]),
@@ -193,5 +288,4 @@ def routes(sb: Sandbox) -> list[Route]:
         Route("/v1/checkout/sessions/{id}", route(sb, get_session), methods=["GET"]),
         Route("/v1/checkout/sessions/{id}/line_items", route(sb, list_line_items), methods=["GET"]),
         Route("/v1/checkout/sessions/{id}/expire", route(sb, expire_session), methods=["POST"]),
-        Route("/v1/billing_portal/sessions", route(sb, create_portal_session), methods=["POST"]),
     ]

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import api_billing, api_catalog, api_checkout, control_api, pages
+from . import api_billing, api_catalog, api_checkout, api_portal, control_api, portal_pages
 from .core import Sandbox
 from .errors import StripeError
 from .hosts import LoopbackOnly
@@ -31,7 +31,8 @@ def create_app(settings: SandboxSettings) -> Starlette:
         *api_catalog.routes(sandbox),
         *api_checkout.routes(sandbox),
         *api_billing.routes(sandbox),
-        *pages.routes(sandbox),
+        *api_portal.routes(sandbox),
+        *portal_pages.routes(sandbox),
     ]
     if settings.controls:
         # Without controls no /_sandbox/* path exists: they answer like any unknown path.

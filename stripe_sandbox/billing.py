@@ -1,22 +1,29 @@
-"""What happens when money moves: checkout completion, renewals, plan changes, refunds, disputes.
+"""What happens when money moves: checkout completion, renewals, plan changes, refunds.
 
 Every operation runs under the store lock, mutates objects in place and emits its events into a
 `Batch` in the order Stripe sends them. Hosted pages, REST routes and control endpoints all call
 into this module, so a subscription behaves the same whichever way it is driven.
+
+Time: each subscription has its own clock (like a Stripe test clock), `sub_now`. It starts at
+real time; `advance` moves it to the end of the period (the renewal) and `move_clock` moves it
+forward inside the period, so a plan change can happen "mid-period" and be prorated.
 """
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from . import objects
+from . import billing_objects, objects
 from .cards import CardOutcome, card_details, classify
 from .errors import StripeError, card_declined
 from .events import Batch, changed
 from .ids import now
+from .invoicing import Charge, Invoicer, discount_amounts, round_half_up
 from .periods import add_intervals
+from .settings import SandboxSettings
 from .store import Store
 
-# Key under which a price change made with proration_behavior=none waits for the renewal.
-SCHEDULED_PRICE_KEY = "sandbox_scheduled_price"
 # Subscription statuses that have ended: nothing left to cancel.
 _ENDED = ("canceled", "incomplete_expired")
 
@@ -39,9 +46,37 @@ def check_card(number: str) -> CardOutcome:
     return outcome
 
 
+def money(amount: int, currency: str) -> str:
+    symbols = {"usd": "$", "eur": "€", "gbp": "£"}
+    sign = "-" if amount < 0 else ""
+    if currency in symbols:
+        return f"{sign}{symbols[currency]}{abs(amount) / 100:,.2f}"
+    return f"{sign}{abs(amount) / 100:,.2f} {currency.upper()}"
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%d %b %Y")
+
+
+def interval_of(p: dict[str, Any]) -> tuple[str, int]:
+    rec = p["recurring"]
+    return rec["interval"], rec["interval_count"]
+
+
+@dataclass
+class Change:
+    """What a price change does, decided before anything is touched (also the preview)."""
+
+    prorations: list[dict[str, Any]]  # new pending invoice items, credit first
+    reset_anchor: bool  # an interval change starts a new period now
+    invoice_now: bool
+
+
 class Billing:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, settings: SandboxSettings) -> None:
         self.store = store
+        self.settings = settings
+        self.invoicer = Invoicer(store, settings)
 
     # -- customers and cards -------------------------------------------------------------
 
@@ -93,16 +128,69 @@ class Billing:
                 batch.emit("customer.updated", cust, changed(before, cust))
         return pm
 
-    def _card_charges(self, pm: dict[str, Any], off_session: bool) -> bool:
-        outcome = self.store.private_of(pm["id"]).get("outcome", CardOutcome.OK)
-        if outcome is CardOutcome.ATTACH_THEN_FAIL:
-            return not off_session
-        return outcome is CardOutcome.OK
-
-    def _payment_method_for(self, sub: dict[str, Any]) -> dict[str, Any] | None:
+    def payment_method_for(self, sub: dict[str, Any]) -> dict[str, Any] | None:
         cust = self.store.get("customer", sub["customer"])
         pm_id = sub["default_payment_method"] or cust["invoice_settings"]["default_payment_method"]
         return self.store.maybe("payment_method", pm_id)
+
+    def product_name(self, p: dict[str, Any]) -> str:
+        prod = self.store.maybe("product", p["product"])
+        return prod["name"] if prod else p["product"]
+
+    # -- coupons -------------------------------------------------------------------------
+
+    def new_discount(
+        self,
+        cpn: dict[str, Any],
+        *,
+        customer_id: str | None,
+        sub_id: str | None = None,
+        session_id: str | None = None,
+        invoice_id: str | None = None,
+        start: int | None = None,
+    ) -> dict[str, Any]:
+        start = now() if start is None else start
+        end = None
+        if cpn["duration"] == "repeating":
+            end = add_intervals(start, "month", cpn["duration_in_months"] or 1)
+        cpn["times_redeemed"] += 1
+        return self.store.put(
+            billing_objects.discount(
+                cpn=cpn,
+                customer_id=customer_id,
+                sub_id=sub_id,
+                session_id=session_id,
+                invoice_id=invoice_id,
+                start=start,
+                end=end,
+            )
+        )
+
+    def active_discounts(self, sub: dict[str, Any]) -> list[dict[str, Any]]:
+        """The subscription's discounts that still apply to its next invoice: a `once`
+        coupon only to the first, a `repeating` one until its end."""
+        at = self.sub_now(sub)
+        result = []
+        for di_id in sub["discounts"]:
+            d = self.store.get("discount", di_id)
+            cpn = self.store.get("coupon", d["source"]["coupon"])
+            if cpn["duration"] == "once" and self.store.private_of(di_id).get("used"):
+                continue
+            if d["end"] is not None and at >= d["end"]:
+                continue
+            result.append(d)
+        return result
+
+    def _proration_factor(self, sub: dict[str, Any]) -> Decimal:
+        """Under `billing_mode.flexible.proration_discounts = included` (the default)
+        proration amounts are net of percent-off coupons (amount-off ones are not spread
+        over prorations in the sandbox)."""
+        factor = Decimal(1)
+        for d in self.active_discounts(sub):
+            cpn = self.store.get("coupon", d["source"]["coupon"])
+            if cpn["percent_off"]:
+                factor *= 1 - Decimal(str(cpn["percent_off"])) / 100
+        return factor
 
     # -- checkout ------------------------------------------------------------------------
 
@@ -119,19 +207,29 @@ class Billing:
         quantity = private["quantity"]
         email = session["customer_email"] or email or None
         cust = self.store.maybe("customer", session["customer"])
+        coupons = [self.store.get("coupon", c) for c in private.get("coupons", [])]
+        later: list[dict[str, Any]] = []
         if session["mode"] == "subscription":
             if cust is None:
                 cust = self.create_customer(batch, email)
             pm = self.attach_card(None, cust, number)
             sub, inv = self._start_subscription(
-                batch, cust, pm, p, quantity, private["subscription_metadata"]
+                batch,
+                cust,
+                pm,
+                p,
+                quantity,
+                private["subscription_metadata"],
+                coupons,
+                session["automatic_tax"]["enabled"],
             )
-            session.update(
-                customer=cust["id"],
-                subscription=sub["id"],
-                invoice=inv["id"],
-            )
+            session.update(customer=cust["id"], subscription=sub["id"], invoice=inv["id"])
         else:
+            invoice_creation = (session["invoice_creation"] or {}).get("enabled")
+            if cust is None and invoice_creation:
+                # An invoice needs a customer: Checkout creates one "if required".
+                cust = self.create_customer(batch, email)
+                session["customer"] = cust["id"]
             pm = self.attach_card(None, cust, number)
             pi = self.store.put(
                 objects.payment_intent(
@@ -148,6 +246,8 @@ class Billing:
             session["payment_intent"] = pi["id"]
             batch.emit("payment_intent.succeeded", pi)
             batch.emit("charge.succeeded", ch)
+            if invoice_creation and cust is not None:
+                later = self._checkout_invoice(session, cust, p, quantity, coupons, pi)
         session.update(
             status="complete",
             payment_status="paid",
@@ -156,7 +256,81 @@ class Billing:
             ),
         )
         batch.emit("checkout.session.completed", session)
+        for inv in later:
+            assert cust is not None
+            self._emit_paid_one_off(batch, inv, cust)
         return session
+
+    def _checkout_invoice(
+        self,
+        session: dict[str, Any],
+        cust: dict[str, Any],
+        p: dict[str, Any],
+        quantity: int,
+        coupons: list[dict[str, Any]],
+        pi: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        """`invoice_creation[enabled]`: a paid one-off invoice (no subscription parent)
+        for a payment-mode session, linked to its payment intent."""
+        at = now()
+        inv = self.invoicer.new_invoice(cust, None, "manual", at, at, p["currency"])
+        data = (session["invoice_creation"] or {}).get("invoice_data") or {}
+        inv.update(
+            description=data.get("description"),
+            footer=data.get("footer"),
+            metadata=dict(data.get("metadata") or {}),
+        )
+        if session["automatic_tax"]["enabled"]:
+            inv["automatic_tax"].update(enabled=True, liability={"type": "self"}, status="complete")
+        ii = self.store.put(
+            billing_objects.invoice_item(
+                customer_id=cust["id"],
+                sub_id=None,
+                item_id=None,
+                p=p,
+                quantity=quantity,
+                amount=p["unit_amount"] * quantity,
+                description=self.product_name(p),
+                period={"start": at, "end": at},
+                proration=False,
+                credited=None,
+            )
+        )
+        ii["invoice"] = inv["id"]
+        self.invoicer.add_line(
+            inv,
+            p=p,
+            quantity=quantity,
+            amount=ii["amount"],
+            description=ii["description"],
+            period=ii["period"],
+            proration=False,
+            sub_id=None,
+            item_id=None,
+            invoice_item_id=ii["id"],
+            credited=None,
+        )
+        discounts = [
+            self.new_discount(c, customer_id=cust["id"], session_id=session["id"]) for c in coupons
+        ]
+        for d in discounts:
+            d["invoice"] = inv["id"]
+        self.invoicer.apply_discounts(inv, discounts)
+        self.store.private_of(inv["id"]).update(
+            payment_intent=pi["id"],
+            invoice_payment=self.store.put(objects.invoice_payment(inv, pi, False))["id"],
+        )
+        session["invoice"] = inv["id"]
+        return [inv]
+
+    def _emit_paid_one_off(self, batch: Batch, inv: dict[str, Any], cust: dict[str, Any]) -> None:
+        self.invoicer.finalize(batch, inv, cust, apply_balance=False)
+        inpay = self.store.get(
+            "invoice_payment", self.store.private_of(inv["id"])["invoice_payment"]
+        )
+        inv["attempt_count"] = 1
+        inv["attempted"] = True
+        self.invoicer.mark_paid(batch, inv, cust, inpay)
 
     def expire_if_due(self, batch: Batch, session: dict[str, Any]) -> None:
         """Sessions expire 24 h after creation; checked whenever a session is looked at."""
@@ -175,7 +349,26 @@ class Billing:
         batch.emit("checkout.session.expired", session)
         return session
 
-    # -- subscriptions -------------------------------------------------------------------
+    # -- subscription clock and periods --------------------------------------------------
+
+    def sub_now(self, sub: dict[str, Any]) -> int:
+        return now() + self.store.private_of(sub["id"]).get("offset", 0)
+
+    def move_clock(self, sub: dict[str, Any], seconds: int) -> dict[str, Any]:
+        """Let `seconds` pass for this subscription, staying inside its current period
+        (the renewal itself is `advance`)."""
+        if seconds < 0:
+            raise StripeError(400, "seconds must not be negative.", param="seconds")
+        end = sub["items"]["data"][0]["current_period_end"]
+        target = self.sub_now(sub) + seconds
+        if target >= end:
+            raise StripeError(
+                400,
+                "That is at or after the end of the current period; renew with advance.",
+                param="seconds",
+            )
+        self.store.private_of(sub["id"])["offset"] = target - now()
+        return {"subscription": sub["id"], "now": target}
 
     def _period(self, sub_id: str) -> tuple[int, int]:
         private = self.store.private_of(sub_id)
@@ -184,13 +377,79 @@ class Billing:
         return start, add_intervals(private["anchor"], interval, count * (index + 1))
 
     def _set_anchor(self, sub: dict[str, Any], p: dict[str, Any], anchor: int) -> None:
+        interval, count = interval_of(p)
         self.store.private_of(sub["id"]).update(
-            anchor=anchor,
-            interval=p["recurring"]["interval"],
-            interval_count=p["recurring"]["interval_count"],
-            index=0,
+            anchor=anchor, interval=interval, interval_count=count, index=0
         )
         sub["billing_cycle_anchor"] = anchor
+
+    def _sync_item_period(self, sub: dict[str, Any]) -> None:
+        start, end = self._period(sub["id"])
+        item = sub["items"]["data"][0]
+        item.update(current_period_start=start, current_period_end=end)
+        if sub["cancel_at_period_end"]:
+            sub["cancel_at"] = end
+
+    def _switch_item(self, sub: dict[str, Any], p: dict[str, Any], quantity: int) -> None:
+        item = sub["items"]["data"][0]
+        item["price"] = Store.snapshot(p)
+        item["plan"] = objects.plan_from_price(p)
+        item["quantity"] = quantity
+        interval, count = interval_of(p)
+        self.store.private_of(sub["id"]).update(interval=interval, interval_count=count)
+        self._sync_item_period(sub)
+
+    # -- subscription invoices -----------------------------------------------------------
+
+    def _item_description(self, p: dict[str, Any], quantity: int) -> str:
+        interval, count = interval_of(p)
+        every = interval if count == 1 else f"{count} {interval}s"
+        label = f"{money(p['unit_amount'], p['currency'])} / {every}"
+        return f"{quantity} × {self.product_name(p)} (at {label})"  # noqa: RUF001 (Stripe writes a multiplication sign)
+
+    def _bill_item(self, inv: dict[str, Any], sub: dict[str, Any]) -> None:
+        """The line for the subscription item's whole current period (billed in advance)."""
+        item = sub["items"]["data"][0]
+        p = item["price"]
+        line = self.invoicer.add_line(
+            inv,
+            p=p,
+            quantity=item["quantity"],
+            amount=p["unit_amount"] * item["quantity"],
+            description=self._item_description(p, item["quantity"]),
+            period={"start": item["current_period_start"], "end": item["current_period_end"]},
+            proration=False,
+            sub_id=sub["id"],
+            item_id=item["id"],
+            invoice_item_id=None,
+            credited=None,
+        )
+        self.store.private_of(sub["id"])["debit"] = {"invoice": inv["id"], "lines": [line["id"]]}
+
+    def _sweep(self, inv: dict[str, Any], sub: dict[str, Any]) -> None:
+        self.invoicer.sweep_pending(inv, sub["id"])
+        for line in inv["lines"]["data"]:
+            details = line["parent"]["subscription_item_details"] or {}
+            if details.get("proration") and line["amount"] > 0:
+                self.store.private_of(sub["id"])["debit"] = {
+                    "invoice": inv["id"],
+                    "lines": [line["id"]],
+                }
+
+    def _close_invoice(
+        self,
+        batch: Batch,
+        inv: dict[str, Any],
+        sub: dict[str, Any],
+        cust: dict[str, Any],
+        off_session: bool,
+    ) -> Charge:
+        discounts = self.active_discounts(sub)
+        self.invoicer.apply_discounts(inv, discounts)
+        for d in discounts:
+            self.store.private_of(d["id"])["used"] = True
+        self.invoicer.finalize(batch, inv, cust)
+        return self.invoicer.collect(batch, inv, cust, self.payment_method_for(sub), off_session)
 
     def _start_subscription(
         self,
@@ -200,6 +459,8 @@ class Billing:
         p: dict[str, Any],
         quantity: int,
         metadata: dict[str, str],
+        coupons: list[dict[str, Any]],
+        automatic_tax: bool,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         started = now()
         sub = objects.subscription(
@@ -209,133 +470,155 @@ class Billing:
             default_payment_method=pm["id"],
             anchor=started,
         )
+        sub["automatic_tax"]["enabled"] = automatic_tax
+        if automatic_tax:
+            sub["automatic_tax"]["liability"] = {"type": "self"}
         self.store.put(sub)
         self._set_anchor(sub, p, started)
         start, end = self._period(sub["id"])
         item = objects.subscription_item(sub["id"], Store.snapshot(p), quantity, start, end)
         sub["items"]["data"] = [item]
-        inv = self._new_invoice(cust, sub, "subscription_create", started, started)
+        sub["discounts"] = [
+            self.new_discount(c, customer_id=cust["id"], sub_id=sub["id"], start=started)["id"]
+            for c in coupons
+        ]
+        inv = self.invoicer.new_invoice(
+            cust, sub, "subscription_create", started, started, p["currency"]
+        )
+        self._bill_item(inv, sub)
         sub["latest_invoice"] = inv["id"]
         batch.emit("customer.subscription.created", sub)
-        self._finalize_and_collect(batch, inv, cust, pm, off_session=False)
+        self._close_invoice(batch, inv, sub, cust, off_session=False)
         return sub, inv
 
-    def _new_invoice(
+    # -- plan changes --------------------------------------------------------------------
+
+    def plan_change(
         self,
-        cust: dict[str, Any],
         sub: dict[str, Any],
-        reason: str,
-        period_start: int,
-        period_end: int,
-    ) -> dict[str, Any]:
-        """A draft invoice billing the subscription's current item for its current period.
-
-        Like Stripe, the invoice-level period is the usage period before the invoice (equal
-        start and end on a subscription's first invoice); the line carries the billed period.
-        """
+        new_price: dict[str, Any],
+        quantity: int,
+        behavior: str,
+        at: int | None = None,
+    ) -> Change:
+        """Stripe's prorations, by the second: the unused time of the old price as a credit,
+        the remaining time of the new one as a debit, both over [at, period end). An
+        interval change restarts the period now and bills it in full (minus the credit)."""
         item = sub["items"]["data"][0]
-        inv = objects.invoice(
-            cust=cust,
-            sub=sub,
-            item=item,
-            billing_reason=reason,
-            period_start=period_start,
-            period_end=period_end,
-        )
-        line = inv["lines"]["data"][0]
-        line["period"] = {
-            "start": item["current_period_start"],
-            "end": item["current_period_end"],
-        }
-        return self.store.put(inv)
-
-    def _finalize_and_collect(
-        self,
-        batch: Batch,
-        inv: dict[str, Any],
-        cust: dict[str, Any],
-        pm: dict[str, Any] | None,
-        off_session: bool,
-    ) -> bool:
-        batch.emit("invoice.created", inv)
-        finalized = now()
-        sequence = cust["next_invoice_sequence"]
-        cust["next_invoice_sequence"] = sequence + 1
-        inv.update(status="open", number=f"{cust['invoice_prefix']}-{sequence:04d}")
-        inv["status_transitions"]["finalized_at"] = finalized
-        inv["webhooks_delivered_at"] = finalized
-        batch.emit("invoice.finalized", inv)
-        return self._attempt_payment(batch, inv, cust, pm, off_session)
-
-    def _attempt_payment(
-        self,
-        batch: Batch,
-        inv: dict[str, Any],
-        cust: dict[str, Any],
-        pm: dict[str, Any] | None,
-        off_session: bool,
-    ) -> bool:
-        """Charge an open invoice: a payment intent, a charge, and the invoice_payment that
-        links them (reused across retries, as Stripe reuses the invoice's payment intent)."""
-        private = self.store.private_of(inv["id"])
-        pi = self.store.maybe("payment_intent", private.get("payment_intent"))
-        if pi is None:
-            reason = inv["billing_reason"]
-            description = {
-                "subscription_create": "Subscription creation",
-                "subscription_update": "Subscription update",
-            }.get(reason, "Subscription cycle")
-            pi = self.store.put(
-                objects.payment_intent(
-                    amount=inv["amount_due"],
-                    currency=inv["currency"],
-                    customer_id=cust["id"],
-                    payment_method_id=pm["id"] if pm else None,
-                    description=description,
-                    metadata={},
+        old, old_qty = item["price"], item["quantity"]
+        start, end = item["current_period_start"], item["current_period_end"]
+        at = min(max(self.sub_now(sub) if at is None else at, start), end)
+        reset = interval_of(old) != interval_of(new_price)
+        prorations: list[dict[str, Any]] = []
+        if behavior != "none" and end > start:
+            factor = self._proration_factor(sub) * Decimal(end - at) / Decimal(end - start)
+            debit = self.store.private_of(sub["id"]).get("debit") or {}
+            prorations.append(
+                self._proration_spec(
+                    old,
+                    old_qty,
+                    -round_half_up(old["unit_amount"] * old_qty * factor),
+                    f"Unused time on {self._qty(old_qty)}{self.product_name(old)} after {_day(at)}",
+                    {"start": at, "end": end},
+                    billing_objects.credited_items(debit.get("invoice"), debit.get("lines", [])),
                 )
             )
-            private["payment_intent"] = pi["id"]
-            private["invoice_payment"] = self.store.put(objects.invoice_payment(inv, pi, False))[
-                "id"
-            ]
-        inpay = self.store.get("invoice_payment", private["invoice_payment"])
-        ok = pm is not None and self._card_charges(pm, off_session)
-        inv["attempt_count"] += 1
-        inv["attempted"] = True
-        if pm is not None:
-            ch = self.store.put(objects.charge(pi=pi, pm=pm, succeeded=ok, email=cust["email"]))
-            pi.update(latest_charge=ch["id"], payment_method=pm["id"])
-        if ok:
-            paid_at = now()
-            pi.update(status="succeeded", amount_received=pi["amount"], last_payment_error=None)
-            inv.update(
-                status="paid",
-                amount_paid=inv["amount_due"],
-                amount_remaining=0,
-                next_payment_attempt=None,
+            if not reset:
+                prorations.append(
+                    self._proration_spec(
+                        new_price,
+                        quantity,
+                        round_half_up(new_price["unit_amount"] * quantity * factor),
+                        f"Remaining time on {self._qty(quantity)}{self.product_name(new_price)} "
+                        f"after {_day(at)}",
+                        {"start": at, "end": end},
+                        None,
+                    )
+                )
+        return Change(prorations, reset, reset or behavior == "always_invoice")
+
+    @staticmethod
+    def _qty(quantity: int) -> str:
+        return "" if quantity == 1 else f"{quantity} × "  # noqa: RUF001 (Stripe writes a multiplication sign)
+
+    @staticmethod
+    def _proration_spec(
+        p: dict[str, Any],
+        quantity: int,
+        amount: int,
+        description: str,
+        period: dict[str, int],
+        credited: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
+            "p": p,
+            "quantity": quantity,
+            "amount": amount,
+            "description": description,
+            "period": period,
+            "credited": credited,
+        }
+
+    def preview_due(
+        self, sub: dict[str, Any], change: Change, new_price: dict[str, Any], quantity: int
+    ) -> int | None:
+        """What the customer would pay now for `change` (None: nothing is invoiced now)."""
+        if not change.invoice_now:
+            return None
+        amounts = [ii["amount"] for ii in self.invoicer.pending_items(sub["id"])]
+        amounts += [spec["amount"] for spec in change.prorations]
+        discountable = [False] * len(amounts)
+        if change.reset_anchor:
+            amounts.append(new_price["unit_amount"] * quantity)
+            discountable.append(True)
+        coupons = [
+            self.store.get("coupon", d["source"]["coupon"]) for d in self.active_discounts(sub)
+        ]
+        taken = sum(sum(t) for t in discount_amounts(amounts, discountable, coupons))
+        cust = self.store.get("customer", sub["customer"])
+        return max(0, sum(amounts) - taken + cust["balance"])
+
+    def _apply_change(
+        self,
+        batch: Batch,
+        sub: dict[str, Any],
+        new_price: dict[str, Any],
+        quantity: int,
+        behavior: str,
+        at: int | None,
+        payment_behavior: str,
+    ) -> tuple[Change, list[dict[str, Any]]]:
+        change = self.plan_change(sub, new_price, quantity, behavior, at)
+        due = self.preview_due(sub, change, new_price, quantity)
+        if due and payment_behavior == "error_if_incomplete":
+            result = self.invoicer.card_result(self.payment_method_for(sub), off_session=True)
+            if result is Charge.DECLINED:
+                raise card_declined()
+            if result is Charge.ACTION:
+                raise card_declined("authentication_required")
+        item = sub["items"]["data"][0]
+        items = [
+            self.store.put(
+                billing_objects.invoice_item(
+                    customer_id=sub["customer"],
+                    sub_id=sub["id"],
+                    item_id=item["id"],
+                    p=spec["p"],
+                    quantity=spec["quantity"],
+                    amount=spec["amount"],
+                    description=spec["description"],
+                    period=spec["period"],
+                    proration=True,
+                    credited=spec["credited"],
+                )
             )
-            inv["status_transitions"]["paid_at"] = paid_at
-            inpay.update(status="paid", amount_paid=pi["amount"])
-            inpay["status_transitions"]["paid_at"] = paid_at
-            cust["delinquent"] = False
-            batch.emit("invoice.paid", inv)
-            batch.emit("invoice.payment_succeeded", inv)
-        else:
-            pi.update(
-                status="requires_payment_method",
-                last_payment_error={
-                    "type": "card_error",
-                    "code": "card_declined",
-                    "decline_code": "generic_decline",
-                    "message": "Your card was declined.",
-                    "payment_method": pm,
-                },
-            )
-            inv["next_payment_attempt"] = now() + 3 * 24 * 3600
-            cust["delinquent"] = True
-            batch.emit("invoice.payment_failed", inv)
-        return ok
+            for spec in change.prorations
+        ]
+        self._switch_item(sub, new_price, quantity)
+        if change.reset_anchor:
+            self._set_anchor(sub, new_price, self.sub_now(sub))
+            self._sync_item_period(sub)
+        return change, items
 
     def update_subscription(
         self,
@@ -346,26 +629,51 @@ class Billing:
         new_price: dict[str, Any] | None = None,
         quantity: int | None = None,
         proration_behavior: str = "create_prorations",
+        proration_date: int | None = None,
+        payment_behavior: str = "allow_incomplete",
         metadata: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Apply a subscription update and emit `customer.subscription.updated`.
 
-        Price changes: `always_invoice` switches now, restarts the period and charges the full
-        new price at once (no proration credit, a sandbox simplification); `none` keeps the
-        current price until the next renewal, remembered in metadata under
-        SCHEDULED_PRICE_KEY; `create_prorations` (Stripe's default) switches now and bills the
-        new price from the next renewal, without proration lines.
+        A price or quantity change takes effect now. `create_prorations` (the default) leaves
+        the prorations as pending invoice items for the next invoice; `always_invoice`
+        invoices them at once; `none` creates none. Changing the interval always invoices
+        now (a new period starts). A failed payment under `allow_incomplete` keeps the change
+        and leaves the invoice open (subscription `past_due`); `error_if_incomplete`
+        answers 402 and changes nothing.
         """
-        if sub["status"] in ("canceled", "incomplete_expired"):
+        if sub["status"] in _ENDED:
             raise StripeError(
                 400,
                 "A canceled subscription can only update its cancellation_details and metadata.",
             )
+        if cancel_at_period_end is not None and sub["schedule"]:
+            raise StripeError(
+                400,
+                f"The subscription is managed by the subscription schedule `{sub['schedule']}`, "
+                "and updating any cancelation behavior directly is not allowed. Please update "
+                "the schedule instead.",
+            )
         before = Store.snapshot(sub)
         item = sub["items"]["data"][0]
+        change: Change | None = None
+        new_items: list[dict[str, Any]] = []
+        target_price = new_price or item["price"]
+        target_qty = item["quantity"] if quantity is None else quantity
+        if target_price["id"] != item["price"]["id"] or target_qty != item["quantity"]:
+            change, new_items = self._apply_change(
+                batch,
+                sub,
+                self.store.get("price", target_price["id"]),
+                target_qty,
+                proration_behavior,
+                proration_date,
+                payment_behavior,
+            )
         if metadata is not None:
             sub["metadata"] = metadata
         if cancel_at_period_end is not None:
+            item = sub["items"]["data"][0]
             sub["cancel_at_period_end"] = cancel_at_period_end
             if cancel_at_period_end:
                 sub.update(cancel_at=item["current_period_end"], canceled_at=now())
@@ -373,57 +681,107 @@ class Billing:
             else:
                 sub.update(cancel_at=None, canceled_at=None)
                 sub["cancellation_details"]["reason"] = None
-        invoice_now = False
-        if new_price is not None and new_price["id"] != item["price"]["id"]:
-            if proration_behavior == "none":
-                sub["metadata"] = {**sub["metadata"], SCHEDULED_PRICE_KEY: new_price["id"]}
-            else:
-                sub["metadata"].pop(SCHEDULED_PRICE_KEY, None)
-                if proration_behavior == "always_invoice":
-                    pm = self._payment_method_for(sub)
-                    if pm is None or not self._card_charges(pm, off_session=True):
-                        sub.clear()
-                        sub.update(before)
-                        raise card_declined()
-                    self._set_anchor(sub, new_price, now())
-                    invoice_now = True
-                elif new_price["recurring"]["interval"] != item["price"]["recurring"]["interval"]:
-                    # Stripe resets the billing cycle when the interval changes.
-                    self._set_anchor(sub, new_price, now())
-                self._switch_item(sub, new_price)
-        elif new_price is not None:
-            # Choosing the current price again cancels a scheduled change.
-            sub["metadata"].pop(SCHEDULED_PRICE_KEY, None)
-        if quantity is not None:
-            item["quantity"] = quantity
-        cust = self.store.get("customer", sub["customer"])
-        inv = None
-        if invoice_now:
-            started = sub["billing_cycle_anchor"]
-            inv = self._new_invoice(cust, sub, "subscription_update", started, started)
+        later = Batch(batch.store, batch.cause, batch.pending_webhooks)
+        if change is not None and change.invoice_now:
+            cust = self.store.get("customer", sub["customer"])
+            at = self.sub_now(sub)
+            inv = self.invoicer.new_invoice(
+                cust, sub, "subscription_update", at, at, sub["currency"]
+            )
+            self._sweep(inv, sub)
+            if change.reset_anchor:
+                self._bill_item(inv, sub)
             sub["latest_invoice"] = inv["id"]
+            if self._close_invoice(later, inv, sub, cust, off_session=True) is not Charge.OK:
+                sub["status"] = "past_due"
         previous = changed(before, sub)
         if previous:
             batch.emit("customer.subscription.updated", sub, previous)
-        if inv is not None:
-            self._finalize_and_collect(batch, inv, cust, self._payment_method_for(sub), True)
+        for ii in new_items:
+            batch.emit("invoiceitem.created", ii)
+        batch.events.extend(later.events)
         return sub
 
-    def _switch_item(self, sub: dict[str, Any], p: dict[str, Any]) -> None:
-        item = sub["items"]["data"][0]
-        item["price"] = Store.snapshot(p)
-        item["plan"] = objects.plan_from_price(p)
-        self.store.private_of(sub["id"]).update(
-            interval=p["recurring"]["interval"], interval_count=p["recurring"]["interval_count"]
-        )
-        self._sync_item_period(sub)
+    # -- schedules (changes at the end of the period) ------------------------------------
 
-    def _sync_item_period(self, sub: dict[str, Any]) -> None:
-        start, end = self._period(sub["id"])
+    def schedule_change(
+        self,
+        batch: Batch,
+        sub: dict[str, Any],
+        new_price: dict[str, Any],
+        quantity: int,
+        proration_behavior: str,
+    ) -> dict[str, Any]:
+        """What the portal does for a change under `schedule_at_period_end`: a subscription
+        schedule whose first phase is the current price until the period ends and whose
+        second phase is the new price (released after that phase, as the portal does)."""
+        before = Store.snapshot(sub)
         item = sub["items"]["data"][0]
-        item.update(current_period_start=start, current_period_end=end)
-        if sub["cancel_at_period_end"]:
-            sub["cancel_at"] = end
+        start, end = item["current_period_start"], item["current_period_end"]
+        interval, count = interval_of(new_price)
+        phases = [
+            billing_objects.schedule_phase(
+                item["price"], item["quantity"], start, end, proration_behavior
+            ),
+            billing_objects.schedule_phase(
+                new_price,
+                quantity,
+                end,
+                add_intervals(end, interval, count),
+                proration_behavior,
+            ),
+        ]
+        existing = self.store.maybe("subscription_schedule", sub["schedule"])
+        if existing is not None:
+            previous_phases = Store.snapshot(existing)
+            existing.update(phases=phases)
+            batch.emit(
+                "subscription_schedule.updated", existing, changed(previous_phases, existing)
+            )
+            return existing
+        sched = self.store.put(billing_objects.subscription_schedule(sub, phases, phases[0]))
+        sub["schedule"] = sched["id"]
+        batch.emit("subscription_schedule.created", sched)
+        batch.emit("customer.subscription.updated", sub, changed(before, sub))
+        return sched
+
+    def release_schedule(self, batch: Batch, sched: dict[str, Any]) -> dict[str, Any]:
+        if sched["status"] not in ("active", "not_started"):
+            raise StripeError(
+                400,
+                f"You cannot release a subscription schedule that is currently in the "
+                f"`{sched['status']}` status. It must be in one of the following statuses: "
+                "`not_started`, `active`.",
+            )
+        sub = self.store.get("subscription", sched["subscription"])
+        before = Store.snapshot(sub)
+        sched.update(status="released", released_at=now(), released_subscription=sub["id"])
+        sub["schedule"] = None
+        batch.emit("subscription_schedule.released", sched)
+        batch.emit("customer.subscription.updated", sub, changed(before, sub))
+        return sched
+
+    def _run_schedule(self, batch: Batch, sub: dict[str, Any], renewal: int) -> None:
+        """At a renewal: start the schedule's next phase, or release a finished schedule."""
+        sched = self.store.maybe("subscription_schedule", sub["schedule"])
+        if sched is None or sched["status"] != "active":
+            return
+        upcoming = [ph for ph in sched["phases"] if ph["start_date"] == renewal]
+        if upcoming:
+            phase = upcoming[0]
+            before = Store.snapshot(sched)
+            new_price = self.store.get("price", phase["items"][0]["price"])
+            if interval_of(new_price) != interval_of(sub["items"]["data"][0]["price"]):
+                self._set_anchor(sub, new_price, renewal)
+            self._switch_item(sub, new_price, phase["items"][0]["quantity"])
+            sched["current_phase"] = {"end_date": phase["end_date"], "start_date": renewal}
+            batch.emit("subscription_schedule.updated", sched, changed(before, sched))
+        elif sched["phases"][-1]["end_date"] <= renewal:
+            sched.update(status="released", released_at=now(), released_subscription=sub["id"])
+            sub["schedule"] = None
+            batch.emit("subscription_schedule.released", sched)
+
+    # -- renewals, cancellation, cards ---------------------------------------------------
 
     def cancel_now(self, batch: Batch, sub: dict[str, Any]) -> dict[str, Any]:
         if sub["status"] == "canceled":
@@ -431,13 +789,18 @@ class Billing:
                 404, f"No such subscription: '{sub['id']}'", param="id", code="resource_missing"
             )
         ended = now()
+        sched = self.store.maybe("subscription_schedule", sub["schedule"])
+        if sched is not None and sched["status"] == "active":
+            sched.update(status="canceled", canceled_at=ended)
         sub.update(status="canceled", canceled_at=sub["canceled_at"] or ended, ended_at=ended)
         sub["cancellation_details"]["reason"] = "cancellation_requested"
         batch.emit("customer.subscription.deleted", sub)
         return sub
 
     def advance(self, batch: Batch, sub: dict[str, Any]) -> dict[str, Any]:
-        """Move a subscription to its next period, as Stripe's renewal would.
+        """Move a subscription to the end of its period and renew it, as Stripe would:
+        a scheduled change starts, pending prorations are swept into the renewal invoice
+        (first), then the item's new period.
 
         Returns the renewal invoice, or the subscription when it ended instead.
         """
@@ -445,30 +808,30 @@ class Billing:
             raise StripeError(400, f"Subscription {sub['id']} is canceled.")
         item = sub["items"]["data"][0]
         previous_start, previous_end = item["current_period_start"], item["current_period_end"]
+        self.store.private_of(sub["id"])["offset"] = previous_end - now()
         if sub["cancel_at_period_end"]:
             sub.update(status="canceled", ended_at=previous_end)
             batch.emit("customer.subscription.deleted", sub)
             return sub
         before = Store.snapshot(sub)
-        scheduled = sub["metadata"].pop(SCHEDULED_PRICE_KEY, None)
         self.store.private_of(sub["id"])["index"] += 1
-        if scheduled:
-            new_price = self.store.get("price", scheduled)
-            # The new price starts a fresh cycle at the renewal moment.
-            self._set_anchor(sub, new_price, previous_end)
-            self._switch_item(sub, new_price)
-        else:
-            self._sync_item_period(sub)
+        self._sync_item_period(sub)
+        self._run_schedule(batch, sub, previous_end)
         cust = self.store.get("customer", sub["customer"])
-        inv = self._new_invoice(cust, sub, "subscription_cycle", previous_start, previous_end)
+        inv = self.invoicer.new_invoice(
+            cust, sub, "subscription_cycle", previous_start, previous_end, sub["currency"]
+        )
+        self._sweep(inv, sub)
+        self._bill_item(inv, sub)
         sub["latest_invoice"] = inv["id"]
-        ok = self._finalize_and_collect(batch, inv, cust, self._payment_method_for(sub), True)
+        ok = self._close_invoice(batch, inv, sub, cust, off_session=True) is Charge.OK
         sub["status"] = "active" if ok else "past_due"
         batch.emit("customer.subscription.updated", sub, changed(before, sub))
         return inv
 
     def update_card(self, batch: Batch, cust: dict[str, Any], number: str) -> dict[str, Any]:
-        """Portal "Update card": new default card; past-due invoices are retried at once."""
+        """Portal "Update card": new default card; past-due invoices are retried at once,
+        on-session (the customer is there to authenticate)."""
         pm = self.attach_card(batch, cust, number)
         for sub in self.store.newest_first("subscription"):
             if sub["customer"] != cust["id"] or sub["status"] == "canceled":
@@ -477,8 +840,9 @@ class Billing:
             sub["default_payment_method"] = pm["id"]
             if sub["status"] == "past_due":
                 inv = self.store.get("invoice", sub["latest_invoice"])
-                if inv["status"] == "open" and self._attempt_payment(
-                    batch, inv, cust, pm, off_session=True
+                if (
+                    inv["status"] == "open"
+                    and self.invoicer.collect(batch, inv, cust, pm, off_session=False) is Charge.OK
                 ):
                     sub["status"] = "active"
             previous = changed(before, sub)
@@ -486,7 +850,48 @@ class Billing:
                 batch.emit("customer.subscription.updated", sub, previous)
         return pm
 
-    # -- refunds and disputes ------------------------------------------------------------
+    def pay_invoice(
+        self,
+        batch: Batch,
+        inv: dict[str, Any],
+        number: str | None,
+        off_session: bool,
+    ) -> dict[str, Any]:
+        """Pay an open invoice: on its hosted page (on-session: the customer is there to
+        authenticate, with the saved card or a new one) or `POST /v1/invoices/{id}/pay`."""
+        if inv["status"] != "open":
+            raise StripeError(400, "Invoice is already paid.", code="invoice_not_open")
+        cust = self.store.get("customer", inv["customer"])
+        sub_id = ((inv["parent"] or {}).get("subscription_details") or {}).get("subscription")
+        sub = self.store.maybe("subscription", sub_id)
+        pm: dict[str, Any] | None
+        if number:
+            pm = self.attach_card(batch, cust, number)
+        else:
+            pi = self.store.maybe(
+                "payment_intent", self.store.private_of(inv["id"]).get("payment_intent")
+            )
+            pm_id = (pi or {}).get("payment_method") or cust["invoice_settings"][
+                "default_payment_method"
+            ]
+            pm = self.store.maybe("payment_method", pm_id)
+        if pm is None:
+            raise PaymentDeclined("Add a card to pay this invoice.")
+        before = Store.snapshot(sub) if sub else None
+        result = self.invoicer.collect(batch, inv, cust, pm, off_session=off_session)
+        if result is Charge.DECLINED:
+            raise PaymentDeclined("Your card was declined.")
+        if sub is not None and before is not None and result is Charge.OK:
+            if number:
+                sub["default_payment_method"] = pm["id"]
+            if sub["status"] == "past_due" and sub["latest_invoice"] == inv["id"]:
+                sub["status"] = "active"
+            previous = changed(before, sub)
+            if previous:
+                batch.emit("customer.subscription.updated", sub, previous)
+        return inv
+
+    # -- refunds -------------------------------------------------------------------------
 
     def refund(
         self,
@@ -514,8 +919,8 @@ class Billing:
         if amount > remaining:
             raise StripeError(
                 400,
-                f"Refund amount ({_money(amount, ch['currency'])}) is greater than unrefunded "
-                f"amount on charge ({_money(remaining, ch['currency'])})",
+                f"Refund amount ({money(amount, ch['currency'])}) is greater than unrefunded "
+                f"amount on charge ({money(remaining, ch['currency'])})",
                 param="amount",
                 code="amount_too_large",
             )
@@ -527,26 +932,3 @@ class Billing:
         batch.emit("charge.refunded", ch, changed(before, ch))
         batch.emit("refund.created", re)
         return re
-
-    def open_dispute(self, batch: Batch, ch: dict[str, Any], reason: str) -> dict[str, Any]:
-        if ch["status"] != "succeeded":
-            raise StripeError(400, f"Charge {ch['id']} has not succeeded; it cannot be disputed.")
-        dp = self.store.put(objects.dispute(ch, reason))
-        ch["disputed"] = True
-        batch.emit("charge.dispute.created", dp)
-        return dp
-
-    def close_dispute(self, batch: Batch, dp: dict[str, Any], status: str) -> dict[str, Any]:
-        if status not in ("won", "lost"):
-            raise StripeError(400, "status must be 'won' or 'lost'", param="status")
-        if dp["status"] in ("won", "lost"):
-            raise StripeError(400, f"Dispute {dp['id']} is already closed.")
-        dp["status"] = status
-        dp["evidence_details"]["has_evidence"] = True
-        batch.emit("charge.dispute.closed", dp)
-        return dp
-
-
-def _money(amount: int, currency: str) -> str:
-    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency, "")
-    return f"{symbol}{amount / 100:.2f}"

@@ -10,6 +10,10 @@ class CardOutcome(enum.Enum):
     # 4000 0000 0000 0341: attaching succeeds (the first checkout payment goes through) but
     # later off-session charges fail; used to simulate failed renewals.
     ATTACH_THEN_FAIL = "attach_then_fail"
+    # 4000 0027 6000 3184: every charge needs 3-D Secure. On-session (Checkout, the hosted
+    # invoice page) the customer authenticates and it succeeds; off-session (renewals,
+    # immediate plan changes) it needs action: `invoice.payment_action_required`.
+    AUTHENTICATE = "authenticate"
     INVALID = "invalid"
 
 
@@ -17,6 +21,7 @@ _CARDS = {
     "4242424242424242": CardOutcome.OK,
     "4000000000000002": CardOutcome.DECLINED,
     "4000000000000341": CardOutcome.ATTACH_THEN_FAIL,
+    "4000002760003184": CardOutcome.AUTHENTICATE,
 }
 
 

@@ -36,7 +36,9 @@ class SandboxControl:
         shuffle: bool = False,
         delay_ms: int = 0,
         drop_first: bool = False,
+        drop_types: list[str] | None = None,
     ) -> dict[str, Any]:
+        """Webhook delivery faults; `drop_types` loses events of those types for good."""
         return self._call(
             "POST",
             "/_sandbox/faults",
@@ -46,8 +48,20 @@ class SandboxControl:
                 "shuffle": shuffle,
                 "delay_ms": delay_ms,
                 "drop_first": drop_first,
+                "drop_types": list(drop_types or []),
             },
         )
+
+    def fail_api(
+        self, path: str, method: str = "*", count: int = 1, status: int = 500
+    ) -> list[dict[str, Any]]:
+        """Make `method path` (a glob such as /v1/invoices/*) answer a 500 `api_error`
+        for the next `count` calls."""
+        body = {"path": path, "method": method, "count": count, "status": status}
+        return self._call("POST", "/_sandbox/api_faults", body)["data"]
+
+    def clear_api_faults(self) -> None:
+        self._call("DELETE", "/_sandbox/api_faults")
 
     def clear_faults(self) -> dict[str, Any]:
         return self._call("DELETE", "/_sandbox/faults")
@@ -79,8 +93,25 @@ class SandboxControl:
             body["email"] = email
         return self._call("POST", f"/_sandbox/checkout/{session_id}/pay", body)
 
-    def dispute(self, charge_id: str, reason: str = "fraudulent") -> dict[str, Any]:
-        return self._call("POST", f"/_sandbox/charges/{charge_id}/dispute", {"reason": reason})
+    def clock(self, subscription_id: str, seconds: int) -> dict[str, Any]:
+        """Let `seconds` pass for the subscription, inside its current period."""
+        return self._call(
+            "POST", f"/_sandbox/subscriptions/{subscription_id}/clock", {"seconds": seconds}
+        )
+
+    def dispute(
+        self, charge_id: str, reason: str = "fraudulent", status: str = "needs_response"
+    ) -> dict[str, Any]:
+        """Open a chargeback, an inquiry (status="warning_needs_response") or a prevented
+        dispute (status="prevented")."""
+        return self._call(
+            "POST",
+            f"/_sandbox/charges/{charge_id}/dispute",
+            {"reason": reason, "status": status},
+        )
+
+    def dispute_status(self, dispute_id: str, status: str) -> dict[str, Any]:
+        return self._call("POST", f"/_sandbox/disputes/{dispute_id}/status", {"status": status})
 
     def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
         return self._call("POST", f"/_sandbox/disputes/{dispute_id}/close", {"status": status})

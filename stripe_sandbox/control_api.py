@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .api_faults import ApiFault
 from .billing import PaymentDeclined
 from .bodies import read_body
 from .core import Sandbox
@@ -97,21 +98,61 @@ async def advance(sb: Sandbox, request: Request, _: dict) -> dict:
     )
 
 
+async def clock(sb: Sandbox, request: Request, body: dict) -> dict:
+    """Let time pass for one subscription inside its period (for mid-period changes)."""
+    sub_id = request.path_params["id"]
+    seconds = body.get("seconds")
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        raise StripeError(400, "seconds must be an integer.", param="seconds")
+    with sb.store.lock:
+        return sb.billing.move_clock(sb.store.get("subscription", sub_id), seconds)
+
+
 async def dispute(sb: Sandbox, request: Request, body: dict) -> dict:
+    """Open a dispute: a chargeback (default), an inquiry (`status`
+    warning_needs_response) or one `prevented` at once."""
     charge_id = request.path_params["id"]
     reason = str(body.get("reason", "fraudulent"))
+    status = str(body.get("status", "needs_response"))
     return await _in_batch(
-        sb, lambda batch: sb.billing.open_dispute(batch, sb.store.get("charge", charge_id), reason)
+        sb,
+        lambda batch: sb.disputes.open(batch, sb.store.get("charge", charge_id), reason, status),
+    )
+
+
+async def dispute_status(sb: Sandbox, request: Request, body: dict) -> dict:
+    """Move a dispute to another status (updated, escalated, won, lost, closed...)."""
+    dispute_id = request.path_params["id"]
+    status = str(body.get("status", ""))
+    return await _in_batch(
+        sb, lambda batch: sb.disputes.move(batch, sb.store.get("dispute", dispute_id), status)
     )
 
 
 async def close_dispute(sb: Sandbox, request: Request, body: dict) -> dict:
-    dispute_id = request.path_params["id"]
+    """Kept for older callers: `won` or `lost` (also from under_review)."""
     status = str(body.get("status", ""))
-    return await _in_batch(
-        sb,
-        lambda batch: sb.billing.close_dispute(batch, sb.store.get("dispute", dispute_id), status),
-    )
+    if status not in ("won", "lost"):
+        raise StripeError(400, "status must be 'won' or 'lost'", param="status")
+    return await dispute_status(sb, request, body)
+
+
+async def get_api_faults(sb: Sandbox, _: Request, __: dict) -> dict:
+    return {"data": sb.api_faults.as_json()}
+
+
+async def add_api_fault(sb: Sandbox, _: Request, body: dict) -> dict:
+    try:
+        fault = ApiFault.from_json(body)
+    except (TypeError, ValueError) as exc:
+        raise StripeError(400, str(exc)) from None
+    sb.api_faults.add(fault)
+    return {"data": sb.api_faults.as_json()}
+
+
+async def clear_api_faults(sb: Sandbox, _: Request, __: dict) -> dict:
+    sb.api_faults.clear()
+    return {"data": []}
 
 
 async def pay_checkout(sb: Sandbox, request: Request, body: dict) -> dict:
@@ -143,6 +184,7 @@ async def resend(sb: Sandbox, request: Request, _: dict) -> dict:
 async def reset(sb: Sandbox, _: Request, __: dict) -> dict:
     await sb.deliverer.reset()
     sb.store.reset()
+    sb.api_faults.clear()
     return {"reset": True}
 
 
@@ -155,8 +197,13 @@ def routes(sb: Sandbox) -> list[Route]:
         Route("/_sandbox/deliveries", e(sb, deliveries), methods=["GET"]),
         Route("/_sandbox/idle", e(sb, idle), methods=["GET"]),
         Route("/_sandbox/subscriptions/{id}/advance", e(sb, advance), methods=["POST"]),
+        Route("/_sandbox/subscriptions/{id}/clock", e(sb, clock), methods=["POST"]),
         Route("/_sandbox/charges/{id}/dispute", e(sb, dispute), methods=["POST"]),
         Route("/_sandbox/disputes/{id}/close", e(sb, close_dispute), methods=["POST"]),
+        Route("/_sandbox/disputes/{id}/status", e(sb, dispute_status), methods=["POST"]),
+        Route("/_sandbox/api_faults", e(sb, get_api_faults), methods=["GET"]),
+        Route("/_sandbox/api_faults", e(sb, add_api_fault), methods=["POST"]),
+        Route("/_sandbox/api_faults", e(sb, clear_api_faults), methods=["DELETE"]),
         Route("/_sandbox/checkout/{id}/pay", e(sb, pay_checkout), methods=["POST"]),
         Route("/_sandbox/events/{id}/resend", e(sb, resend), methods=["POST"]),
         Route("/_sandbox/reset", e(sb, reset), methods=["POST"]),

@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass, field
 
+from .api_faults import ApiFaults
 from .billing import Billing
+from .disputes import Disputes
 from .events import Batch, Cause
 from .settings import SandboxSettings
 from .store import Store
@@ -14,10 +16,13 @@ class Sandbox:
     settings: SandboxSettings
     store: Store = field(default_factory=Store)
     billing: Billing = field(init=False)
+    disputes: Disputes = field(init=False)
     deliverer: Deliverer = field(init=False)
+    api_faults: ApiFaults = field(default_factory=ApiFaults)
 
     def __post_init__(self) -> None:
-        self.billing = Billing(self.store)
+        self.billing = Billing(self.store, self.settings)
+        self.disputes = Disputes(self.store)
         self.deliverer = Deliverer(self.settings)
 
     def batch(self, cause: Cause | None = None) -> Batch:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import objects
+from .api_faults import api_error
 from .bodies import read_body
 from .core import Sandbox
 from .errors import StripeError
@@ -73,6 +74,12 @@ def route(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
             params = await _params(sandbox, request)
         except StripeError as exc:
             return _json(exc.status, exc.body(), request_id)
+        fault = sandbox.api_faults.take(request.method, request.url.path)
+        if fault is not None:  # nothing happens: the request fails before any action
+            response = _json(fault.status, api_error(fault).body(), request_id)
+            if fault.should_retry is not None:
+                response.headers["Stripe-Should-Retry"] = str(fault.should_retry).lower()
+            return response
         idem_key = request.headers.get("idempotency-key") if request.method == "POST" else None
         cache_key = (key, request.method, request.url.path, idem_key or "")
         batch = sandbox.batch(Cause(request_id, idem_key))

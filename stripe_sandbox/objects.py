@@ -394,63 +394,39 @@ def subscription(
 def invoice(
     *,
     cust: dict[str, Any],
-    sub: dict[str, Any],
-    item: dict[str, Any],
+    sub: dict[str, Any] | None,
+    currency: str,
     billing_reason: str,
     period_start: int,
     period_end: int,
+    account_name: str,
 ) -> dict[str, Any]:
-    """A draft subscription invoice with one line for `item`'s price; see billing.finalize."""
+    """A draft invoice without lines; `invoicing.Invoicer` adds lines and computes totals.
+
+    A subscription invoice names its subscription under `parent.subscription_details`; a
+    one-off invoice (Checkout's `invoice_creation`) has no parent.
+    """
     invoice_id = new_id("in_")
-    p = item["price"]
-    amount = p["unit_amount"] * item["quantity"]
     created = now()
-    line = {
-        "id": new_id("il_"),
-        "object": "line_item",
-        "amount": amount,
-        "currency": p["currency"],
-        "description": f"{item['quantity']} x {p.get('nickname') or p['product']}",
-        "discount_amounts": [],
-        "discountable": True,
-        "discounts": [],
-        "invoice": invoice_id,
-        "livemode": False,
-        "metadata": {},
-        "parent": {
-            "invoice_item_details": None,
-            "subscription_item_details": {
-                "invoice_item": None,
-                "proration": False,
-                "proration_details": {"credited_items": None},
-                "subscription": sub["id"],
-                "subscription_item": item["id"],
-            },
-            "type": "subscription_item_details",
-        },
-        "period": {"end": period_end, "start": period_start},
-        "pretax_credit_amounts": [],
-        "pricing": {
-            "price_details": {"price": p["id"], "product": p["product"]},
-            "type": "price_details",
-            "unit_amount_decimal": p["unit_amount_decimal"],
-        },
-        "quantity": item["quantity"],
-        "quantity_decimal": str(item["quantity"]),
-        "subscription": sub["id"],
-        "subtotal": amount,
-        "taxes": [],
-    }
+    parent = (
+        {
+            "quote_details": None,
+            "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
+            "type": "subscription_details",
+        }
+        if sub is not None
+        else None
+    )
     return {
         "id": invoice_id,
         "object": "invoice",
         "account_country": "US",
-        "account_name": "Stripe Sandbox",
+        "account_name": account_name,
         "account_tax_ids": None,
-        "amount_due": amount,
+        "amount_due": 0,
         "amount_overpaid": 0,
         "amount_paid": 0,
-        "amount_remaining": amount,
+        "amount_remaining": 0,
         "amount_shipping": 0,
         "application": None,
         "attempt_count": 0,
@@ -468,7 +444,7 @@ def invoice(
         "collection_method": "charge_automatically",
         "confirmation_secret": None,
         "created": created,
-        "currency": p["currency"],
+        "currency": currency,
         "custom_fields": None,
         "customer": cust["id"],
         "customer_account": None,
@@ -485,8 +461,8 @@ def invoice(
         "description": None,
         "discounts": [],
         "due_date": None,
-        "effective_at": created,
-        "ending_balance": 0,
+        "effective_at": None,
+        "ending_balance": None,
         "footer": None,
         "from_invoice": None,
         "hosted_invoice_url": None,
@@ -494,20 +470,13 @@ def invoice(
         "issuer": {"type": "self"},
         "last_finalization_error": None,
         "latest_revision": None,
-        "lines": list_object([line], f"/v1/invoices/{invoice_id}/lines"),
+        "lines": list_object([], f"/v1/invoices/{invoice_id}/lines"),
         "livemode": False,
         "metadata": {},
         "next_payment_attempt": None,
         "number": None,
         "on_behalf_of": None,
-        "parent": {
-            "quote_details": None,
-            "subscription_details": {
-                "metadata": dict(sub["metadata"]),
-                "subscription": sub["id"],
-            },
-            "type": "subscription_details",
-        },
+        "parent": parent,
         "payment_settings": {
             "default_mandate": None,
             "payment_method_options": None,
@@ -530,12 +499,12 @@ def invoice(
             "paid_at": None,
             "voided_at": None,
         },
-        "subtotal": amount,
-        "subtotal_excluding_tax": amount,
+        "subtotal": 0,
+        "subtotal_excluding_tax": 0,
         "test_clock": None,
-        "total": amount,
+        "total": 0,
         "total_discount_amounts": [],
-        "total_excluding_tax": amount,
+        "total_excluding_tax": 0,
         "total_pretax_credit_amounts": [],
         "total_taxes": [],
         "webhooks_delivered_at": None,

@@ -35,6 +35,9 @@ class SandboxSettings:
     controls: bool = True
     # Answer only requests whose Host header names the loopback interface (DNS rebinding).
     loopback_only: bool = False
+    # The merchant name hosted pages and invoices show (Stripe: the account's public
+    # business name, shown on Checkout, the portal and invoices as `account_name`).
+    business_name: str = "Stripe Sandbox"
 
     def __post_init__(self) -> None:
         bad = [o for o in self.allowed_return_origins if origin(o) is None]

@@ -22,6 +22,12 @@ KIND_NAMES = {
     "billing_portal.session": "billing_portal.session",
     "payment_method": "PaymentMethod",
     "event": "event",
+    "invoiceitem": "invoiceitem",
+    "coupon": "coupon",
+    "discount": "discount",
+    "customer_balance_transaction": "customer_balance_transaction",
+    "subscription_schedule": "subscription_schedule",
+    "billing_portal.configuration": "billing_portal.configuration",
 }
 
 # Which kind an id belongs to, for `expand[]` of fields that hold bare ids.
@@ -30,6 +36,7 @@ PREFIXES = {
     "prod_": "product",
     "price_": "price",
     "cs_": "checkout.session",
+    "sub_sched_": "subscription_schedule",
     "sub_": "subscription",
     "in_": "invoice",
     "inpay_": "invoice_payment",
@@ -40,6 +47,10 @@ PREFIXES = {
     "bps_": "billing_portal.session",
     "pm_": "payment_method",
     "evt_": "event",
+    "ii_": "invoiceitem",
+    "di_": "discount",
+    "cbtxn_": "customer_balance_transaction",
+    "bpc_": "billing_portal.configuration",
 }
 
 
@@ -84,7 +95,8 @@ class Store:
         for prefix, kind in PREFIXES.items():
             if object_id.startswith(prefix):
                 return self.objects[kind].get(object_id)
-        return None
+        # Coupon ids are chosen by the caller, without a prefix.
+        return self.objects["coupon"].get(object_id)
 
     def private_of(self, object_id: str) -> dict[str, Any]:
         return self.private.setdefault(object_id, {})

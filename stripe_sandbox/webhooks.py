@@ -34,6 +34,7 @@ def sign(payload: str, secret: str, timestamp: int) -> str:
 
 MAX_DUPLICATE = 10
 MAX_DELAY_MS = 10_000
+MAX_DROP_TYPES = 50
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,21 @@ class Faults:
     shuffle: bool = False  # deliver the events of one action in random order
     delay_ms: int = 0  # wait before every attempt
     drop_first: bool = False  # the first attempt of each event is lost, then retried
+    # Events of these types (a trailing * matches a prefix) are lost for good: never
+    # delivered, never retried, as if Stripe had given up. `GET /v1/events` still has them.
+    drop_types: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Faults":
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
-        faults = cls(**data)
+        drop = data.get("drop_types", ())
+        if not isinstance(drop, list | tuple) or not all(isinstance(t, str) for t in drop):
+            raise ValueError("drop_types must be a list of event types")
+        if len(drop) > MAX_DROP_TYPES:
+            raise ValueError(f"drop_types takes at most {MAX_DROP_TYPES} types")
+        faults = cls(**{**data, "drop_types": tuple(drop)})
         _check_int("duplicate", faults.duplicate, 1, MAX_DUPLICATE)
         _check_int("delay_ms", faults.delay_ms, 0, MAX_DELAY_MS)
         for name in ("concurrent", "shuffle", "drop_first"):
@@ -173,6 +182,14 @@ class Deliverer:
                 log.exception("webhook batch failed")
 
     async def _first_attempt(self, evt: dict[str, Any], faults: Faults) -> None:
+        if _matches(evt["type"], faults.drop_types):
+            record = self.records.get(evt["id"])
+            if record is not None:
+                record.attempts.append(
+                    {"at": time.time(), "status": None, "error": "dropped for good by fault"}
+                )
+            self._finish(evt)
+            return
         delivered = await self._attempt(evt, faults, dropped=faults.drop_first)
         if delivered or self.settings.max_attempts <= 1:
             self._finish(evt)
@@ -225,6 +242,12 @@ class Deliverer:
         if ok:
             record.delivered = True
         return ok
+
+
+def _matches(event_type: str, patterns: tuple[str, ...]) -> bool:
+    return any(
+        event_type.startswith(p[:-1]) if p.endswith("*") else event_type == p for p in patterns
+    )
 
 
 def faults_json(faults: Faults) -> dict[str, Any]:

@@ -54,6 +54,7 @@ TABLES: dict[str, str] = {
     "holds": "kept; active ones released",
     "user_subscriptions": "kept, marked canceled (the Stripe subscription is canceled)",
     "purchases": "kept: payments and the credits they granted, no personal fields",
+    "purchase_lines": "kept: what each line of a payment granted, no personal fields",
     "shortfalls": "kept: credits a take-back could not take, no personal fields",
     "checkout_sessions": "kept: Stripe checkout ids, no personal fields",
     "tool_runs": "kept: the heavy-run slot (tool and times), no personal fields",

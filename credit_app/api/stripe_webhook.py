@@ -2,10 +2,12 @@
 
 2xx once the event is durably recorded as final (applied, ignored, duplicate) or was
 already; 400 for a bad signature or a body that is not event-shaped (nothing written;
-stripe_gateway.verify_event); 413 over 1 MiB; 503 when the event must wait for another
-one (recorded as deferred; Stripe retries); 500 on an unexpected error (recorded as
-failed with the error; Stripe retries, `credit-app replay` can too); never 5xx for an
-unknown type (recorded as ignored).
+stripe_gateway.verify_event); 413 over 1 MiB; 202 when the event must wait for another
+one (recorded as deferred and completed by our own side: when the payment it waits for
+is recorded, by `credit-app replay` or a sync; never days of Stripe retries, which would
+get the endpoint disabled); 500 on an unexpected error (recorded as failed with the
+error; Stripe retries, `credit-app replay` can too); never 5xx for an unknown type
+(recorded as ignored).
 """
 
 import logging
@@ -55,8 +57,8 @@ async def stripe_webhook(request: Request) -> JSONResponse:
         logger.exception("stripe event %s could not be processed or recorded", event["id"])
         return JSONResponse({"error": "internal error"}, status_code=500)
     if outcome.outcome is EventOutcome.DEFERRED:
-        answer = {"error": "retry later", "outcome": outcome.outcome, "detail": outcome.detail}
-        return JSONResponse(answer, status_code=503)
+        answer = {"received": True, "outcome": outcome.outcome, "detail": outcome.detail}
+        return JSONResponse(answer, status_code=202)
     if outcome.outcome is EventOutcome.FAILED:
         # The error is in the log and on the event's row (`credit-app events --failed`).
         return JSONResponse({"error": "internal error", "outcome": outcome.outcome}, 500)

@@ -486,6 +486,7 @@ def erase_personal_data(session: Session, *, user_id: uuid.UUID, now: datetime) 
     placeholder = erased_email(user_id)
     user.email, user.email_key = placeholder, placeholder
     user.name = user.image = user.time_zone = user.stripe_customer_id = None
+    user.stripe_customer_livemode = None
     user.email_verified_at = None
     user.password_hash = ERASED_PASSWORD_HASH
     user.deleted_at = now

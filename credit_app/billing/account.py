@@ -1,7 +1,8 @@
 """What a signed-in page shows about its user, read in one transaction: balance, plan,
 subscription and the latest ledger entries, with the rules that say what they mean (which
 plan applies, a failed payment, a low balance); and /usage's view of the ledger, whose
-period totals start where the billing period does."""
+period totals start where the billing period does and whose days are the person's (their
+stored time zone)."""
 
 import uuid
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from credit_app import credits
+from credit_app import credits, zones
 from credit_app.billing import catalog
 from credit_app.billing.subscriptions import (
     ENTITLED_STATUSES,
@@ -19,7 +20,15 @@ from credit_app.billing.subscriptions import (
 )
 from credit_app.credits import usage
 from credit_app.db import in_read
-from credit_app.models import LedgerEntry, SubscriptionStatus, User, utcnow
+from credit_app.models import (
+    LedgerEntry,
+    PlanInterval,
+    SubscriptionPlan,
+    SubscriptionStatus,
+    User,
+    UserSubscription,
+    utcnow,
+)
 from credit_app.settings import get_settings
 
 # LedgerEntry is re-exported: the rows of `AccountSnapshot.recent`, for callers above the
@@ -68,6 +77,16 @@ class AccountSnapshot:
     recent: list[LedgerEntry]
     # The person opened the link mailed to their address (auth.verification).
     email_verified: bool
+    # Their IANA time zone ("Europe/Paris"; "" until one is known): pages list times in it
+    # (else in the browser's), and dates the server writes are days there.
+    time_zone: str = ""
+    # A plan change waiting for the period end ("Changes to Pro monthly on ..."): the
+    # plan's name with its billing interval, and when; "" / None when none is scheduled.
+    scheduled_plan_name: str = ""
+    scheduled_change_at: datetime | None = None
+    # A renewal waiting for the customer to authenticate (3-D Secure): Stripe's hosted
+    # invoice page where they do it; "" when nothing waits.
+    authenticate_url: str = ""
 
 
 def account_snapshot(
@@ -105,7 +124,27 @@ def account_snapshot(
         has_billing_account=user.stripe_customer_id is not None,
         recent=credits.recent_entries(session, user_id=user_id, limit=recent),
         email_verified=user.email_verified_at is not None,
+        time_zone=user.time_zone or "",
+        scheduled_plan_name=_scheduled_name(session, subscription),
+        scheduled_change_at=subscription.scheduled_change_at if subscription else None,
+        authenticate_url=(subscription.action_required_url or "") if subscription else "",
     )
+
+
+INTERVAL_WORDS = {PlanInterval.MONTH: "monthly", PlanInterval.YEAR: "yearly"}
+
+
+def _scheduled_name(session: Session, subscription: UserSubscription | None) -> str:
+    """ "Pro monthly": the scheduled plan's name and billing interval."""
+    if subscription is None or subscription.scheduled_plan_id is None:
+        return ""
+    if subscription.status == SubscriptionStatus.CANCELED:
+        return ""
+    plan = session.get(SubscriptionPlan, subscription.scheduled_plan_id)
+    if plan is None:
+        return ""
+    interval = INTERVAL_WORDS.get(PlanInterval(plan.interval)) if plan.interval else None
+    return f"{plan.name} {interval}" if interval else plan.name
 
 
 async def load_account(
@@ -133,14 +172,16 @@ def _usage(
     page: int,
     now: datetime,
 ) -> usage.UsageOverview:
+    tz = zones.zone(session.scalar(select(col(User.time_zone)).where(col(User.id) == user_id)))
     return usage.usage_overview(
         session,
         user_id=user_id,
-        period_start=billing_period_start(session, user_id=user_id, now=now),
+        period_start=billing_period_start(session, user_id=user_id, now=now, tz=tz),
         kind=kind,
         tool=tool,
         page=page,
         now=now,
+        tz=tz,
     )
 
 
@@ -155,5 +196,6 @@ async def load_usage(
 ) -> usage.UsageOverview:
     """Everything /usage shows (credits.usage.usage_overview), its period totals since the
     start of the user's current billing period, read in one read-only transaction so the
-    numbers agree."""
+    numbers agree. Days (the chart's, the Free plan's calendar month) are counted in the
+    user's stored time zone (UTC while none is known); `overview.tz` is that zone."""
     return await in_read(_usage, user_id, kind, tool, page, now or utcnow(), engine=engine)

@@ -30,6 +30,8 @@ class PaymentSettings(BaseModel):
     stripe_webhook_secret: str | None
     stripe_api_base: str | None
     redis_url: str | None
+    stripe_lookup_key_prefix: str = "credit_app_"
+    stripe_tax_behavior: str = "exclusive"
 
     @field_validator("stripe_secret_key", "stripe_webhook_secret", "stripe_api_base")
     @classmethod
@@ -111,6 +113,8 @@ def payment_settings(settings: Settings) -> PaymentSettings:
             stripe_webhook_secret=settings.stripe_webhook_secret,
             stripe_api_base=settings.stripe_api_base,
             redis_url=settings.redis_url,
+            stripe_lookup_key_prefix=settings.stripe_lookup_key_prefix,
+            stripe_tax_behavior=settings.stripe_tax_behavior,
         )
     except ValidationError as exc:
         reasons = "; ".join(

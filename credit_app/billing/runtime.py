@@ -17,9 +17,13 @@ def stripe_config(
             secret_key=sandbox_api_key,
             webhook_secret=sandbox_webhook_secret,
             api_base=payments.app_url.rstrip("/") + SANDBOX_PATH,
+            lookup_key_prefix=payments.stripe_lookup_key_prefix,
+            tax_behavior=payments.stripe_tax_behavior,
         )
     return StripeConfig(
         secret_key=payments.stripe_secret_key or "",
         webhook_secret=payments.stripe_webhook_secret or "",
         api_base=payments.stripe_api_base,
+        lookup_key_prefix=payments.stripe_lookup_key_prefix,
+        tax_behavior=payments.stripe_tax_behavior,
     )

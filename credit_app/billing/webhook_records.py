@@ -95,29 +95,75 @@ def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def unfinished_event_naming(
-    session: Session, stripe_ids: Iterable[str | None], *, types: Iterable[str]
-) -> str | None:
-    """The id of a deferred or failed event of one of `types` whose stored payload names
-    one of `stripe_ids` (as a JSON string value), if any: e.g. the still unapplied
-    payment a refund is about. Reads only the few unfinished rows (the outcome index)."""
+def _naming(stripe_ids: Iterable[str | None]) -> list[ColumnElement[bool]]:
+    """Conditions matching a stored payload that names one of `stripe_ids` (as a JSON
+    string value)."""
     wanted = [value for value in stripe_ids if isinstance(value, str) and value]
-    if not wanted:
-        return None
-    names = [
+    return [
         col(StripeEvent.payload).like(f"%{_like_literal(json.dumps(value))}%", escape="\\")
         for value in wanted
     ]
+
+
+def event_naming(
+    session: Session,
+    stripe_ids: Iterable[str | None],
+    *,
+    types: Iterable[str],
+    outcomes: Iterable[EventOutcome],
+) -> str | None:
+    """The id of the oldest event of one of `types`, with one of `outcomes`, whose stored
+    payload names one of `stripe_ids` (as a JSON string value), if any: e.g. the still
+    unapplied payment a refund is about, or the checkout that was refused."""
+    names = _naming(stripe_ids)
+    if not names:
+        return None
     return session.exec(
         select(col(StripeEvent.id))
         .where(
-            col(StripeEvent.outcome).in_(RETRYABLE_OUTCOMES),
+            col(StripeEvent.outcome).in_(list(outcomes)),
             col(StripeEvent.type).in_(list(types)),
             or_(*names),
         )
         .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
         .limit(1)
     ).first()
+
+
+def unfinished_event_naming(
+    session: Session, stripe_ids: Iterable[str | None], *, types: Iterable[str]
+) -> str | None:
+    """The id of a deferred or failed event of one of `types` whose stored payload names
+    one of `stripe_ids`, if any: e.g. the still unapplied payment a refund is about.
+    Reads only the few unfinished rows (the outcome index)."""
+    return event_naming(session, stripe_ids, types=types, outcomes=RETRYABLE_OUTCOMES)
+
+
+def deferred_events_about(
+    session: Session,
+    *,
+    customer: str | None,
+    stripe_ids: Iterable[str | None],
+    types: Iterable[str],
+    limit: int = 20,
+) -> Sequence[str]:
+    """Deferred events of `types` for this Stripe customer or naming one of `stripe_ids`,
+    oldest first: the refunds and disputes that waited for a payment just recorded."""
+    conditions = _naming(stripe_ids)
+    if customer:
+        conditions.append(col(StripeEvent.stripe_customer_id) == customer)
+    if not conditions:
+        return []
+    return session.exec(
+        select(col(StripeEvent.id))
+        .where(
+            col(StripeEvent.outcome) == EventOutcome.DEFERRED,
+            col(StripeEvent.type).in_(list(types)),
+            or_(*conditions),
+        )
+        .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
+        .limit(limit)
+    ).all()
 
 
 def _blank(value: Any) -> tuple[Any, bool]:

@@ -20,9 +20,11 @@ from credit_app.models import EventOutcome
 
 
 class RetryLater(Exception):
-    """The event cannot be applied yet (e.g. a refund for a payment not yet recorded).
-    Its effects are rolled back, the event is recorded as deferred and the webhook answers
-    503, so Stripe delivers it again (or `credit-app replay` runs it)."""
+    """The event cannot be applied yet (e.g. a refund of our payment not yet recorded).
+    Its effects are rolled back and the event is recorded as deferred; the webhook answers
+    2xx (Stripe disables endpoints that keep failing, and its retries would not help), and
+    the event is completed later by our own side: when the event that records its payment
+    is applied (webhooks.process_event), by `credit-app replay`, or by a sync."""
 
 
 class Fetch(StrEnum):
@@ -32,8 +34,13 @@ class Fetch(StrEnum):
     # The current state of the subscription the event's object belongs to (Stripe does not
     # deliver in order: the fetched object is the newest state whatever arrived first).
     SUBSCRIPTION = "subscription"
-    # The price an invoice billed (not the subscription's price now: it may have changed).
-    INVOICE_PRICE = "invoice_price"
+    # Every line of an invoice, when the event's copy does not hold them all
+    # (`lines.has_more`): the grant is the sum over its lines.
+    INVOICE_LINES = "invoice_lines"
+    # The prices an invoice's lines billed (not the subscription's price now: it may have
+    # changed), for those not already known from the fetched subscription. After
+    # INVOICE_LINES: fetches run in this declaration order.
+    INVOICE_PRICES = "invoice_prices"
     # A dispute's current state: events about it may arrive in any order.
     DISPUTE = "dispute"
     # The invoice a charge's payment intent paid (a subscription payment's purchase is
@@ -46,7 +53,10 @@ class Facts:
     """What was fetched from Stripe for a handler (the fields its fetch plan names)."""
 
     subscription: dict[str, Any] | None = None
-    invoice_price: dict[str, Any] | None = None
+    # All of an invoice's lines, when fetched (None: the event's own `lines` are complete).
+    invoice_lines: list[dict[str, Any]] | None = None
+    # Prices by id, for the invoice lines whose price the subscription does not carry.
+    invoice_prices: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoice_id: str | None = None
     dispute: dict[str, Any] | None = None
 

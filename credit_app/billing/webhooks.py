@@ -9,16 +9,20 @@ inserts the row under the event's unique id, or takes back a row left `deferred`
 delivery finds the row claimed or final and changes nothing. A crash rolls back both.
 
 Outcomes (models.EventOutcome): applied, ignored and duplicate are final. RetryLater
-rolls the effects back and records `deferred` (the route answers 503); any other error
-rolls them back and records `failed` with the error, in a transaction of its own (the
-route answers 500). Both are claimed again by Stripe's next delivery or by
-`credit-app replay EVT_ID`, which runs the stored payload through this same path. An
+rolls the effects back and records `deferred` (the route answers 2xx: it waits for
+another event, which Stripe's retries would not bring, and Stripe disables endpoints
+that keep failing); any other error rolls them back and records `failed` with the error,
+in a transaction of its own (the route answers 500). A deferred refund or dispute is run
+again as soon as the payment it waits for is recorded (`process_event`), and either kind
+is claimed again by Stripe's next delivery (failed), by `credit-app replay EVT_ID`, which
+runs the stored payload through this same path, or by a sync. An
 unfinished outcome never overwrites a final one written meanwhile. An object Stripe no
 longer has (404, `resource_missing`) makes the event `ignored`, final: no retry would
 find it.
 """
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
@@ -29,10 +33,19 @@ from typing import Any
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
+from credit_app.billing import purchases
 from credit_app.billing.stripe_gateway import StripeGateway, StripeObjectMissing
 from credit_app.billing.subscriptions import deleted_account_for
-from credit_app.billing.webhook_handlers import event_time, registry
-from credit_app.billing.webhook_records import erase_personal_data_from_events
+from credit_app.billing.webhook_handlers import (
+    RECORDS_PURCHASES,
+    TAKE_BACK_TYPES,
+    event_time,
+    registry,
+)
+from credit_app.billing.webhook_records import (
+    deferred_events_about,
+    erase_personal_data_from_events,
+)
 from credit_app.billing.webhook_registry import Facts, Fetch, Handled, RetryLater
 from credit_app.db import insert_unless_exists, read_scope, session_scope
 from credit_app.models import (
@@ -52,7 +65,7 @@ __all__ = [
     "apply_event",
     "claim_event",
     "gather_facts",
-    "invoice_price_id",
+    "invoice_price_ids",
     "owner_ids",
     "process_event",
     "replay_event",
@@ -86,14 +99,15 @@ class ReplayRefused(Exception):
     """`replay` cannot run this event (unknown id, or recorded without its payload)."""
 
 
-def invoice_price_id(invoice: dict[str, Any]) -> str | None:
-    """The price billed by an invoice's first line (API 2025-03+: `pricing.price_details`)."""
-    lines = (invoice.get("lines") or {}).get("data") or []
-    if not lines:
-        return None
-    pricing = lines[0].get("pricing") or {}
-    price = (pricing.get("price_details") or {}).get("price") or lines[0].get("price")
-    return price if isinstance(price, str) else (price or {}).get("id")
+def invoice_price_ids(lines: list[dict[str, Any]]) -> list[str]:
+    """The ids of the prices an invoice's lines bill and carry only by id, in line order,
+    each once (a line with its Price expanded needs nothing fetched)."""
+    ids: list[str] = []
+    for line in lines:
+        price = purchases.line_price(line)
+        if isinstance(price, str) and price not in ids:
+            ids.append(price)
+    return ids
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -123,9 +137,28 @@ async def _fetch_subscription(gateway: StripeGateway, obj: dict[str, Any], facts
         facts.subscription = await gateway.retrieve_subscription(subscription_id)
 
 
-async def _fetch_invoice_price(gateway: StripeGateway, obj: dict[str, Any], facts: Facts) -> None:
-    if price_id := invoice_price_id(obj):
-        facts.invoice_price = await gateway.retrieve_price(price_id)
+def _is_subscription_invoice(obj: dict[str, Any]) -> bool:
+    return obj.get("object") == "invoice" and bool(subscription_id_of(obj))
+
+
+async def _fetch_invoice_lines(gateway: StripeGateway, obj: dict[str, Any], facts: Facts) -> None:
+    lines = _dict(obj.get("lines"))
+    complete = isinstance(lines.get("data"), list) and not lines.get("has_more")
+    if _is_subscription_invoice(obj) and obj.get("id") and not complete:
+        facts.invoice_lines = await gateway.list_invoice_lines(obj["id"])
+
+
+async def _fetch_invoice_prices(gateway: StripeGateway, obj: dict[str, Any], facts: Facts) -> None:
+    if not _is_subscription_invoice(obj):
+        return
+    lines = facts.invoice_lines
+    if lines is None:
+        lines = _dict(obj.get("lines")).get("data") or []
+    items = _dict(_dict(facts.subscription).get("items")).get("data") or []
+    carried = {_dict(item.get("price")).get("id") for item in items if isinstance(item, dict)}
+    for price_id in invoice_price_ids(lines):
+        if price_id not in carried:
+            facts.invoice_prices[price_id] = await gateway.retrieve_price(price_id)
 
 
 async def _fetch_dispute(gateway: StripeGateway, obj: dict[str, Any], facts: Facts) -> None:
@@ -139,7 +172,8 @@ async def _fetch_payment_invoice(gateway: StripeGateway, obj: dict[str, Any], fa
 
 _FETCHERS: dict[Fetch, Callable[[StripeGateway, dict[str, Any], Facts], Awaitable[None]]] = {
     Fetch.SUBSCRIPTION: _fetch_subscription,
-    Fetch.INVOICE_PRICE: _fetch_invoice_price,
+    Fetch.INVOICE_LINES: _fetch_invoice_lines,
+    Fetch.INVOICE_PRICES: _fetch_invoice_prices,
     Fetch.DISPUTE: _fetch_dispute,
     Fetch.PAYMENT_INVOICE: _fetch_payment_invoice,
 }
@@ -147,11 +181,14 @@ assert set(_FETCHERS) == set(Fetch), "every Fetch needs a fetcher"
 
 
 async def gather_facts(gateway: StripeGateway, event: dict[str, Any]) -> Facts:
-    """Fetch what the event's handler declared (nothing for an unhandled type)."""
+    """Fetch what the event's handler declared (nothing for an unhandled type), in the
+    order `Fetch` declares (an invoice's prices after its lines)."""
     facts = Facts()
     obj = event["data"]["object"]
-    for need in sorted(registry.fetch_plan(event["type"])):
-        await _FETCHERS[need](gateway, obj, facts)
+    plan = registry.fetch_plan(event["type"])
+    for need in Fetch:
+        if need in plan:
+            await _FETCHERS[need](gateway, obj, facts)
     return facts
 
 
@@ -186,7 +223,40 @@ async def process_event(
         return await asyncio.to_thread(_apply, event, engine, lambda _session: gone)
     except Exception as exc:
         return await asyncio.to_thread(_record_failure, event, exc, engine)
-    return await asyncio.to_thread(apply_event, event, facts, engine)
+    outcome = await asyncio.to_thread(apply_event, event, facts, engine)
+    if outcome.outcome is EventOutcome.APPLIED and event["type"] in RECORDS_PURCHASES:
+        outcome = await _complete_waiting_takebacks(gateway, event, outcome, livemode, engine)
+    return outcome
+
+
+async def _complete_waiting_takebacks(
+    gateway: StripeGateway,
+    event: dict[str, Any],
+    outcome: Outcome,
+    livemode: bool,
+    engine: Engine | None,
+) -> Outcome:
+    """A payment was just recorded: run again the refunds and disputes that were deferred
+    waiting for it (those of its customer, or naming its payment), so they do not wait for
+    a sync. Each goes through `process_event` as a replay would; one that still cannot be
+    applied stays deferred. Whose balances changed is added to `outcome`."""
+    obj = _dict(event["data"]["object"])
+    _, customer = owner_ids(event)
+    with read_scope(engine) as session:
+        waiting = deferred_events_about(
+            session,
+            customer=customer,
+            stripe_ids=(obj.get("payment_intent"), obj.get("id")),
+            types=TAKE_BACK_TYPES,
+        )
+    users = list(outcome.user_ids)
+    for event_id in waiting:
+        try:
+            done = await replay_event(gateway, event_id, livemode=livemode, engine=engine)
+        except ReplayRefused:
+            continue
+        users.extend(user for user in done.user_ids if user not in users)
+    return dataclasses.replace(outcome, user_ids=tuple(users))
 
 
 def apply_event(event: dict[str, Any], facts: Facts, engine: Engine | None = None) -> Outcome:

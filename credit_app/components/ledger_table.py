@@ -1,9 +1,12 @@
-"""A table of ledger entries (rows as made by state.live.entry_row)."""
+"""A table of ledger entries (rows as made by state.live.entry_row), their times in the
+viewer's time zone (components/local_time.py)."""
 
 from collections.abc import Sequence
 
 import reflex as rx
 from reflex.vars import ObjectVar
+
+from credit_app.components.local_time import local_time
 
 # On a phone the running balance column gives way, so the table fits the screen instead of
 # scrolling (a scrolling region would have to be reachable by keyboard).
@@ -12,7 +15,7 @@ _WIDE_ONLY = rx.breakpoints(initial="none", sm="table-cell")
 
 def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(row["when"]),
+        rx.table.cell(local_time(row["at"])),
         rx.table.cell(rx.badge(row["kind"], variant="surface")),
         rx.table.cell(row["what"]),
         rx.table.cell(

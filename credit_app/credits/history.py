@@ -12,12 +12,13 @@ import io
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlmodel import Session, col
 
+from credit_app import zones
 from credit_app.credits.errors import UnknownUser
 from credit_app.models import EntryKind, LedgerEntry, User, utcnow
 from credit_app.tools.report import NO_TOOL, ReportEntry, ReportWindow
@@ -26,6 +27,8 @@ from credit_app.tools.report import NO_TOOL, ReportEntry, ReportWindow
 SPENDING_KINDS = (EntryKind.SPEND, EntryKind.CAPTURE)
 TOOL_KINDS = (*SPENDING_KINDS, EntryKind.REFUND)
 S = TypeVar("S", bound=Select)
+# created_at: ISO-8601 with the UTC offset of the zone the export was made for (the
+# person's), e.g. "2026-11-26T19:05:00.123456+01:00"; the same instant as stored in UTC.
 CSV_COLUMNS = [
     "id",
     "created_at",
@@ -78,7 +81,22 @@ def ledger_page(
     return list(rows)
 
 
-def ledger_csv(session: Session, *, user_id: uuid.UUID, where: LedgerFilter) -> str:
+def user_zone(session: Session, *, user_id: uuid.UUID) -> tzinfo:
+    """The person's stored time zone (User.time_zone); UTC while none is known. What the
+    services that write for a person (CSV, PDF) use unless their caller passes one."""
+    return zones.zone(session.scalar(select(col(User.time_zone)).where(col(User.id) == user_id)))
+
+
+def ledger_csv(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    where: LedgerFilter,
+    tz: tzinfo | None = None,
+) -> str:
+    """The entries under `where`, oldest first, as CSV (CSV_COLUMNS), their times in `tz`
+    (None: the person's stored zone)."""
+    tz = tz if tz is not None else user_zone(session, user_id=user_id)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -87,7 +105,7 @@ def ledger_csv(session: Session, *, user_id: uuid.UUID, where: LedgerFilter) -> 
         writer.writerow(
             [
                 e.id,
-                e.created_at.isoformat(),
+                e.created_at.astimezone(tz).isoformat(),
                 e.kind,
                 e.feature or "",
                 e.source or "",
@@ -112,13 +130,21 @@ def features_used(session: Session, *, user_id: uuid.UUID) -> list[str]:
 
 
 def spending_by_day(
-    session: Session, *, user_id: uuid.UUID, days: int = 30, now: datetime | None = None
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    days: int = 30,
+    now: datetime | None = None,
+    tz: tzinfo = UTC,
 ) -> list[dict[str, int | str]]:
-    """Net credits spent per UTC day per tool (refunds subtracted), oldest day first, one
-    row per day including days with nothing spent, so a chart has no gaps."""
+    """Net credits spent per day per tool (refunds subtracted), oldest day first, one row
+    per day including days with nothing spent, so a chart has no gaps. Days are calendar
+    days in `tz` (the person's zone): the last is today there, and an entry belongs to the
+    day it was made on there (23:30 UTC is the next day in Berlin, the same in New York).
+    Rows are labelled "MM-DD"."""
     now = now or utcnow()
-    first_day = (now - timedelta(days=days - 1)).date()
-    since = datetime.combine(first_day, datetime.min.time(), now.tzinfo)
+    first_day = zones.local_day(now, tz) - timedelta(days=days - 1)
+    since = zones.start_of_day(first_day, tz)
     rows = session.execute(
         select(col(LedgerEntry.created_at), col(LedgerEntry.feature), col(LedgerEntry.delta)).where(
             col(LedgerEntry.user_id) == user_id,
@@ -129,7 +155,7 @@ def spending_by_day(
     ).all()
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for created_at, feature, delta in rows:
-        per_day[created_at.date().isoformat()][feature or NO_TOOL] -= delta
+        per_day[zones.local_day(created_at, tz).isoformat()][feature or NO_TOOL] -= delta
     result: list[dict[str, int | str]] = []
     for offset in range(days):
         day = (first_day + timedelta(days=offset)).isoformat()
@@ -191,15 +217,18 @@ class ReportInput:
     name: str  # the person's name, else their email
     balance: int  # the balance when the entries were read
     entries: list[ReportEntry]  # oldest first
+    tz: tzinfo = UTC  # the person's time zone, which the report prints its times in
 
 
 def report_input(
     session: Session, *, user_id: uuid.UUID, window: ReportWindow, limit: int
 ) -> ReportInput:
-    """The person's name and balance now, and their entries inside `window`, oldest
-    first, at most the newest `limit`. Raises UnknownUser for an id with no user."""
+    """The person's name, balance and time zone now, and their entries inside `window`,
+    oldest first, at most the newest `limit`. Raises UnknownUser for an id with no user."""
     person = session.execute(
-        select(col(User.name), col(User.email), col(User.credits)).where(col(User.id) == user_id)
+        select(col(User.name), col(User.email), col(User.credits), col(User.time_zone)).where(
+            col(User.id) == user_id
+        )
     ).first()
     if person is None:
         raise UnknownUser(user_id)
@@ -207,6 +236,7 @@ def report_input(
         name=person.name or person.email,
         balance=person.credits,
         entries=report_entries(session, user_id=user_id, window=window, limit=limit),
+        tz=zones.zone(person.time_zone),
     )
 
 

@@ -14,7 +14,11 @@ Namespaces:
                                             hold while a long tool runs)
   tool:<...>:refund                         the refund of that spend when the tool failed
   hold:<hold_id>:capture                    the spend that captures a hold
-  stripe:invoice:<in_...>                   credits of a paid subscription invoice
+  stripe:invoice:<in_...>                   credits of a paid subscription invoice: the sum
+                                            of its lines (billing/purchases.py), one entry
+                                            per invoice; the same key before and after the
+                                            line rule (revision 0008), so an invoice granted
+                                            under either is never granted again
   stripe:payment:<pi_...>                   credits of a paid credit pack
   stripe:purchase:<id>:refund:<cumulative>  take-back up to a cumulative refunded amount
   stripe:purchase:<id>:dispute:<dp_...>     take-back of a dispute; `:won` restores it

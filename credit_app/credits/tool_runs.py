@@ -152,9 +152,10 @@ async def run_report(
     engine: Engine | None = None,
 ) -> charging.Charged[report.ReportResult]:
     """Build the user's PDF usage report of their whole history up to now (the report
-    states that window): credits held while it runs, captured when it is ready. The name
-    and balance it prints are read from the database with its entries, in one transaction
-    (holds do not change the balance, so it is the balance before this report's charge).
+    states that window): credits held while it runs, captured when it is ready. The name,
+    balance and time zone (its times and months) are read from the database with its
+    entries, in one transaction (holds do not change the balance, so it is the balance
+    before this report's charge).
     Raises like run_tool."""
     async with one_heavy_run(user_id, "report", engine=engine):
         window = report.ReportWindow(until=utcnow())
@@ -172,6 +173,7 @@ async def run_report(
                 balance=found.balance,
                 window=window,
                 progress=progress,
+                tz=found.tz,
             )
 
         action_key = keys.tool_action(user_id, "report", action_id)
@@ -214,8 +216,8 @@ async def report_pdf(
 async def read_report(
     user_id: uuid.UUID, *, window: report.ReportWindow, engine: Engine | None = None
 ) -> history.ReportInput:
-    """The user's name, balance and ledger entries inside `window` (oldest first), as the
-    report prints them, read in one transaction."""
+    """The user's name, balance, time zone and ledger entries inside `window` (oldest
+    first), as the report prints them, read in one transaction."""
     return await in_read(
         history.report_input,
         engine=engine,

@@ -5,6 +5,10 @@ day, totals since the start of the billing period, and the CSV export.
     text = await usage_csv(user_id, kind=EntryKind.REFUND)
     used = usage_overview(session, ..., kind=(EntryKind.SPEND, EntryKind.CAPTURE))
 
+Days (the chart's buckets) are calendar days in `tz`, the person's time zone, which the
+caller passes (billing.account.load_usage reads the stored one); the CSV's times carry the
+person's UTC offset.
+
 `kind` is one entry kind or several (the /usage filter's "Used" is spends and captures:
 wording.KIND_FILTERS); None: any.
 
@@ -18,7 +22,7 @@ import csv
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, Select
@@ -70,8 +74,9 @@ class UsagePage:
 @dataclass(frozen=True)
 class UsageOverview:
     page: UsagePage
-    chart: list[dict[str, int | str]]  # net credits spent per day and tool
+    chart: list[dict[str, int | str]]  # net credits spent per day (in `tz`) and tool
     period: UsageTotals  # since the start of the current billing period
+    tz: tzinfo = UTC  # the zone the days were counted in, for showing dates in it
 
 
 def _page(
@@ -107,16 +112,19 @@ def usage_overview(
     page: int = 1,
     per_page: int = PER_PAGE,
     now: datetime | None = None,
+    tz: tzinfo = UTC,
 ) -> UsageOverview:
     """Everything /usage shows of the ledger, in the caller's session so the numbers
     agree: one page of entries (newest first, filtered by kind and tool, None: any), the
-    last 30 days' spending per tool, and the totals since `period_start`."""
+    last 30 days' spending per tool (calendar days in `tz`, today last), and the totals
+    since `period_start`."""
     return UsageOverview(
         page=_page(session, user_id, kind, tool, page, per_page),
         chart=history.spending_by_day(
-            session, user_id=user_id, days=CHART_DAYS, now=now or utcnow()
+            session, user_id=user_id, days=CHART_DAYS, now=now or utcnow(), tz=tz
         ),
         period=history.usage_totals(session, user_id=user_id, since=period_start),
+        tz=tz,
     )
 
 
@@ -174,13 +182,15 @@ async def usage_csv(
     *,
     kind: Kinds = None,
     tool: str | None = None,
+    tz: tzinfo | None = None,
     engine: Engine | None = None,
 ) -> str:
     """The user's whole ledger under the filters, oldest first, as CSV: the ledger's columns
     as they are stored (kind, feature id, ...: for programs), then `type`, the kind in the
-    words the page uses."""
+    words the page uses. `created_at` is ISO-8601 with the UTC offset of `tz` (None: the
+    user's stored time zone, UTC while none is known), e.g. "2026-11-26T19:05:00+01:00"."""
     text = await in_read(
-        history.ledger_csv, engine=engine, user_id=user_id, where=_where(kind, tool)
+        history.ledger_csv, engine=engine, user_id=user_id, where=_where(kind, tool), tz=tz
     )
     return _with_type_column(text)
 

@@ -9,8 +9,10 @@ from reflex.vars import ObjectVar
 from credit_app import routes
 from credit_app.auth.profile import time_zone_choices
 from credit_app.auth.validation import EMAIL_MAX, NAME_MAX, PASSWORD_RULE
+from credit_app.components.a11y import visually_hidden
 from credit_app.components.form_field import INVALID_BORDER, form_field
 from credit_app.components.layout import auth_card, signed_in_layout
+from credit_app.components.local_time import local_time
 from credit_app.state.account_settings import AccountSettingsState as S
 from credit_app.state.account_settings import ConfirmEmailState
 from credit_app.state.live import LiveAccount
@@ -100,6 +102,8 @@ def _profile() -> rx.Component:
             on_submit=S.save_name,
             no_validate=True,
             width="100%",
+            # Never a GET with the fields in the URL, even before the page is live.
+            method="post",
         ),
         rx.separator(size="4"),
         _time_zone_form(),
@@ -125,8 +129,8 @@ def _time_zone_form() -> rx.Component:
                 },
             ),
             rx.text(
-                "Used for the dates in your reports, CSV files and e-mails. Taken from your "
-                "browser when you first signed in.",
+                "Times on these pages, in your reports, CSV files and e-mails are in this "
+                "zone. Taken from your browser when you first signed in.",
                 id="account-time-zone-hint",
                 size="1",
                 color_scheme="gray",
@@ -150,6 +154,8 @@ def _time_zone_form() -> rx.Component:
         ),
         on_submit=S.save_time_zone,
         width="100%",
+        # Never a GET with the fields in the URL, even before the page is live.
+        method="post",
     )
 
 
@@ -205,6 +211,8 @@ def _email() -> rx.Component:
             on_submit=S.request_email_change,
             no_validate=True,
             width="100%",
+            # Never a GET with the fields in the URL, even before the page is live.
+            method="post",
         ),
     )
 
@@ -255,6 +263,8 @@ def _password() -> rx.Component:
             key=S.password_form_key,
             no_validate=True,
             width="100%",
+            # Never a GET with the fields in the URL, even before the page is live.
+            method="post",
         ),
     )
 
@@ -268,8 +278,15 @@ def _revoke(session_id: rx.Var) -> Any:
 def _session_row(row: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.flex(
         rx.vstack(
-            rx.text("Signed in ", row["started"], size="2", weight="medium"),
-            rx.text("Expires ", row["expires"], size="1", color_scheme="gray"),
+            rx.text(
+                "Signed in ", local_time(row["started"], with_zone=True), size="2", weight="medium"
+            ),
+            rx.text(
+                "Expires ",
+                local_time(row["expires"], with_zone=True),
+                size="1",
+                color_scheme="gray",
+            ),
             spacing="1",
         ),
         rx.cond(
@@ -277,12 +294,15 @@ def _session_row(row: ObjectVar[dict[str, str]]) -> rx.Component:
             rx.badge("This device", color_scheme="grass", variant="soft", size="2"),
             rx.button(
                 "Sign out",
+                # Its name: "Sign out the session signed in 26 Nov 2026, 18:05 CET"
+                visually_hidden(
+                    " the session signed in ", local_time(row["started"], with_zone=True)
+                ),
                 on_click=_revoke(row["id"]),
                 variant="soft",
                 color_scheme="gray",
                 size="2",
                 disabled=S.sessions_busy,
-                aria_label="Sign out the session signed in " + row["started"],
                 class_name="revoke-session",
             ),
         ),
@@ -410,6 +430,8 @@ def _delete_dialog() -> rx.Component:
                 on_submit=S.delete_account,
                 no_validate=True,
                 width="100%",
+                # Never a GET with the fields in the URL, even before the page is live.
+                method="post",
             ),
             max_width="30em",
         ),

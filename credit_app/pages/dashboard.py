@@ -130,7 +130,18 @@ def _subscription() -> rx.Component:
         rx.cond(
             LiveAccount.subscription_ended,
             rx.text("Your subscription has ended.", id="plan-status"),
-            rx.text("Renews on ", LiveAccount.period_end, ".", id="plan-status"),
+            rx.cond(
+                LiveAccount.scheduled_plan != "",
+                rx.text(
+                    "Changes to ",
+                    LiveAccount.scheduled_plan,
+                    " on ",
+                    LiveAccount.scheduled_change_day,
+                    ".",
+                    id="plan-status",
+                ),
+                rx.text("Renews on ", LiveAccount.period_end, ".", id="plan-status"),
+            ),
         ),
     )
     return rx.card(
@@ -144,7 +155,28 @@ def _subscription() -> rx.Component:
                 align="center",
             ),
             rx.cond(
-                LiveAccount.payment_failed,
+                LiveAccount.authenticate_url != "",
+                rx.callout(
+                    rx.text(
+                        "Your bank asks you to confirm your last payment. ",
+                        rx.link(
+                            "Authenticate your payment",
+                            href=LiveAccount.authenticate_url,
+                            is_external=False,
+                            id="authenticate-payment",
+                            underline="always",
+                        ),
+                        " to keep your plan; no credits are added until it is paid.",
+                    ),
+                    icon="shield-alert",
+                    color_scheme="amber",
+                    role="alert",
+                    id="payment-action-required",
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                LiveAccount.payment_failed & (LiveAccount.authenticate_url == ""),
                 rx.callout(
                     "Your last payment failed. Update your card to keep your plan; no credits "
                     "are added until it is paid.",

@@ -50,6 +50,8 @@ def forgot_password_page() -> rx.Component:
             on_submit=ForgotPasswordState.submit,
             no_validate=True,
             width="100%",
+            # Never a GET with the fields in the URL, even before the page is live.
+            method="post",
         ),
         rx.text(
             "Remembered it? ",

@@ -73,6 +73,8 @@ def login_page() -> rx.Component:
             on_submit=LoginState.submit,
             no_validate=True,
             width="100%",
+            # Never a GET with the fields in the URL, even before the page is live.
+            method="post",
         ),
         rx.text("New here? ", rx.link("Create an account", href=routes.SIGNUP), size="2"),
     )

@@ -62,6 +62,8 @@ def _choose_button(plan: PlanSpec, label: rx.Var[str] | str) -> rx.Component:
         on_submit=BillingState.choose,
         reset_on_submit=False,
         width="100%",
+        # Never a GET with the fields in the URL, even before the page is live.
+        method="post",
     )
 
 

@@ -41,6 +41,8 @@ def _form() -> rx.Component:
         on_submit=ResetPasswordState.submit,
         no_validate=True,
         width="100%",
+        # Never a GET with the fields in the URL, even before the page is live.
+        method="post",
     )
 
 

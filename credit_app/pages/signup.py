@@ -77,6 +77,8 @@ def signup_page() -> rx.Component:
             # The browser's own checks would hide our messages; the server validates.
             no_validate=True,
             width="100%",
+            # Never a GET with the fields in the URL, even before the page is live.
+            method="post",
         ),
         rx.text(
             "Already have an account? ",

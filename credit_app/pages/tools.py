@@ -8,6 +8,7 @@ from credit_app import routes
 from credit_app.billing import catalog
 from credit_app.components.a11y import visually_hidden
 from credit_app.components.layout import signed_in_layout
+from credit_app.components.local_time import local_time
 from credit_app.state.live import LiveAccount
 from credit_app.state.tools import ToolsState
 from credit_app.tools import load_catalog, qr
@@ -137,6 +138,8 @@ def _qr() -> rx.Component:
             on_submit=ToolsState.make_qr,
             reset_on_submit=False,
             width="100%",
+            # Never a GET with the fields in the URL, even before the page is live.
+            method="post",
         ),
         rx.cond(
             ToolsState.qr_png != "",
@@ -171,6 +174,8 @@ def _keywords() -> rx.Component:
             on_submit=ToolsState.extract_keywords,
             reset_on_submit=False,
             width="100%",
+            # Never a GET with the fields in the URL, even before the page is live.
+            method="post",
         ),
         rx.cond(ToolsState.keyphrases.length() > 0, _keywords_result()),
     )
@@ -272,6 +277,8 @@ def _report() -> rx.Component:
             on_submit=ToolsState.make_report,
             reset_on_submit=False,
             width="100%",
+            # Never a GET with the fields in the URL, even before the page is live.
+            method="post",
         ),
         rx.cond(
             ToolsState.running == "report",
@@ -335,15 +342,16 @@ def _recent_reports() -> rx.Component:
                     rx.foreach(
                         ToolsState.reports,
                         lambda r: rx.table.row(
-                            rx.table.cell(r["when"]),
+                            rx.table.cell(local_time(r["at"])),
                             rx.table.cell(r["size"], " · ", r["pages"]),
                             rx.table.cell(
                                 rx.button(
                                     "Download",
+                                    # Its name: "Download the report built 26 Nov 2026, 18:05"
+                                    visually_hidden(" the report built ", local_time(r["at"])),
                                     on_click=_download_report(r["id"]),
                                     variant="ghost",
                                     size="1",
-                                    aria_label="Download the report built " + r["when"],
                                 ),
                             ),
                         ),

@@ -8,13 +8,11 @@ error clears as its field is corrected (`check_*`), like the sign-up form.
 
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import reflex as rx
 
-from credit_app import routes
+from credit_app import routes, zones
 from credit_app.accounts import deletion, email_change, export
 from credit_app.api import app_services
 from credit_app.auth import profile, sessions
@@ -53,13 +51,6 @@ def _gateway() -> StripeGateway | None:
         return None
 
 
-def _when(moment: datetime, zone: str) -> str:
-    """A session's time as the account page shows it: in the account's time zone (UTC
-    until one is known), with the zone's abbreviation, e.g. "26 Nov 2026, 17:04 CET"."""
-    local = moment.astimezone(ZoneInfo(zone) if zone else UTC)
-    return f"{local.day} {local:%b %Y, %H:%M %Z}"
-
-
 class AccountSettingsState(AccountState):
     profile_loaded: rx.Field[bool] = rx.field(False)
     email: rx.Field[str] = rx.field("")
@@ -87,7 +78,8 @@ class AccountSettingsState(AccountState):
     # Bumped after a successful change, so the password form mounts again, emptied.
     password_form_key: rx.Field[int] = rx.field(0)
 
-    # The live sessions: id, started, expires, current ("1" for this browser, else "").
+    # The live sessions: id, started and expires (ISO-8601 in UTC, which the page shows in
+    # the viewer's time zone), current ("1" for this browser, else "").
     session_rows: rx.Field[list[dict[str, str]]] = rx.field([])
     sessions_message: rx.Field[str] = rx.field("")
     sessions_busy: rx.Field[bool] = rx.field(False)
@@ -135,8 +127,8 @@ class AccountSettingsState(AccountState):
         self.session_rows = [
             {
                 "id": str(info.id),
-                "started": _when(info.created_at, self.time_zone),
-                "expires": _when(info.expires_at, self.time_zone),
+                "started": zones.iso_utc(info.created_at),
+                "expires": zones.iso_utc(info.expires_at),
                 "current": "1" if info.current else "",
             }
             for info in listed
@@ -183,7 +175,8 @@ class AccountSettingsState(AccountState):
         if outcome.ok:
             self.time_zone_message = outcome.message
             self.time_zone = profile.valid_time_zone(form_data.get("time_zone")) or ""
-            await self._reload_sessions(user_id)
+            # Every open tab of the person shows its times in the new zone at once.
+            await self._refresh(user_id)
 
     # --- e-mail ---------------------------------------------------------------------------
 

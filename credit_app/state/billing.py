@@ -102,8 +102,12 @@ class BillingState(AccountState):
         self.busy_plan, self.error = MANAGE, ""
         yield
         try:
+            services = app_services.current()
             url = await checkout.open_portal(
-                app_services.current().gateway, user_id=user_id, app_url=get_settings().app_url
+                services.gateway,
+                user_id=user_id,
+                app_url=get_settings().app_url,
+                create_missing_price=services.payments.sandbox,
             )
         except Exception:
             logger.exception("opening the billing portal failed")

@@ -11,17 +11,18 @@ import uuid
 
 import reflex as rx
 
-from credit_app import wording
+from credit_app import wording, zones
 from credit_app.auth import sessions
 from credit_app.billing import catalog
 from credit_app.billing.account import AccountSnapshot, LedgerEntry, load_account
 
 
 def entry_row(entry: LedgerEntry) -> dict[str, str]:
-    """A ledger entry as the strings a table cell shows."""
+    """A ledger entry as the strings a table cell shows; `at` is its time in UTC (ISO-8601),
+    which the browser shows in the viewer's time zone (components/local_time.py)."""
     return {
         "id": str(entry.id),
-        "when": entry.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "at": zones.iso_utc(entry.created_at),
         "kind": wording.kind_word(entry.kind),  # the customer's word, not the ledger's
         "what": entry.description or entry.feature or entry.source or wording.kind_word(entry.kind),
         "delta": wording.signed(entry.delta),
@@ -46,15 +47,24 @@ class LiveAccount(rx.SharedState):
     plan_id: rx.Field[str] = rx.field(catalog.free_plan().id)
     plan_rank: rx.Field[int] = rx.field(0)
     subscription_status: rx.Field[str] = rx.field("")
+    # The day the period ends, in the person's time zone: "December 26, 2026".
     period_end: rx.Field[str] = rx.field("")
     cancel_at_period_end: rx.Field[bool] = rx.field(False)
     payment_failed: rx.Field[bool] = rx.field(False)
+    # "Pro monthly" and its day, when a plan change waits for the period end.
+    scheduled_plan: rx.Field[str] = rx.field("")
+    scheduled_change_day: rx.Field[str] = rx.field("")
+    # Stripe's hosted invoice page, when a renewal needs 3-D Secure.
+    authenticate_url: rx.Field[str] = rx.field("")
     subscription_ended: rx.Field[bool] = rx.field(False)
     has_billing_account: rx.Field[bool] = rx.field(False)
     # True until a snapshot says otherwise, so the "confirm your address" banner never
     # flashes by for a verified person while the page loads.
     email_verified: rx.Field[bool] = rx.field(True)
     entries: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    # The person's IANA time zone ("Europe/Paris"), "" until one is stored: the zone pages
+    # show times in (else the browser's own; components/local_time.py).
+    time_zone: rx.Field[str] = rx.field("")
     # Set when the session ends (logout, revocation, expiry): the layout sends its tabs
     # to the log-in page, where the failed session check unlinks them.
     signed_out: rx.Field[bool] = rx.field(False)
@@ -72,13 +82,22 @@ class LiveAccount(rx.SharedState):
         self.plan_id = snapshot.plan_id
         self.plan_rank = snapshot.plan_rank
         self.subscription_status = snapshot.subscription_status
-        self.period_end = snapshot.period_end.strftime("%B %-d, %Y") if snapshot.period_end else ""
+        tz = zones.zone(snapshot.time_zone)
+        self.period_end = zones.day_text(snapshot.period_end, tz) if snapshot.period_end else ""
         self.cancel_at_period_end = snapshot.cancel_at_period_end
         self.payment_failed = snapshot.payment_failed
+        self.scheduled_plan = snapshot.scheduled_plan_name
+        self.scheduled_change_day = (
+            zones.day_text(snapshot.scheduled_change_at, tz)
+            if snapshot.scheduled_change_at and snapshot.scheduled_plan_name
+            else ""
+        )
+        self.authenticate_url = snapshot.authenticate_url
         self.subscription_ended = snapshot.subscription_ended
         self.has_billing_account = snapshot.has_billing_account
         self.email_verified = snapshot.email_verified
         self.entries = [entry_row(e) for e in snapshot.recent]
+        self.time_zone = snapshot.time_zone
         self.signed_out = False
 
     def _forget(self) -> None:

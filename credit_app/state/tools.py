@@ -72,7 +72,7 @@ def _report_rows(reports: list[tool_runs.StoredReport]) -> list[dict[str, str]]:
     return [
         {
             "id": str(r.id),
-            "when": f"{r.created_at.astimezone(UTC):%d %b %Y, %H:%M} UTC",
+            "at": f"{r.created_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
             "size": _size_text(r.size),
             "pages": wording.plural(r.pages, "page"),
         }

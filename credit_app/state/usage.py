@@ -7,12 +7,12 @@ holds it for the page."""
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from urllib.parse import urlencode
 
 import reflex as rx
 
-from credit_app import routes, wording
+from credit_app import routes, wording, zones
 from credit_app.billing import account
 from credit_app.credits import usage
 from credit_app.credits.usage import EntryKind
@@ -88,8 +88,9 @@ def _tool(value: str) -> str | None:
     return None if value == ALL else value
 
 
-def _day(when: datetime | None) -> str:
-    return when.strftime("%B %-d, %Y") if when is not None else ""
+def _day(when: datetime | None, tz: tzinfo) -> str:
+    """The day `when` falls on in the person's zone: "November 1, 2026" ("" for none)."""
+    return zones.day_text(when, tz) if when is not None else ""
 
 
 def day_label(month_day: str) -> str:
@@ -156,9 +157,10 @@ class UsageState(AccountState):
     features: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     # The page shows skeletons, not zeros, until its first read has answered.
     usage_loaded: rx.Field[bool] = rx.field(False)
-    # Net credits used per day and tool (day labels as "Nov 24"), whether any day has
-    # use (if not: an empty state, not axes with nothing on them), the chart in one
-    # sentence and as a table of the days with use (its text alternatives).
+    # Net credits used per day (the person's days, in their time zone) and tool (day
+    # labels as "Nov 24"), whether any day has use (if not: an empty state, not axes with
+    # nothing on them), the chart in one sentence and as a table of the days with use (its
+    # text alternatives).
     chart: rx.Field[list[dict[str, int | str]]] = rx.field(default_factory=list)
     chart_has_data: rx.Field[bool] = rx.field(False)
     chart_summary: rx.Field[str] = rx.field("")
@@ -225,7 +227,7 @@ class UsageState(AccountState):
         self.chart_has_data = not summary.empty
         self.chart_summary = chart_summary_text(summary, names)
         self.chart_table = chart_table(summary, names)
-        self.period_since = _day(overview.period.since)
+        self.period_since = _day(overview.period.since, overview.tz)
         self.period_granted = wording.count(overview.period.granted)
         self.period_spent = wording.count(overview.period.spent)
         self.period_taken_back = wording.count(overview.period.taken_back)

@@ -7,6 +7,10 @@ Two steps, kept apart:
 - `run(...)`: checks the entries, summarises them and draws the PDF.
 The report states its window: what span of the ledger it covers (the whole history up to
 the moment the entries were read, today).
+
+Times and months are the person's: `run(..., tz=...)` (and `summarise(..., tz)`) take their
+time zone, which every printed time is in ("26 Nov 2026, 19:05 CET"), the title page names
+("Times in: Europe/Paris") and the per-month totals are counted in.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -36,7 +40,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from credit_app import wording
+from credit_app import wording, zones
 from credit_app.tools.catalog import load_catalog
 from credit_app.tools.errors import CatalogError, ToolInputError
 
@@ -88,11 +92,13 @@ class ReportWindow:
     def contains(self, when: datetime) -> bool:
         return (self.since is None or self.since <= when) and when < self.until
 
-    def describe(self) -> str:
-        until = f"{self.until.astimezone(UTC):%d %b %Y, %H:%M} UTC"
+    def describe(self, tz: tzinfo = UTC) -> str:
+        """The window in words, its times in `tz`: "All activity up to 26 Nov 2026, 19:05
+        CET"."""
+        until = zones.when_text(self.until, tz)
         if self.since is None:
             return f"All activity up to {until}"
-        return f"{self.since.astimezone(UTC):%d %b %Y, %H:%M} UTC to {until}"
+        return f"{zones.when_text(self.since, tz)} to {until}"
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,7 @@ class KindTotals:
 
 @dataclass(frozen=True)
 class MonthTotals:
-    month: str  # YYYY-MM
+    month: str  # YYYY-MM, a calendar month in the report's time zone
     added: int
     taken: int
 
@@ -152,8 +158,11 @@ class ReportResult:
     stored_id: int | None = None
 
 
-def summarise(entries: Sequence[ReportEntry], window: ReportWindow) -> ReportSummary:
-    """The report's numbers for `entries` (oldest first, all inside `window`)."""
+def summarise(
+    entries: Sequence[ReportEntry], window: ReportWindow, tz: tzinfo = UTC
+) -> ReportSummary:
+    """The report's numbers for `entries` (oldest first, all inside `window`); months are
+    calendar months in `tz`."""
     kinds: dict[str, list[int]] = {}
     tools: dict[str, list[int]] = {}
     months: dict[str, list[int]] = {}
@@ -161,7 +170,7 @@ def summarise(entries: Sequence[ReportEntry], window: ReportWindow) -> ReportSum
         count_in_out = kinds.setdefault(e.kind, [0, 0, 0])
         count_in_out[0] += 1
         count_in_out[1 if e.delta > 0 else 2] += abs(e.delta)
-        added_taken = months.setdefault(f"{e.when.astimezone(UTC):%Y-%m}", [0, 0])
+        added_taken = months.setdefault(f"{e.when.astimezone(tz):%Y-%m}", [0, 0])
         added_taken[0 if e.delta > 0 else 1] += abs(e.delta)
         if e.kind in TOOL_KINDS:
             runs_refunded_spent = tools.setdefault(e.feature or NO_TOOL, [0, 0, 0])
@@ -217,9 +226,11 @@ def run(
     window: ReportWindow | None = None,
     progress: ProgressCallback | None = None,
     generated_at: datetime | None = None,
+    tz: tzinfo = UTC,
 ) -> ReportResult:
     """Build the PDF for `entries` (ledger entries, oldest first, inside `window`: by default
-    the whole history up to `generated_at`) of `name`, whose balance is now `balance`.
+    the whole history up to `generated_at`) of `name`, whose balance is now `balance`, its
+    times and months in `tz` (the person's time zone).
 
     `progress(fraction, message)` is called with non-decreasing fractions from 0.0 to 1.0, at
     least every 10% of the work. It runs in the calling thread; keep it quick.
@@ -239,24 +250,25 @@ def run(
             report(0.05 * index / len(entries), reading)
 
     report(0.05, "Adding up totals", force=True)
-    summary = summarise(entries, window)
+    summary = summarise(entries, window, tz)
     story: list[Flowable] = []
-    story += _title_page(summary, person, balance, generated_at)
-    story += _summary_pages(summary, balance, _tool_names())
+    story += _title_page(summary, person, balance, generated_at, tz)
+    story += _summary_pages(summary, balance, _tool_names(), tz)
 
     report(0.10, "Preparing the ledger tables", force=True)
     story.append(Paragraph("Every ledger entry", _styles()["Heading1"]))
+    story.append(Paragraph(escape(f"Times in {zones.zone_name(tz)}."), _styles()["Body"]))
     chunks = range(0, len(entries), ROWS_PER_TABLE)
     for number, start in enumerate(chunks):
-        story.append(_ledger_table(entries, start, start + ROWS_PER_TABLE))
+        story.append(_ledger_table(entries, start, start + ROWS_PER_TABLE, tz))
         report(0.10 + 0.10 * (number + 1) / len(chunks), "Preparing the ledger tables")
 
     buffer = io.BytesIO()
-    pages = _build(story, buffer, person, generated_at, report)
+    pages = _build(story, buffer, person, generated_at.astimezone(tz), report)
     report(1.0, f"Done: {wording.plural(pages, 'page')}", force=True)
     return ReportResult(
         pdf=buffer.getvalue(),
-        filename=f"credit-usage-{generated_at:%Y-%m-%d}.pdf",
+        filename=f"credit-usage-{generated_at.astimezone(tz):%Y-%m-%d}.pdf",
         pages=pages,
         rows=len(entries),
         summary=summary,
@@ -316,20 +328,21 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 def _title_page(
-    summary: ReportSummary, person: str, balance: int, generated_at: datetime
+    summary: ReportSummary, person: str, balance: int, generated_at: datetime, tz: tzinfo
 ) -> list[Flowable]:
     styles = _styles()
     facts = [
         ("Account", person),
         ("Current balance", wording.credits(balance)),
-        ("Window", summary.window.describe()),
+        ("Window", summary.window.describe(tz)),
     ]
     if summary.first is not None and summary.last is not None:
-        first, last = summary.first.astimezone(UTC), summary.last.astimezone(UTC)
+        first, last = summary.first.astimezone(tz), summary.last.astimezone(tz)
         facts.append(("Entries dated", f"{first:%d %b %Y} to {last:%d %b %Y}"))
     facts += [
         ("Ledger entries", wording.count(summary.entries)),
-        ("Generated", f"{generated_at:%d %b %Y, %H:%M} UTC"),
+        ("Generated", zones.when_text(generated_at, tz)),
+        ("Times in", zones.zone_name(tz)),
     ]
     return [
         Spacer(1, 60 * mm),
@@ -344,12 +357,12 @@ def _title_page(
 
 
 def _summary_pages(
-    summary: ReportSummary, balance: int, names: Mapping[str, str]
+    summary: ReportSummary, balance: int, names: Mapping[str, str], tz: tzinfo
 ) -> list[Flowable]:
     styles = _styles()
     story: list[Flowable] = [
         Paragraph("Totals", styles["Heading1"]),
-        Paragraph(escape(summary.window.describe()), styles["Body"]),
+        Paragraph(escape(summary.window.describe(tz)), styles["Body"]),
         Spacer(1, 3 * mm),
     ]
     totals = [
@@ -471,13 +484,13 @@ def _month_chart(months: Sequence[MonthTotals]) -> Drawing:
     return drawing
 
 
-def _ledger_table(entries: Sequence[ReportEntry], start: int, stop: int) -> Table:
-    data = [["#", "When (UTC)", "Kind", "What", "Change", "Balance"]]
+def _ledger_table(entries: Sequence[ReportEntry], start: int, stop: int, tz: tzinfo) -> Table:
+    data = [["#", "When", "Kind", "What", "Change", "Balance"]]
     for number, e in enumerate(entries[start:stop], start=start + 1):
         data.append(
             [
                 wording.count(number),
-                f"{e.when.astimezone(UTC):%Y-%m-%d %H:%M}",
+                f"{e.when.astimezone(tz):%Y-%m-%d %H:%M}",
                 wording.kind_word(e.kind),
                 _clip(" ".join(e.what.split()), 27),
                 wording.signed(e.delta),

@@ -2,6 +2,7 @@
 Debian's Chromium through Playwright."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -107,6 +108,19 @@ def app_env(port: int, database_url: str, **extra: str) -> dict:
     ):
         env.pop(name, None)
     return {**env, **extra}
+
+
+def copy_of_project(workdir: Path) -> Path:
+    """The project copied into `workdir`, for a second app: `reflex run` builds the frontend
+    in its working directory, and a build in ROOT would replace the files the session's
+    app is serving (its pages would then load scripts that no longer exist)."""
+    project = workdir / "project"
+    shutil.copytree(
+        ROOT,
+        project,
+        ignore=shutil.ignore_patterns(".venv", ".web", ".git", "*.db*", "__pycache__", ".*cache"),
+    )
+    return project
 
 
 @contextmanager

@@ -66,10 +66,41 @@ def test_cancel_in_the_portal_then_see_until_when(page: Page, new_email: str):
     page.goto("/dashboard")
     page.get_by_role("button", name="Manage subscription").click()
     page.get_by_role("button", name="Cancel plan").click()
+    page.get_by_role("button", name="Confirm cancellation").click()  # the portal asks first
     expect(page.get_by_role("button", name="Resume plan")).to_be_visible()
     page.get_by_role("link", name="Return to app").click()
     expect(page).to_have_url(re.compile(r"/dashboard/?$"))
     expect(page.locator("#plan-status")).to_contain_text("Cancels on", timeout=15_000)
+
+
+def test_upgrade_in_the_portal_then_a_downgrade_is_shown_as_scheduled(page: Page, new_email: str):
+    _to_pricing(page, new_email)
+    page.locator("#choose-pro_monthly").click()
+    pay_on_checkout(page)
+    expect(page.locator("#confirmed")).to_be_visible(timeout=30_000)
+    # A subscriber's plan button opens the portal on the confirmation of that change.
+    page.goto("/pricing")
+    page.locator("#choose-business_monthly").click()
+    expect(page.get_by_role("heading", name="Confirm your new plan")).to_be_visible()
+    expect(page.locator("#when")).to_contain_text("Amount due today")  # invoiced at once
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/dashboard/?$"))
+    expect(page.locator("#dashboard-plan")).to_have_text("Business", timeout=15_000)
+    # Credits follow money: the prorated difference (nearly a whole month here), with the
+    # upgrade invoice's grant in the ledger.
+    expect(page.locator("#recent-activity")).to_contain_text("Business monthly credits")
+    balance = int(page.locator("#dashboard-balance").inner_text().replace(",", ""))
+    assert 1100 + 3900 <= balance < 1100 + 5000
+    # A downgrade waits for the period end, and the dashboard says so.
+    page.goto("/pricing")
+    page.locator("#choose-pro_monthly").click()
+    expect(page.locator("#when")).to_contain_text("Nothing is charged today")
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/dashboard/?$"))
+    expect(page.locator("#plan-status")).to_contain_text(
+        "Changes to Pro monthly on", timeout=15_000
+    )
+    expect(page.locator("#dashboard-plan")).to_have_text("Business")
 
 
 def test_signed_out_visitors_sign_up_and_come_back_to_their_plan(page: Page, new_email: str):

@@ -6,7 +6,6 @@ state in one process's memory, so it is only for the single-worker default)."""
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 import redis
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.conftest import ROOT, free_port, running_process, start_app
+from tests.e2e.conftest import copy_of_project, free_port, running_process, start_app
 from tests.e2e.helpers import pay_on_checkout, sign_up
 
 pytestmark = pytest.mark.e2e
@@ -53,13 +52,7 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
 def multi_app(tmp_path_factory):
     _require_redis()
     workdir = tmp_path_factory.mktemp("multiworker")
-    # A copy of the project, so its frontend build does not touch the other app's.
-    project = workdir / "project"
-    shutil.copytree(
-        ROOT,
-        project,
-        ignore=shutil.ignore_patterns(".venv", ".web", ".git", "*.db*", "__pycache__", ".*cache"),
-    )
+    project = copy_of_project(workdir)
     port, sandbox_port = free_port(), free_port()
     secret = "whsec_" + uuid.uuid4().hex
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"

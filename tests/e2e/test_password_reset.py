@@ -18,7 +18,14 @@ from credit_app.auth.accounts import user_id_by_email
 from credit_app.auth.verification import VERIFY_FIRST
 from credit_app.db import read_scope
 from credit_app.models import User
-from tests.e2e.conftest import ROOT, RunningApp, app_env, free_port, start_app
+from tests.e2e.conftest import (
+    ROOT,
+    RunningApp,
+    app_env,
+    copy_of_project,
+    free_port,
+    start_app,
+)
 from tests.e2e.helpers import PASSWORD, log_in, sign_up
 
 pytestmark = pytest.mark.e2e
@@ -147,7 +154,8 @@ def test_verify_the_address_through_the_emailed_link(page: Page, app, new_email)
 @pytest.fixture(scope="module")
 def strict_app(tmp_path_factory):
     """A second app, with REQUIRE_VERIFIED_EMAIL=true on a loopback address."""
-    with start_app(tmp_path_factory.mktemp("strict"), REQUIRE_VERIFIED_EMAIL="true") as running:
+    workdir = tmp_path_factory.mktemp("strict")
+    with start_app(workdir, cwd=copy_of_project(workdir), REQUIRE_VERIFIED_EMAIL="true") as running:
         yield running
 
 

@@ -82,6 +82,28 @@ class BillingServer:
         self.wait_idle()
         return response
 
+    def purchase_url(self, user_id: uuid.UUID, plan_id: str) -> str:
+        """Where the pricing page sends this user for `plan_id` (Checkout, or for a
+        subscriber the portal's confirmation of the change)."""
+        return async_run.run(
+            checkout.start_purchase(
+                StripeGateway(self.gateway.config),
+                user_id=user_id,
+                plan_id=plan_id,
+                app_url=self.url,
+                create_missing_price=True,
+            )
+        )
+
+    def change_plan(self, user_id: uuid.UUID, plan_id: str) -> httpx.Response:
+        """A subscriber picks another plan on the pricing page and confirms it in the
+        portal; returns the portal's answer (a redirect to the dashboard when done)."""
+        url = self.purchase_url(user_id, plan_id)
+        with httpx.Client(timeout=30) as client:
+            response = submit(client, url, button="Confirm")
+        self.wait_idle()
+        return response
+
     def balance(self, user_id: uuid.UUID) -> int:
         with session_scope(self.engine) as session:
             return credits.balance(session, user_id=user_id)

@@ -4,8 +4,10 @@ sandbox, on SQLite and PostgreSQL (DESIGN.md invariant 3)."""
 import hashlib
 import hmac
 import json
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 
 import httpx
 import pytest
@@ -13,9 +15,17 @@ import stripe
 from sqlalchemy import func, select
 
 from credit_app.billing import catalog, checkout
+from credit_app.billing.account import load_account
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.db import session_scope
-from credit_app.models import CheckoutRecord, EventOutcome, Purchase, StripeEvent
+from credit_app.models import (
+    CheckoutRecord,
+    EventOutcome,
+    Purchase,
+    PurchaseLine,
+    StripeEvent,
+    User,
+)
 from tests import async_run
 from tests import stripe_payloads as sp
 from tests.factories import make_user
@@ -181,14 +191,27 @@ def _deliver(app: BillingServer, event: dict) -> httpx.Response:
     )
 
 
-def test_a_refund_before_its_payment_answers_503_and_is_recorded_as_deferred(app):
-    refund = sp.event("charge.refunded", sp.charge(sp.new_id("pi"), 500, 500))
+def test_a_refund_of_ours_before_its_payment_answers_2xx_and_is_recorded_as_deferred(app):
+    # Never days of 503s (Stripe disables endpoints that keep failing): our customer's
+    # refund waits, recorded as deferred, for its payment (then replay or sync).
+    user = make_user(app.engine)
+    customer = sp.new_id("cus")
+    with session_scope(app.engine) as session:
+        session.get(User, user).stripe_customer_id = customer
+    refund = sp.event("charge.refunded", sp.charge(sp.new_id("pi"), 500, 500, customer=customer))
     first, again = _deliver(app, refund), _deliver(app, refund)
-    assert (first.status_code, again.status_code) == (503, 503)
+    assert (first.status_code, again.status_code) == (202, 202)
     assert first.json()["outcome"] == "deferred"
+    assert "no purchase recorded yet" in first.json()["detail"]
     with session_scope(app.engine) as session:
         row = session.get(StripeEvent, refund["id"])
         assert (row.outcome, row.attempts) == (EventOutcome.DEFERRED, 2)
+    # Another product's refund on a shared Stripe account: ignored at once, final.
+    foreign = sp.event(
+        "charge.refunded", sp.charge(sp.new_id("pi"), 500, 500, customer=sp.new_id("cus"))
+    )
+    answer = _deliver(app, foreign)
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
 
 
 def test_an_object_stripe_no_longer_has_is_recorded_as_ignored(app):
@@ -274,41 +297,63 @@ def test_seeding_plans_twice_creates_each_price_once(app):
     first, second = async_run.run(seed()), async_run.run(seed())
     assert first == second and len(set(first)) == len(paid)
     prices = _stripe(app).v1.prices.list(params={"limit": 100}).data
-    assert sorted(p.lookup_key for p in prices) == sorted(p.lookup_key for p in paid)
+    assert sorted(p.lookup_key for p in prices) == sorted(f"credit_app_{p.id}" for p in paid)
+    assert {p.tax_behavior for p in prices} == {"exclusive"}
 
 
 def test_upgrade_now_grants_the_new_plan_and_a_downgrade_waits_for_renewal(app):
     user = make_user(app.engine)
     app.checkout(user, "pro_monthly")
-    business = async_run.run(
-        StripeGateway(app.gateway.config).ensure_price(catalog.plan_by_id("business_monthly"))
-    )
+    # A subscriber's plan button opens the portal's confirmation of that change (flow_data
+    # under the app's own configuration), not a second checkout.
+    url = app.purchase_url(user, "business_monthly")
+    assert "/portal/" in url and "/checkout/" not in url
     client = _stripe(app)
-    sub = client.v1.subscriptions.retrieve(app.subscription(user).stripe_subscription_id)
-    client.v1.subscriptions.update(
-        sub.id,
-        params={
-            "items": [{"id": sub["items"].data[0].id, "price": business}],
-            "proration_behavior": "always_invoice",
-        },
-    )
-    app.wait_idle()
+    sub_id = app.subscription(user).stripe_subscription_id
+    done = app.change_plan(user, "business_monthly")
+    assert (done.status_code, done.headers["location"]) == (303, app.url + "/dashboard")
     assert app.subscription(user).plan_id == "business_monthly"
-    assert app.balance(user) == 100 + 1000 + 5000
-
-    pro = client.v1.prices.list(params={"lookup_keys": ["pro_monthly"]}).data[0]
-    client.v1.subscriptions.update(
-        sub.id,
-        params={
-            "items": [{"id": sub["items"].data[0].id, "price": pro.id}],
-            "proration_behavior": "none",
-        },
+    # Credits follow money: the upgrade invoice's prorations (Pro's unused time credited,
+    # Business's remaining time charged, both nearly the whole month here) grant the
+    # prorated difference, not a second full cycle.
+    with session_scope(app.engine) as session:
+        upgrade = session.scalars(select(Purchase).order_by(Purchase.id.desc())).first()
+        lines = session.scalars(
+            select(PurchaseLine).where(PurchaseLine.purchase_id == upgrade.id)
+        ).all()
+    billed = {(line.plan_id, line.proration, line.amount > 0) for line in lines}
+    assert billed == {("pro_monthly", True, False), ("business_monthly", True, True)}
+    expected = sum(
+        Fraction(catalog.plan_by_id(line.plan_id).credits_granted * line.amount)
+        / catalog.plan_by_id(line.plan_id).price
+        for line in lines
     )
-    app.wait_idle()
-    assert app.subscription(user).plan_id == "business_monthly"  # until the period ends
+    assert upgrade.credits_granted == math.floor(expected)
+    assert 3900 <= upgrade.credits_granted <= 5000 - 1000
+    upgraded = 100 + 1000 + upgrade.credits_granted
+    assert app.balance(user) == upgraded
+
+    # The downgrade, through the same configured portal, waits for the period end.
+    period_end = app.subscription(user).current_period_end
+    app.change_plan(user, "pro_monthly")
+    sub = app.subscription(user)
+    assert sub.plan_id == "business_monthly"  # until the period ends
+    assert (sub.scheduled_plan_id, sub.scheduled_change_at) == ("pro_monthly", period_end)
+    snapshot = async_run.run(load_account(user, engine=app.engine))
+    assert snapshot.scheduled_plan_name == "Pro monthly"
+    assert snapshot.scheduled_change_at == period_end
+    assert app.balance(user) == upgraded  # nothing granted or taken now
+    stripe_sub = client.v1.subscriptions.retrieve(sub_id)
+    assert stripe_sub.schedule is not None
+
     app.advance(user)
-    assert app.subscription(user).plan_id == "pro_monthly"
-    assert app.balance(user) == 100 + 1000 + 5000 + 1000
+    sub = app.subscription(user)
+    assert (sub.plan_id, sub.scheduled_plan_id, sub.scheduled_change_at) == (
+        "pro_monthly",
+        None,
+        None,
+    )
+    assert app.balance(user) == upgraded + 1000  # the lower plan's credits, at renewal
 
 
 def test_the_return_page_is_answered_from_our_records_with_one_stripe_call(app):

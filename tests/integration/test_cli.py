@@ -12,7 +12,7 @@ from credit_app import credits
 from credit_app.billing.webhook_handlers import registry
 from credit_app.billing.webhooks import Facts, apply_event
 from credit_app.db import session_scope
-from credit_app.models import EventOutcome, StripeEvent
+from credit_app.models import EventOutcome, StripeEvent, User
 from tests import stripe_payloads as sp
 from tests.factories import make_user
 from tests.sandbox.harness import standalone_sandbox
@@ -104,13 +104,18 @@ def _failed_and_deferred_events(engine):
     """One event of each kind of outcome an operator looks for, recorded as the app would."""
     user_id = str(make_user(engine, email="ops@example.com"))
     customer = sp.new_id("cus")
+    with session_scope(engine) as session:  # our customer: its refund waits for its payment
+        session.get(User, uuid.UUID(user_id)).stripe_customer_id = customer
     sub = sp.subscription(user_id, customer, "pro_monthly")
     without_items = {key: value for key, value in sub.items() if key != "items"}
     failed = sp.event("invoice.paid", sp.invoice(sub, amount=1200))
-    broken = Facts(subscription=without_items, invoice_price=sp.price("pro_monthly"))
+    price = sub["items"]["data"][0]["price"]
+    broken = Facts(subscription=without_items, invoice_prices={price["id"]: price})
     assert apply_event(failed, broken, engine).outcome is EventOutcome.FAILED
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
-    refund = sp.event("charge.refunded", sp.charge(checkout["payment_intent"], 500, 500))
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
+    refund = sp.event(
+        "charge.refunded", sp.charge(checkout["payment_intent"], 500, 500, customer=customer)
+    )
     assert apply_event(refund, Facts(), engine).outcome is EventOutcome.DEFERRED
     ignored = sp.event("balance.available", {"object": "balance"})
     assert apply_event(ignored, Facts(), engine).outcome is EventOutcome.IGNORED

@@ -11,23 +11,13 @@ import sqlalchemy as sa
 from alembic import command
 from credit_app.db import make_engine
 from credit_app.migrations import alembic_config
-from tests.conftest import create_postgres_database, drop_postgres_database, require_postgres
+from tests.integration.conftest import DATABASES, database_at
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def url_at_0003(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        command.upgrade(alembic_config(url), "0003")
+    with database_at(request.param, "0003", tmp_path) as url:
         yield url
-        return
-    require_postgres()
-    url = create_postgres_database()
-    try:
-        command.upgrade(alembic_config(url), "0003")
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 USERS = sa.table(

@@ -11,23 +11,13 @@ from alembic import command
 from credit_app.db import make_engine
 from credit_app.migrations import alembic_config
 from credit_app.models import EventOutcome
-from tests.conftest import create_postgres_database, drop_postgres_database, require_postgres
+from tests.integration.conftest import DATABASES, database_at
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def url_at_0004(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        command.upgrade(alembic_config(url), "0004")
+    with database_at(request.param, "0004", tmp_path) as url:
         yield url
-        return
-    require_postgres()
-    url = create_postgres_database()
-    try:
-        command.upgrade(alembic_config(url), "0004")
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 EVENTS_0004 = sa.table(

@@ -10,25 +10,15 @@ import sqlalchemy as sa
 from alembic import command
 from credit_app.db import make_engine
 from credit_app.migrations import alembic_config
-from tests.conftest import create_postgres_database, drop_postgres_database, require_postgres
+from tests.integration.conftest import DATABASES, database_at
 
 USER_ID = "6f1c1b9e-7c2f-4d7e-9a51-0b8d3c1f2a11"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def url_at_0005(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        command.upgrade(alembic_config(url), "0005")
+    with database_at(request.param, "0005", tmp_path) as url:
         yield url
-        return
-    require_postgres()
-    url = create_postgres_database()
-    try:
-        command.upgrade(alembic_config(url), "0005")
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 def _populate(url: str) -> None:

@@ -45,8 +45,11 @@ class StubStripe:
     """Stripe's API at the gateway boundary: answers from what the test gives it, records
     what was asked, and fails like the network can."""
 
-    def __init__(self, *, subscriptions=(), prices=(), disputes=(), fail: Exception | None = None):
+    def __init__(
+        self, *, subscriptions=(), prices=(), disputes=(), lines=None, fail: Exception | None = None
+    ):
         self.subscriptions = {s["id"]: s for s in subscriptions}
+        self.lines = lines or {}
         self.prices = {p["id"]: p for p in prices}
         self.disputes = {d["id"]: d for d in disputes}
         self.fail = fail
@@ -62,7 +65,10 @@ class StubStripe:
         return self._ask("subscription", subscription_id, self.subscriptions)
 
     async def retrieve_price(self, price_id):
-        return self._ask("invoice_price", price_id, self.prices)
+        return self._ask("invoice_prices", price_id, self.prices)
+
+    async def list_invoice_lines(self, invoice_id):
+        return self._ask("invoice_lines", invoice_id, self.lines)
 
     async def retrieve_dispute(self, dispute_id):
         return self._ask("dispute", dispute_id, self.disputes)
@@ -98,7 +104,10 @@ def _process(gateway, event, engine):
 
 
 def _deferred_refund(engine, checkout):
-    refund = sp.event("charge.refunded", sp.charge(checkout["payment_intent"], 500, 500))
+    refund = sp.event(
+        "charge.refunded",
+        sp.charge(checkout["payment_intent"], 500, 500, customer=checkout["customer"]),
+    )
     assert apply_event(refund, Facts(), engine).outcome is DEFERRED
     return refund
 
@@ -106,8 +115,9 @@ def _deferred_refund(engine, checkout):
 def test_what_is_fetched_is_what_each_handler_declared(engine, buyer):
     user_id, customer = buyer
     sub = sp.subscription(user_id, customer, "pro_monthly")
-    billed = sp.price("pro_monthly")
-    invoice = {**sp.invoice(sub, amount=1200), "lines": {"data": [{"price": billed}]}}
+    billed = sp.price("pro_monthly")  # not the subscription's price now: fetched
+    invoice = sp.invoice(sub, amount=1200, lines=[sp.line(billed["id"], 1200)], has_more=True)
+    all_lines = invoice["lines"]["data"]
     charge = sp.charge(sp.new_id("pi"), 500)
     dispute = sp.dispute(charge)
     events = {
@@ -119,13 +129,25 @@ def test_what_is_fetched_is_what_each_handler_declared(engine, buyer):
     }
     asked = {}
     for kind, event in events.items():
-        stripe_api = StubStripe(subscriptions=[sub], prices=[billed], disputes=[dispute])
+        stripe_api = StubStripe(
+            subscriptions=[sub],
+            prices=[billed],
+            disputes=[dispute],
+            lines={invoice["id"]: all_lines},
+        )
         facts = async_run.run(gather_facts(stripe_api, event))
         asked[kind] = {what for what, _ in stripe_api.calls}
         assert asked[kind] == set(registry.fetch_plan(kind))
         if kind == "invoice.paid":
-            assert (facts.subscription, facts.invoice_price) == (sub, billed)
-    assert asked["invoice.paid"] == {"subscription", "invoice_price"}
+            assert (facts.subscription, facts.invoice_prices) == (sub, {billed["id"]: billed})
+            assert facts.invoice_lines == all_lines
+            # Stripe was asked in the order the fetches need: the lines, then their prices.
+            assert [what for what, _ in stripe_api.calls] == [
+                "subscription",
+                "invoice_lines",
+                "invoice_prices",
+            ]
+    assert asked["invoice.paid"] == {"subscription", "invoice_lines", "invoice_prices"}
     assert asked["charge.dispute.closed"] == {"dispute", "payment_invoice"}
     assert asked["balance.available"] == set()  # not handled: nothing fetched
 
@@ -157,7 +179,8 @@ def test_an_error_inside_a_handler_rolls_back_its_effects_and_is_recorded(engine
     paid = sp.event("invoice.paid", sp.invoice(sub, amount=1200))
     # The grant is written first, then the malformed subscription fails the handler.
     without_items = {key: value for key, value in sub.items() if key != "items"}
-    broken = Facts(subscription=without_items, invoice_price=sp.price("pro_monthly"))
+    price = sub["items"]["data"][0]["price"]
+    broken = Facts(subscription=without_items, invoice_prices={price["id"]: price})
     failed = apply_event(paid, broken, engine)
     assert failed.outcome is FAILED and failed.error == "KeyError: 'items'"
     assert _balance(engine, user_id) == 100  # the grant was rolled back with the claim
@@ -170,7 +193,7 @@ def test_an_error_inside_a_handler_rolls_back_its_effects_and_is_recorded(engine
 
 def test_concurrent_redeliveries_of_a_deferred_event_apply_it_once(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     refund = _deferred_refund(engine, checkout)
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
     start = threading.Barrier(6)
@@ -195,7 +218,7 @@ def test_concurrent_redeliveries_of_a_deferred_event_apply_it_once(engine, buyer
 )
 def test_a_delivery_racing_a_claim_waits_and_then_finds_the_event_final(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     refund = _deferred_refund(engine, checkout)
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
     with session_scope(engine) as session:
@@ -230,7 +253,7 @@ def _wait_until_a_transaction_waits_for_a_lock(engine, timeout: float = 10) -> N
 
 def test_replay_claims_a_deferred_event_and_leaves_a_final_one_alone(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     refund = _deferred_refund(engine, checkout)
     stripe_api = StubStripe()
 
@@ -268,7 +291,7 @@ def test_replay_refuses_an_event_recorded_without_its_payload(engine):
 
 
 def _personal_checkout(user_id, customer):
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     checkout["customer_email"] = "ada@example.com"
     checkout["customer_details"] = {
         "email": "ada@example.com",
@@ -302,7 +325,7 @@ def test_erasing_a_users_events_blanks_personal_fields_and_keeps_the_rest(engine
     assert (obj["id"], obj["payment_intent"], obj["amount_total"]) == (
         mine["data"]["object"]["id"],
         mine["data"]["object"]["payment_intent"],
-        500,
+        800,
     )
     assert obj["metadata"] == {"user_id": user_id, "plan_id": "pack_500"}
     refunded = json.loads(_stored(engine, refund["id"]).payload)["data"]["object"]
@@ -323,7 +346,7 @@ def test_erasing_a_users_events_blanks_personal_fields_and_keeps_the_rest(engine
 
 def test_recorded_events_lists_newest_first_and_filters_by_outcome(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     refund = _deferred_refund(engine, checkout)
     granted = sp.event("checkout.session.completed", checkout)
     apply_event(granted, Facts(), engine)

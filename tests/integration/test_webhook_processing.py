@@ -19,30 +19,16 @@ from credit_app.models import (
     Purchase,
     Shortfall,
     StripeEvent,
-    User,
     UserSubscription,
     utcnow,
 )
 from tests import async_run
 from tests import stripe_payloads as sp
 from tests.factories import make_user
+from tests.integration.conftest import balance
 
 APPLIED, IGNORED, DUPLICATE = EventOutcome.APPLIED, EventOutcome.IGNORED, EventOutcome.DUPLICATE
 DEFERRED, FAILED = EventOutcome.DEFERRED, EventOutcome.FAILED
-
-
-@pytest.fixture
-def buyer(engine):
-    user_id = make_user(engine)
-    customer = sp.new_id("cus")
-    with session_scope(engine) as session:
-        session.get(User, user_id).stripe_customer_id = customer
-    return str(user_id), customer
-
-
-def _balance(engine, user_id):
-    with session_scope(engine) as session:
-        return credits.balance(session, user_id=uuid.UUID(user_id))
 
 
 def _stored(engine, event_id) -> StripeEvent:
@@ -68,7 +54,7 @@ def test_each_paid_invoice_grants_once_whatever_the_duplicates(engine, buyer):
     again = apply_event(sp.event("invoice.paid", inv), Facts(subscription=sub), engine)
     assert again.outcome is DUPLICATE and "already granted" in again.detail
     assert _stored(engine, again.event_id).outcome == DUPLICATE
-    assert _balance(engine, user_id) == 100 + 1000
+    assert balance(engine, user_id) == 100 + 1000
     with session_scope(engine) as session:
         row = session.get(UserSubscription, uuid.UUID(user_id))
         assert (row.plan_id, row.status) == ("pro_monthly", "active")
@@ -83,7 +69,7 @@ def test_concurrent_duplicate_deliveries_apply_once(engine, buyer):
             pool.map(lambda _: apply_event(paid, Facts(subscription=sub), engine), range(6))
         )
     assert sorted(o.outcome for o in outcomes) == [APPLIED] + [DUPLICATE] * 5
-    assert _balance(engine, user_id) == 100 + 5000
+    assert balance(engine, user_id) == 100 + 5000
 
 
 def test_twelve_renewals_grant_twelve_times(engine, buyer):
@@ -91,14 +77,14 @@ def test_twelve_renewals_grant_twelve_times(engine, buyer):
     sub = sp.subscription(user_id, customer, "pro_monthly")
     for _ in range(12):
         _paid_invoice(engine, sub)
-    assert _balance(engine, user_id) == 100 + 12 * 1000
+    assert balance(engine, user_id) == 100 + 12 * 1000
 
 
 def test_a_yearly_invoice_grants_the_year_of_credits(engine, buyer):
     user_id, customer = buyer
     sub = sp.subscription(user_id, customer, "pro_yearly")
     _paid_invoice(engine, sub, amount=12000)
-    assert _balance(engine, user_id) == 100 + 12000
+    assert balance(engine, user_id) == 100 + 12000
 
 
 def test_a_failed_payment_marks_past_due_and_grants_nothing(engine, buyer):
@@ -112,7 +98,7 @@ def test_a_failed_payment_marks_past_due_and_grants_nothing(engine, buyer):
     # An unpaid invoice delivered as "paid" by mistake still grants nothing.
     unpaid = apply_event(sp.event("invoice.paid", inv), Facts(subscription=past_due), engine)
     assert unpaid.outcome is IGNORED
-    assert _balance(engine, user_id) == 1100
+    assert balance(engine, user_id) == 1100
     with session_scope(engine) as session:
         assert session.get(UserSubscription, uuid.UUID(user_id)).status == "past_due"
 
@@ -142,26 +128,26 @@ def test_unknown_event_types_are_recorded_as_ignored(engine):
 
 def test_pack_purchase_grants_once_and_refunds_take_back_proportionally(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     outcomes = [
         apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine).outcome
         for _ in range(2)
     ]
     assert outcomes == [APPLIED, DUPLICATE]
-    assert _balance(engine, user_id) == 600
+    assert balance(engine, user_id) == 600
     ch = sp.charge(checkout["payment_intent"], 500, refunded=250)
     assert apply_event(sp.event("charge.refunded", ch), Facts(), engine).outcome is APPLIED
-    assert _balance(engine, user_id) == 350
+    assert balance(engine, user_id) == 350
     # A later full refund takes the rest; replaying the half refund takes nothing more.
     full = sp.event("charge.refunded", {**ch, "amount_refunded": 500})
     assert apply_event(full, Facts(), engine).outcome is APPLIED
     assert apply_event(sp.event("charge.refunded", ch), Facts(), engine).outcome is DUPLICATE
-    assert _balance(engine, user_id) == 100
+    assert balance(engine, user_id) == 100
 
 
 def test_a_refund_never_goes_below_zero_and_records_the_shortfall(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
     with session_scope(engine) as session:
         credits.spend(
@@ -172,7 +158,7 @@ def test_a_refund_never_goes_below_zero_and_records_the_shortfall(engine, buyer)
         Facts(),
         engine,
     )
-    assert _balance(engine, user_id) == 0
+    assert balance(engine, user_id) == 0
     with session_scope(engine) as session:
         assert session.scalars(select(Shortfall.credits)).all() == [450]
         assert credits.find_drift(session) == []
@@ -180,47 +166,49 @@ def test_a_refund_never_goes_below_zero_and_records_the_shortfall(engine, buyer)
 
 def test_a_dispute_takes_back_and_a_won_dispute_restores(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_2000", 1500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_2000")
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
     ch = sp.charge(checkout["payment_intent"], 1500)
     dp = sp.dispute(ch)
     assert apply_event(sp.event("charge.dispute.created", dp), Facts(), engine).outcome is APPLIED
-    assert _balance(engine, user_id) == 100
+    assert balance(engine, user_id) == 100
     won = [
         apply_event(sp.event("charge.dispute.closed", {**dp, "status": "won"}), Facts(), engine)
         for _ in range(2)
     ]
     assert [o.outcome for o in won] == [APPLIED, DUPLICATE]
-    assert _balance(engine, user_id) == 2100
+    assert balance(engine, user_id) == 2100
 
 
 def test_a_lost_dispute_takes_back_even_if_its_created_event_was_lost(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
     dp = sp.dispute(sp.charge(checkout["payment_intent"], 500), status="lost")
     apply_event(sp.event("charge.dispute.closed", dp), Facts(), engine)
-    assert _balance(engine, user_id) == 100
+    assert balance(engine, user_id) == 100
 
 
 def test_a_refund_before_its_purchase_is_deferred_then_applied_when_delivered_again(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
-    refund = sp.event("charge.refunded", sp.charge(checkout["payment_intent"], 500, 500))
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
+    refund = sp.event(
+        "charge.refunded", sp.charge(checkout["payment_intent"], 500, 500, customer=customer)
+    )
     deferred = apply_event(refund, Facts(), engine)
     assert (deferred.outcome, deferred.final) == (DEFERRED, False)
     assert "no purchase recorded yet" in deferred.detail
     row = _stored(engine, refund["id"])
     assert (row.outcome, row.attempts, row.error) == (DEFERRED, 1, None)
     assert json.loads(row.payload) == refund  # kept whole, for replay
-    assert _balance(engine, user_id) == 100  # nothing applied
+    assert balance(engine, user_id) == 100  # nothing applied
 
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
-    assert _balance(engine, user_id) == 600
-    # Stripe's next delivery claims the deferred row again and applies it once.
+    assert balance(engine, user_id) == 600
+    # A replay (or the sync) claims the deferred row again and applies it once.
     assert apply_event(refund, Facts(), engine).outcome is APPLIED
     assert apply_event(refund, Facts(), engine).outcome is DUPLICATE
-    assert _balance(engine, user_id) == 100
+    assert balance(engine, user_id) == 100
     row = _stored(engine, refund["id"])
     assert (row.outcome, row.attempts, row.error) == (APPLIED, 2, None)
     assert row.updated_at > row.received_at
@@ -230,7 +218,7 @@ def test_invoice_paid_before_checkout_completed_still_finds_the_user(engine):
     user_id = str(make_user(engine))  # no customer id stored yet
     sub = sp.subscription(user_id, sp.new_id("cus"), "pro_monthly")
     _paid_invoice(engine, sub)
-    assert _balance(engine, user_id) == 1100
+    assert balance(engine, user_id) == 1100
 
 
 # PostgreSQL only: SQLite runs write transactions one at a time, so nothing interleaves.
@@ -239,7 +227,7 @@ def test_invoice_paid_before_checkout_completed_still_finds_the_user(engine):
 )
 def test_a_refund_and_a_dispute_at_once_take_back_at_most_the_purchase(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
     ch = sp.charge(checkout["payment_intent"], 500)
     with session_scope(engine) as session:
@@ -253,7 +241,7 @@ def test_a_refund_and_a_dispute_at_once_take_back_at_most_the_purchase(engine, b
             _wait_until_a_transaction_waits_for_a_lock(engine)
             session.commit()  # lets the dispute go on
         dispute.result(timeout=30)
-    assert _balance(engine, user_id) == 100  # 600 - 250 - 250: never more than the 500
+    assert balance(engine, user_id) == 100  # 600 - 250 - 250: never more than the 500
     with session_scope(engine) as session:
         assert session.scalars(select(Shortfall)).all() == []
 
@@ -274,24 +262,25 @@ def _wait_until_a_transaction_waits_for_a_lock(engine, timeout: float = 10) -> N
 def test_an_invoice_grants_the_plan_it_billed_even_after_an_upgrade(engine, buyer):
     user_id, customer = buyer
     upgraded = sp.subscription(user_id, customer, "business_monthly")
-    billed_pro = sp.invoice(upgraded, amount=1200)
+    pro = sp.price("pro_monthly")
+    billed_pro = sp.invoice(upgraded, amount=1200, lines=[sp.line(pro["id"], 1200)])
     apply_event(
         sp.event("invoice.paid", billed_pro),
-        Facts(subscription=upgraded, invoice_price=sp.price("pro_monthly")),
+        Facts(subscription=upgraded, invoice_prices={pro["id"]: pro}),
         engine,
     )
-    assert _balance(engine, user_id) == 100 + 1000
+    assert balance(engine, user_id) == 100 + 1000
 
 
 def test_a_won_dispute_arriving_first_means_its_created_event_takes_nothing(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     apply_event(sp.event("checkout.session.completed", checkout), Facts(), engine)
     dp = sp.dispute(sp.charge(checkout["payment_intent"], 500))
     won_now = {**dp, "status": "won"}
     apply_event(sp.event("charge.dispute.closed", won_now), Facts(dispute=won_now), engine)
     apply_event(sp.event("charge.dispute.created", dp), Facts(dispute=won_now), engine)
-    assert _balance(engine, user_id) == 600
+    assert balance(engine, user_id) == 600
 
 
 def test_a_long_unmatched_refund_is_recorded_as_not_ours(engine):
@@ -329,14 +318,14 @@ def test_an_old_refund_waits_while_its_invoice_paid_event_is_failed(engine, buye
     assert paid["id"] in waiting.detail and "replay it first" in waiting.detail
     # Replayed in Stripe's order: the payment, then the refund.
     assert apply_event(paid, Facts(subscription=sub), engine).outcome is APPLIED
-    assert _balance(engine, user_id) == 1100
+    assert balance(engine, user_id) == 1100
     assert apply_event(refund, facts, engine).outcome is APPLIED
-    assert _balance(engine, user_id) == 100
+    assert balance(engine, user_id) == 100
 
 
 def test_an_old_refund_waits_while_its_pack_checkout_event_is_not_applied(engine, buyer):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     completed = sp.event("checkout.session.completed", checkout)
     with session_scope(engine) as session:  # as a failed attempt records it
         session.add(
@@ -353,14 +342,14 @@ def test_an_old_refund_waits_while_its_pack_checkout_event_is_not_applied(engine
     assert apply_event(refund, Facts(), engine).outcome is DEFERRED
     assert apply_event(completed, Facts(), engine).outcome is APPLIED
     assert apply_event(refund, Facts(), engine).outcome is APPLIED
-    assert _balance(engine, user_id) == 100
+    assert balance(engine, user_id) == 100
 
 
 def test_an_old_refund_is_not_ours_whatever_else_is_unfinished(engine, buyer):
     user_id, customer = buyer
     payment_intent = sp.new_id("pi")
     # A failed checkout naming a payment intent that LIKE's `_` wildcard would match...
-    lookalike = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    lookalike = sp.pack_checkout(user_id, customer, "pack_500")
     lookalike["payment_intent"] = payment_intent.replace("_", "X")
     with session_scope(engine) as session:
         event = sp.event("checkout.session.completed", lookalike)
@@ -373,8 +362,9 @@ def test_an_old_refund_is_not_ours_whatever_else_is_unfinished(engine, buyer):
                 payload=json.dumps(event),
             )
         )
-    # ...and another refund of the same payment, deferred: neither records a purchase.
-    young = sp.event("charge.refunded", sp.charge(payment_intent, 500, 500))
+    # ...and another refund of the same payment, of our customer's, deferred: neither
+    # records a purchase.
+    young = sp.event("charge.refunded", sp.charge(payment_intent, 500, 500, customer=customer))
     assert apply_event(young, Facts(), engine).outcome is DEFERRED
     outcome = apply_event(_old_refund(payment_intent), Facts(), engine)
     assert outcome.outcome is IGNORED and "no purchase of ours" in outcome.detail
@@ -383,7 +373,7 @@ def test_an_old_refund_is_not_ours_whatever_else_is_unfinished(engine, buyer):
 @pytest.mark.parametrize("app_livemode", [False, True])
 def test_an_event_from_the_other_stripe_mode_is_recorded_as_ignored(engine, buyer, app_livemode):
     user_id, customer = buyer
-    checkout = sp.pack_checkout(user_id, customer, "pack_500", 500)
+    checkout = sp.pack_checkout(user_id, customer, "pack_500")
     other_mode = {**sp.event("checkout.session.completed", checkout), "livemode": not app_livemode}
     # Nothing is fetched for a refused event, so the gateway is never called.
     gateway = StripeGateway(StripeConfig(secret_key="sk_test_unused", webhook_secret="whsec_x"))
@@ -394,9 +384,9 @@ def test_an_event_from_the_other_stripe_mode_is_recorded_as_ignored(engine, buye
     first, again = process(other_mode), process(other_mode)
     assert "livemode=" in first.detail
     assert (first.outcome, again.outcome) == (IGNORED, DUPLICATE)
-    assert _balance(engine, user_id) == 100
+    assert balance(engine, user_id) == 100
     assert _stored(engine, other_mode["id"]).outcome == IGNORED
     # The same purchase announced in this app's own mode is granted.
     same_mode = {**sp.event("checkout.session.completed", checkout), "livemode": app_livemode}
     assert process(same_mode).outcome is APPLIED
-    assert _balance(engine, user_id) == 600
+    assert balance(engine, user_id) == 600

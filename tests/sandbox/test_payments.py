@@ -56,5 +56,10 @@ def test_dispute_created_and_closed(env: Env) -> None:
     closed = env.control.close_dispute(dispute["id"], "lost")
     assert closed["status"] == "lost"
     env.control.wait_idle()
-    assert env.receiver.types == ["charge.dispute.created", "charge.dispute.closed"]
-    assert env.receiver.deliveries[1].event["data"]["object"]["status"] == "lost"
+    # A chargeback withdraws the funds when it opens (Stripe's funds_withdrawn).
+    assert env.receiver.types == [
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.closed",
+    ]
+    assert env.receiver.deliveries[2].event["data"]["object"]["status"] == "lost"

@@ -59,14 +59,16 @@ def test_0341_card_fails_renewals_until_the_card_is_updated(env: Env) -> None:
     assert env.client.v1.subscriptions.retrieve(sub_id).status == "past_due"
     assert env.client.v1.customers.retrieve(session.customer).delinquent is True
 
-    # An immediate upgrade with a failing card is a card error, and changes nothing.
+    # With payment_behavior=error_if_incomplete an immediate upgrade with a failing card is
+    # a card error, and changes nothing.
     sub = env.client.v1.subscriptions.retrieve(sub_id)
     dearer = env.catalog(amount=5000, name="Max")
     with pytest.raises(stripe.CardError):
         env.client.v1.subscriptions.update(
             sub_id,
             params={"items": [{"id": sub["items"].data[0].id, "price": dearer.id}],
-                    "proration_behavior": "always_invoice"},
+                    "proration_behavior": "always_invoice",
+                    "payment_behavior": "error_if_incomplete"},
         )  # fmt: skip
     assert env.client.v1.subscriptions.retrieve(sub_id)["items"].data[0].price.id != dearer.id
 
@@ -125,24 +127,32 @@ def test_price_changes_now_or_at_renewal_and_cancel_now(env: Env) -> None:
     assert now["items"].data[0].price.id == pro.id
     inv = c.invoices.retrieve(now.latest_invoice)
     assert inv.billing_reason == "subscription_update" and inv.status == "paid"
-    assert inv.amount_paid == 3000
+    # Right after subscribing: about -$10 unused time, +$30 remaining time.
+    assert [line.amount for line in inv.lines.data] in ([-1000, 3000], [-999, 2999])
+    assert inv.amount_paid == sum(line.amount for line in inv.lines.data)
     env.control.wait_idle()
     assert env.receiver.types == [
         "customer.subscription.updated",
+        "invoiceitem.created",
+        "invoiceitem.created",
         "invoice.created",
         "invoice.finalized",
         "invoice.paid",
         "invoice.payment_succeeded",
     ]
 
+    # proration_behavior=none changes the price now, without any proration.
     basic = env.catalog(amount=500, name="Basic")
+    env.settle()
     later = c.subscriptions.update(
         sub.id, params={"items": [{"id": item_id, "price": basic.id}], "proration_behavior": "none"}
     )
-    assert later["items"].data[0].price.id == pro.id  # unchanged until the renewal
+    assert later["items"].data[0].price.id == basic.id
+    assert later.latest_invoice == inv.id
+    env.control.wait_idle()
+    assert env.receiver.types == ["customer.subscription.updated"]
     renewal = env.control.advance(sub.id)
-    assert renewal["amount_paid"] == 500
-    assert c.subscriptions.retrieve(sub.id)["items"].data[0].price.id == basic.id
+    assert renewal["amount_paid"] == 500 and len(renewal["lines"]["data"]) == 1
 
     env.settle()
     gone = c.subscriptions.cancel(sub.id)
@@ -159,17 +169,48 @@ def _form_index(html: str, action_suffix: str) -> int:
 def test_customer_portal(env: Env) -> None:
     session = env.subscribe(amount=1000)
     sub_id = session.subscription
+    sub = env.client.v1.subscriptions.retrieve(sub_id)
+    current = sub["items"].data[0].price
     pro = env.catalog(amount=3000, name="Pro+")
     basic = env.catalog(amount=500, name="Basic")
+    config = env.client.v1.billing_portal.configurations.create(
+        params={
+            "business_profile": {"headline": "Manage your plan"},
+            "features": {
+                "subscription_update": {
+                    "enabled": True,
+                    "default_allowed_updates": ["price"],
+                    "proration_behavior": "always_invoice",
+                    "products": [
+                        {"product": p.product, "prices": [p.id]} for p in (current, pro, basic)
+                    ],
+                    "schedule_at_period_end": {"conditions": [{"type": "decreasing_item_amount"}]},
+                },
+                "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+                "payment_method_update": {"enabled": True},
+                "invoice_history": {"enabled": True},
+            },
+        }
+    )
     portal = env.client.v1.billing_portal.sessions.create(
-        params={"customer": session.customer, "return_url": "http://app.test/account"}
+        params={
+            "customer": session.customer,
+            "return_url": "http://app.test/account",
+            "configuration": config.id,
+        }
     )
     assert portal.id.startswith("bps_") and portal.url == f"{env.url}/portal/{portal.id}"
+    assert portal.configuration == config.id
     page = httpx.get(portal.url).text
     assert "Current period ends" in page and 'href="http://app.test/account"' in page
     assert "Return to app" in page and '<label for="cardnumber">Card number</label>' in page
+    assert "Manage your plan" in page and 'id="invoice-history"' in page
 
-    cancel = submit_form(page, {}, _form_index(page, "/cancel"))
+    # Cancelling asks for a confirmation first.
+    review = submit_form(page, {}, _form_index(page, "/cancel_review"))
+    assert review.status_code == 200 and "Confirm cancellation" in review.text
+    assert env.client.v1.subscriptions.retrieve(sub_id).cancel_at_period_end is False
+    cancel = submit_form(review.text, {}, _form_index(review.text, "/cancel"))
     assert cancel.status_code == 303
     page = httpx.get(cancel.headers["location"]).text
     assert "will be canceled at the end" in page and "Resume plan" in page
@@ -178,26 +219,37 @@ def test_customer_portal(env: Env) -> None:
     page = httpx.get(resume.headers["location"]).text
     assert env.client.v1.subscriptions.retrieve(sub_id).cancel_at_period_end is False
 
+    # An upgrade is reviewed (amount due today), then applied at once with prorations.
     forms = re.findall(r"<form.*?</form>", page, flags=re.S)
     upgrade = next(i for i, f in enumerate(forms) if pro.id in f)
     env.settle()
-    switched = submit_form(page, {}, upgrade)
+    review = submit_form(page, {}, upgrade)
+    assert "Amount due today" in review.text and "Confirm" in review.text
+    switched = submit_form(review.text, {}, 0)
     page = httpx.get(switched.headers["location"]).text
-    assert "new price was charged" in page
+    assert "Your plan was changed" in page
     sub = env.client.v1.subscriptions.retrieve(sub_id)
     assert sub["items"].data[0].price.id == pro.id
-    assert env.client.v1.invoices.retrieve(sub.latest_invoice).billing_reason == (
-        "subscription_update"
-    )
+    inv = env.client.v1.invoices.retrieve(sub.latest_invoice)
+    assert inv.billing_reason == "subscription_update"
+    assert [line.parent.subscription_item_details.proration for line in inv.lines.data] == [
+        True,
+        True,
+    ]
 
+    # A downgrade waits for the end of the period (a subscription schedule).
     forms = re.findall(r"<form.*?</form>", page, flags=re.S)
     downgrade = next(i for i, f in enumerate(forms) if basic.id in f)
-    scheduled = submit_form(page, {}, downgrade)
+    review = submit_form(page, {}, downgrade)
+    assert "Nothing is charged today" in review.text
+    scheduled = submit_form(review.text, {}, 0)
     page = httpx.get(scheduled.headers["location"]).text
     assert "will change at the end" in page and "Switches to Basic" in page
-    assert env.client.v1.subscriptions.retrieve(sub_id)["items"].data[0].price.id == pro.id
+    sub = env.client.v1.subscriptions.retrieve(sub_id)
+    assert sub["items"].data[0].price.id == pro.id and sub.schedule
     env.control.advance(sub_id)
     assert env.client.v1.subscriptions.retrieve(sub_id)["items"].data[0].price.id == basic.id
 
     declined = submit_form(page, {"cardnumber": "4000000000000002"}, _form_index(page, "/card"))
     assert declined.status_code == 402 and "Your card was declined." in declined.text
+    assert 'value="4000000000000002"' in declined.text  # what was typed stays

@@ -20,13 +20,28 @@ def test_the_readme_stripe_listen_command_is_the_registrys():
 
 
 def test_handled_types_and_fetch_plans_come_from_the_registrations():
-    assert registry.fetch_plan("invoice.paid") == {Fetch.SUBSCRIPTION, Fetch.INVOICE_PRICE}
+    assert registry.fetch_plan("invoice.paid") == {
+        Fetch.SUBSCRIPTION,
+        Fetch.INVOICE_LINES,
+        Fetch.INVOICE_PRICES,
+    }
     assert registry.fetch_plan("charge.refunded") == {Fetch.PAYMENT_INVOICE}
-    assert registry.fetch_plan("charge.dispute.created") == {Fetch.DISPUTE, Fetch.PAYMENT_INVOICE}
+    for kind in ("created", "updated", "closed", "funds_withdrawn", "funds_reinstated"):
+        assert registry.fetch_plan(f"charge.dispute.{kind}") == {
+            Fetch.DISPUTE,
+            Fetch.PAYMENT_INVOICE,
+        }
     assert registry.fetch_plan("balance.available") == frozenset()
     assert registry.handler_for("balance.available") is None
     subscription = registry.handler_for("customer.subscription.deleted")
     assert subscription is not None and subscription.name == "subscription_changed"
+    # Mode safety and 3-D Secure on renewal (issue #10): registered, so `stripe listen
+    # --events` and stripe-sync include them.
+    assert registry.fetch_plan("customer.deleted") == frozenset()
+    assert registry.fetch_plan("invoice.payment_action_required") == {Fetch.SUBSCRIPTION}
+    assert {"customer.deleted", "invoice.payment_action_required"} <= set(registry.event_types)
+    # Stripe's Events API takes at most 20 types per call (stripe-sync asks in batches).
+    assert len(registry.event_types) <= 20
 
 
 def test_an_event_type_has_one_handler():

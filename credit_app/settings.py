@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     stripe_lookup_key_prefix: str = Field(default="credit_app_", max_length=100)
     # The `tax_behavior` given to new prices (Stripe never lets it change once set).
     stripe_tax_behavior: Literal["exclusive", "inclusive"] = "exclusive"
+    # Stripe Tax at Checkout (packs and subscriptions): off by default; on needs Stripe
+    # Tax set up in the Dashboard (Checkout then collects the buyer's billing address).
+    stripe_automatic_tax: bool = False
     # Minutes between two runs of the Stripe event sync (webhooks Stripe gave up on,
     # deferred events); 0 turns it off.
     stripe_sync_minutes: int = Field(default=15, ge=0)

@@ -66,6 +66,14 @@ def _json(status: int, body: dict[str, Any], request_id: str, replayed: bool = F
     )
 
 
+def _api_path(request: Request) -> str:
+    """The request's path as Stripe's (`/v1/...`), also when the sandbox is mounted under a
+    prefix (Starlette keeps the full path and puts the mount's prefix in `root_path`)."""
+    path = request.url.path
+    root = str(request.scope.get("root_path") or "").rstrip("/")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
 def route(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         request_id = new_id("req_", 14)
@@ -74,7 +82,7 @@ def route(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
             params = await _params(sandbox, request)
         except StripeError as exc:
             return _json(exc.status, exc.body(), request_id)
-        fault = sandbox.api_faults.take(request.method, request.url.path)
+        fault = sandbox.api_faults.take(request.method, _api_path(request))
         if fault is not None:  # nothing happens: the request fails before any action
             response = _json(fault.status, api_error(fault).body(), request_id)
             if fault.should_retry is not None:

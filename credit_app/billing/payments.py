@@ -32,6 +32,7 @@ class PaymentSettings(BaseModel):
     redis_url: str | None
     stripe_lookup_key_prefix: str = "credit_app_"
     stripe_tax_behavior: str = "exclusive"
+    stripe_automatic_tax: bool = False
 
     @field_validator("stripe_secret_key", "stripe_webhook_secret", "stripe_api_base")
     @classmethod
@@ -115,6 +116,7 @@ def payment_settings(settings: Settings) -> PaymentSettings:
             redis_url=settings.redis_url,
             stripe_lookup_key_prefix=settings.stripe_lookup_key_prefix,
             stripe_tax_behavior=settings.stripe_tax_behavior,
+            stripe_automatic_tax=settings.stripe_automatic_tax,
         )
     except ValidationError as exc:
         reasons = "; ".join(

@@ -19,6 +19,7 @@ def stripe_config(
             api_base=payments.app_url.rstrip("/") + SANDBOX_PATH,
             lookup_key_prefix=payments.stripe_lookup_key_prefix,
             tax_behavior=payments.stripe_tax_behavior,
+            automatic_tax=payments.stripe_automatic_tax,
         )
     return StripeConfig(
         secret_key=payments.stripe_secret_key or "",
@@ -26,4 +27,5 @@ def stripe_config(
         api_base=payments.stripe_api_base,
         lookup_key_prefix=payments.stripe_lookup_key_prefix,
         tax_behavior=payments.stripe_tax_behavior,
+        automatic_tax=payments.stripe_automatic_tax,
     )

@@ -123,6 +123,9 @@ class StripeConfig:
     # lookup key or price id) and adopted by seed-plans.
     lookup_key_prefix: str = "credit_app_"
     tax_behavior: str = "exclusive"  # given to new prices; Stripe never lets it change
+    # Stripe Tax computes tax at Checkout (and on the subscriptions it creates): needs
+    # Stripe Tax set up in the Dashboard, and the buyer's address, collected at checkout.
+    automatic_tax: bool = False
 
     @property
     def livemode(self) -> bool:
@@ -275,9 +278,24 @@ class StripeGateway:
             "cancel_url": cancel_url,
         }
         if subscribing:
+            # A subscription made by Checkout inherits `automatic_tax` from the session.
             params["subscription_data"] = {"metadata": metadata}
         else:
             params["payment_intent_data"] = {"metadata": metadata}
+            # A receipt: a paid invoice for the pack (emailed by Stripe, listed in the
+            # portal's invoice history). It has no subscription parent, so its invoice.paid
+            # grants nothing; the pack is granted once, by checkout.session.completed.
+            params["invoice_creation"] = {
+                "enabled": True,
+                "invoice_data": {"description": plan.name, "metadata": metadata},
+            }
+        if self.config.automatic_tax:
+            # Stripe Tax needs the buyer's address: collected by Checkout and saved on the
+            # customer (`customer_update[address]=auto`, which Stripe requires with an
+            # existing customer that may have no address yet).
+            params["automatic_tax"] = {"enabled": True}
+            params["billing_address_collection"] = "required"
+            params["customer_update"] = {"address": "auto"}
         with _customer_missing(customer_id):
             session = await self._client.v1.checkout.sessions.create_async(params=params)
         if session.url is None:  # only embedded sessions have none; we create hosted ones
@@ -437,15 +455,28 @@ class StripeGateway:
             return [line.to_dict() async for line in page.auto_paging_iter()]
 
     async def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:
-        """Since API 2025-03, invoices link to payments through invoice_payment objects."""
+        """The subscription invoice this payment paid, if any (since API 2025-03, invoices
+        link to payments through invoice_payment objects). A pack's receipt (Checkout
+        `invoice_creation`) is left out: it granted nothing, the pack is found by its
+        payment intent, and its ignored `invoice.paid` must not read as the payment's
+        refusal."""
         with _missing_as("payment intent", payment_intent_id):
             payments = await self._client.v1.invoice_payments.list_async(
-                params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}}
+                params={
+                    "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
+                    "expand": ["data.invoice"],
+                }
             )
-        if not payments.data:
-            return None
-        invoice = payments.data[0].invoice  # an id, or the Invoice when expanded
-        return invoice if isinstance(invoice, str) or invoice is None else invoice.id
+        for payment in payments.data:
+            invoice: Any = payment.invoice  # expanded; an id if Stripe did not expand it
+            if isinstance(invoice, str):
+                return invoice
+            if invoice is None:
+                continue
+            parent = getattr(invoice, "parent", None)
+            if getattr(parent, "type", None) == "subscription_details":
+                return invoice.id
+        return None
 
     async def list_events(self, *, since: int, types: list[str]) -> list[dict[str, Any]]:
         """Every event created at or after `since` (a Unix time; Stripe keeps 30 days) of

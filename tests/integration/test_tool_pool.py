@@ -70,6 +70,10 @@ def test_a_run_over_the_time_limit_is_stopped_and_the_pool_goes_on(tool_pool):
     async def too_slow_then_quick():
         with pytest.raises(ToolTimeout):
             await tool_pool.run("keywords", WORST_CASES["one huge sentence"])
+        # The next run may need a fresh worker process (the stopped one is replaced), which
+        # a busy machine can take longer than 0.2 s to start: what is tested is that the
+        # pool serves again, not how fast.
+        tool_pool.time_limit = 30
         return await tool_pool.run("qr", "still working")
 
     assert async_run.run(too_slow_then_quick()) == qr.run("still working")

@@ -10,7 +10,7 @@ from credit_app import routes
 from credit_app.auth.profile import time_zone_choices
 from credit_app.auth.validation import EMAIL_MAX, NAME_MAX, PASSWORD_RULE
 from credit_app.components.a11y import visually_hidden
-from credit_app.components.form_field import INVALID_BORDER, form_field
+from credit_app.components.form_field import INVALID_BORDER, form_field, posting_form
 from credit_app.components.layout import auth_card, signed_in_layout
 from credit_app.components.local_time import local_time
 from credit_app.state.account_settings import AccountSettingsState as S
@@ -77,7 +77,7 @@ def _profile() -> rx.Component:
     return _section(
         "Profile",
         "account-profile",
-        rx.form(
+        posting_form(
             rx.vstack(
                 form_field(
                     "Name",
@@ -102,8 +102,6 @@ def _profile() -> rx.Component:
             on_submit=S.save_name,
             no_validate=True,
             width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
         rx.separator(size="4"),
         _time_zone_form(),
@@ -112,7 +110,7 @@ def _profile() -> rx.Component:
 
 def _time_zone_form() -> rx.Component:
     invalid = S.time_zone_error != ""
-    return rx.form(
+    return posting_form(
         rx.vstack(
             rx.el.label("Time zone", html_for="account-time-zone", style={"fontWeight": 500}),
             rx.el.select(
@@ -154,8 +152,6 @@ def _time_zone_form() -> rx.Component:
         ),
         on_submit=S.save_time_zone,
         width="100%",
-        # Never a GET with the fields in the URL, even before the page is live.
-        method="post",
     )
 
 
@@ -177,7 +173,7 @@ def _email() -> rx.Component:
                 id="account-email-pending",
             ),
         ),
-        rx.form(
+        posting_form(
             rx.vstack(
                 form_field(
                     "New email address",
@@ -211,8 +207,6 @@ def _email() -> rx.Component:
             on_submit=S.request_email_change,
             no_validate=True,
             width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
     )
 
@@ -226,7 +220,7 @@ def _password() -> rx.Component:
             color_scheme="gray",
             size="2",
         ),
-        rx.form(
+        posting_form(
             rx.vstack(
                 form_field(
                     "Current password",
@@ -263,8 +257,6 @@ def _password() -> rx.Component:
             key=S.password_form_key,
             no_validate=True,
             width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
     )
 
@@ -390,7 +382,7 @@ def _delete_dialog() -> rx.Component:
                 "undone. Enter your password to confirm.",
                 size="2",
             ),
-            rx.form(
+            posting_form(
                 rx.vstack(
                     form_field(
                         "Password",
@@ -430,8 +422,6 @@ def _delete_dialog() -> rx.Component:
                 on_submit=S.delete_account,
                 no_validate=True,
                 width="100%",
-                # Never a GET with the fields in the URL, even before the page is live.
-                method="post",
             ),
             max_width="30em",
         ),

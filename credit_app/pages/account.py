@@ -73,35 +73,47 @@ def _submit(label: str, loading: rx.Var[bool], button_id: str, **props: Any) -> 
     return rx.button(label, type="submit", size="3", loading=loading, id=button_id, **props)
 
 
+def _settings_form(
+    *fields: rx.Component,
+    button: rx.Component,
+    status: rx.Component,
+    on_submit: Any,
+    **props: Any,
+) -> rx.Component:
+    """Fields, then the submit button with the message its last answer left beside it; the
+    server checks every field (the browser's own checks would hide its messages)."""
+    return posting_form(
+        rx.vstack(
+            *fields,
+            rx.flex(button, status, gap="3", align="center", wrap="wrap"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        no_validate=True,
+        width="100%",
+        **props,
+    )
+
+
 def _profile() -> rx.Component:
     return _section(
         "Profile",
         "account-profile",
-        posting_form(
-            rx.vstack(
-                form_field(
-                    "Name",
-                    name="name",
-                    field_id="account-name",
-                    autocomplete="name",
-                    error=S.name_error,
-                    on_check=S.check_name,
-                    max_length=NAME_MAX,
-                    default_value=S.name_value,
-                ),
-                rx.flex(
-                    _submit("Save name", S.name_saving, "account-name-save"),
-                    _status(S.name_message, "account-name-status"),
-                    gap="3",
-                    align="center",
-                    wrap="wrap",
-                ),
-                spacing="3",
-                width="100%",
+        _settings_form(
+            form_field(
+                "Name",
+                name="name",
+                field_id="account-name",
+                autocomplete="name",
+                error=S.name_error,
+                on_check=S.check_name,
+                max_length=NAME_MAX,
+                default_value=S.name_value,
             ),
+            button=_submit("Save name", S.name_saving, "account-name-save"),
+            status=_status(S.name_message, "account-name-status"),
             on_submit=S.save_name,
-            no_validate=True,
-            width="100%",
         ),
         rx.separator(size="4"),
         _time_zone_form(),
@@ -173,40 +185,29 @@ def _email() -> rx.Component:
                 id="account-email-pending",
             ),
         ),
-        posting_form(
-            rx.vstack(
-                form_field(
-                    "New email address",
-                    name="new_email",
-                    field_id="account-new-email",
-                    input_type="email",
-                    autocomplete="email",
-                    error=S.new_email_error,
-                    on_check=S.check_new_email,
-                    max_length=EMAIL_MAX,
-                ),
-                form_field(
-                    "Current password",
-                    name="password",
-                    field_id="account-email-password",
-                    input_type="password",
-                    autocomplete="current-password",
-                    error=S.email_password_error,
-                    on_check=S.check_email_password,
-                ),
-                rx.flex(
-                    _submit("Send confirmation link", S.email_saving, "account-email-save"),
-                    _status(S.email_message, "account-email-status"),
-                    gap="3",
-                    align="center",
-                    wrap="wrap",
-                ),
-                spacing="3",
-                width="100%",
+        _settings_form(
+            form_field(
+                "New email address",
+                name="new_email",
+                field_id="account-new-email",
+                input_type="email",
+                autocomplete="email",
+                error=S.new_email_error,
+                on_check=S.check_new_email,
+                max_length=EMAIL_MAX,
             ),
+            form_field(
+                "Current password",
+                name="password",
+                field_id="account-email-password",
+                input_type="password",
+                autocomplete="current-password",
+                error=S.email_password_error,
+                on_check=S.check_email_password,
+            ),
+            button=_submit("Send confirmation link", S.email_saving, "account-email-save"),
+            status=_status(S.email_message, "account-email-status"),
             on_submit=S.request_email_change,
-            no_validate=True,
-            width="100%",
         ),
     )
 
@@ -220,43 +221,31 @@ def _password() -> rx.Component:
             color_scheme="gray",
             size="2",
         ),
-        posting_form(
-            rx.vstack(
-                form_field(
-                    "Current password",
-                    name="current_password",
-                    field_id="account-current-password",
-                    input_type="password",
-                    autocomplete="current-password",
-                    error=S.current_password_error,
-                    on_check=S.check_current_password,
-                ),
-                form_field(
-                    "New password",
-                    name="new_password",
-                    field_id="account-new-password",
-                    input_type="password",
-                    autocomplete="new-password",
-                    hint=PASSWORD_RULE,
-                    error=S.new_password_error,
-                    on_check=S.check_new_password,
-                ),
-                spacing="3",
-                width="100%",
+        _settings_form(
+            form_field(
+                "Current password",
+                name="current_password",
+                field_id="account-current-password",
+                input_type="password",
+                autocomplete="current-password",
+                error=S.current_password_error,
+                on_check=S.check_current_password,
             ),
-            rx.flex(
-                _submit("Change password", S.password_saving, "account-password-save"),
-                _status(S.password_message, "account-password-status"),
-                gap="3",
-                align="center",
-                wrap="wrap",
-                margin_top="0.75em",
+            form_field(
+                "New password",
+                name="new_password",
+                field_id="account-new-password",
+                input_type="password",
+                autocomplete="new-password",
+                hint=PASSWORD_RULE,
+                error=S.new_password_error,
+                on_check=S.check_new_password,
             ),
+            button=_submit("Change password", S.password_saving, "account-password-save"),
+            status=_status(S.password_message, "account-password-status"),
             on_submit=S.change_password,
             # Emptied after a change: a new key mounts a fresh form.
             key=S.password_form_key,
-            no_validate=True,
-            width="100%",
         ),
     )
 

@@ -116,6 +116,7 @@ def create_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -
     coupons = _coupons(sb, params, p)
     invoice_creation = _invoice_creation(params, mode)
     automatic_tax = _automatic_tax(params)
+    billing_mode = _billing_mode(params, mode)
     if params.get("customer_update") is not None and not customer_id:
         raise StripeError(
             400, "customer_update can only be used with customer.", param="customer_update"
@@ -156,6 +157,7 @@ def create_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -
         quantity=quantity,
         coupons=[c["id"] for c in coupons],
         subscription_metadata=_nested_metadata(params, "subscription_data"),
+        billing_mode=billing_mode,
         payment_intent_metadata=_nested_metadata(params, "payment_intent_data"),
         line_item=line_item,
     )
@@ -227,6 +229,63 @@ def _invoice_creation(params: dict[str, Any], mode: str) -> dict[str, Any] | Non
             "rendering_options": None,
         },
     }
+
+
+_PRORATION_DISCOUNTS = ("included", "itemized")
+
+
+def _billing_mode(params: dict[str, Any], mode: str) -> dict[str, Any]:
+    """`subscription_data[billing_mode]`: `type` = `flexible` | `classic`, and for
+    flexible `flexible[proration_discounts]` = `included` (the default) | `itemized`.
+    The subscription shows it as Stripe does (`flexible: null` when classic); the
+    sandbox prorates classic subscriptions as flexible ones."""
+    default = {"flexible": {"proration_discounts": "included"}, "type": "flexible"}
+    data = params.get("subscription_data")
+    value = data.get("billing_mode") if isinstance(data, dict) else None
+    if value is None:
+        return default
+    param = "subscription_data[billing_mode]"
+    if not isinstance(value, dict):
+        raise StripeError(400, "Invalid hash", param=param, code="parameter_invalid_hash")
+    if mode != "subscription":
+        raise StripeError(
+            400, "subscription_data can only be used in `subscription` mode.", param=param
+        )
+    kind = value.get("type")
+    if not kind:
+        raise required(f"{param}[type]")
+    if kind not in ("classic", "flexible"):
+        raise StripeError(
+            400,
+            f"Invalid {param}[type]: must be one of classic, flexible",
+            param=f"{param}[type]",
+            code="parameter_invalid_enum",
+        )
+    flexible = value.get("flexible")
+    if flexible in (None, ""):
+        flexible = {}
+    if not isinstance(flexible, dict):
+        raise StripeError(
+            400, "Invalid hash", param=f"{param}[flexible]", code="parameter_invalid_hash"
+        )
+    if kind == "classic":
+        if flexible:
+            raise StripeError(
+                400,
+                f"{param}[flexible] can only be set when {param}[type] is `flexible`.",
+                param=f"{param}[flexible]",
+            )
+        return {"flexible": None, "type": "classic"}
+    discounts = flexible.get("proration_discounts") or "included"
+    if discounts not in _PRORATION_DISCOUNTS:
+        raise StripeError(
+            400,
+            f"Invalid {param}[flexible][proration_discounts]: must be one of "
+            + ", ".join(_PRORATION_DISCOUNTS),
+            param=f"{param}[flexible][proration_discounts]",
+            code="parameter_invalid_enum",
+        )
+    return {"flexible": {"proration_discounts": discounts}, "type": "flexible"}
 
 
 def _automatic_tax(params: dict[str, Any]) -> bool:

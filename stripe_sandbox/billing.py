@@ -181,16 +181,44 @@ class Billing:
             result.append(d)
         return result
 
+    @staticmethod
+    def itemizes_proration_discounts(sub: dict[str, Any]) -> bool:
+        mode = sub["billing_mode"]
+        return (
+            mode["type"] == "flexible"
+            and (mode.get("flexible") or {}).get("proration_discounts") == "itemized"
+        )
+
     def _proration_factor(self, sub: dict[str, Any]) -> Decimal:
         """Under `billing_mode.flexible.proration_discounts = included` (the default)
         proration amounts are net of percent-off coupons (amount-off ones are not spread
-        over prorations in the sandbox)."""
+        over prorations in the sandbox). Under `itemized` they are gross: the coupon's
+        share is listed in `discount_amounts` (`_proration_discounts`)."""
         factor = Decimal(1)
+        if self.itemizes_proration_discounts(sub):
+            return factor
         for d in self.active_discounts(sub):
             cpn = self.store.get("coupon", d["source"]["coupon"])
             if cpn["percent_off"]:
                 factor *= 1 - Decimal(str(cpn["percent_off"])) / 100
         return factor
+
+    def _proration_discounts(self, sub: dict[str, Any], amount: int) -> list[dict[str, Any]]:
+        """`itemized` proration discounts: each active percent-off discount's share of a
+        gross proration amount, signed like it (a credit proration gives back the share
+        of the discount its debit had). Empty under `included`."""
+        if not self.itemizes_proration_discounts(sub):
+            return []
+        result = []
+        remaining = amount
+        for d in self.active_discounts(sub):
+            cpn = self.store.get("coupon", d["source"]["coupon"])
+            taken = 0
+            if cpn["percent_off"]:
+                taken = round_half_up(remaining * Decimal(str(cpn["percent_off"])) / 100)
+            result.append({"amount": taken, "discount": d["id"]})
+            remaining -= taken
+        return result
 
     # -- checkout ------------------------------------------------------------------------
 
@@ -222,6 +250,7 @@ class Billing:
                 private["subscription_metadata"],
                 coupons,
                 session["automatic_tax"]["enabled"],
+                private.get("billing_mode"),
             )
             session.update(customer=cust["id"], subscription=sub["id"], invoice=inv["id"])
         else:
@@ -461,6 +490,7 @@ class Billing:
         metadata: dict[str, str],
         coupons: list[dict[str, Any]],
         automatic_tax: bool,
+        billing_mode: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         started = now()
         sub = objects.subscription(
@@ -469,6 +499,7 @@ class Billing:
             metadata=dict(metadata),
             default_payment_method=pm["id"],
             anchor=started,
+            billing_mode=billing_mode,
         )
         sub["automatic_tax"]["enabled"] = automatic_tax
         if automatic_tax:
@@ -513,26 +544,30 @@ class Billing:
         if behavior != "none" and end > start:
             factor = self._proration_factor(sub) * Decimal(end - at) / Decimal(end - start)
             debit = self.store.private_of(sub["id"]).get("debit") or {}
+            credit = -round_half_up(old["unit_amount"] * old_qty * factor)
             prorations.append(
                 self._proration_spec(
                     old,
                     old_qty,
-                    -round_half_up(old["unit_amount"] * old_qty * factor),
+                    credit,
                     f"Unused time on {self._qty(old_qty)}{self.product_name(old)} after {_day(at)}",
                     {"start": at, "end": end},
                     billing_objects.credited_items(debit.get("invoice"), debit.get("lines", [])),
+                    self._proration_discounts(sub, credit),
                 )
             )
             if not reset:
+                remaining = round_half_up(new_price["unit_amount"] * quantity * factor)
                 prorations.append(
                     self._proration_spec(
                         new_price,
                         quantity,
-                        round_half_up(new_price["unit_amount"] * quantity * factor),
+                        remaining,
                         f"Remaining time on {self._qty(quantity)}{self.product_name(new_price)} "
                         f"after {_day(at)}",
                         {"start": at, "end": end},
                         None,
+                        self._proration_discounts(sub, remaining),
                     )
                 )
         return Change(prorations, reset, reset or behavior == "always_invoice")
@@ -549,6 +584,7 @@ class Billing:
         description: str,
         period: dict[str, int],
         credited: dict[str, Any] | None,
+        discounts: list[dict[str, Any]],
     ) -> dict[str, Any]:
         return {
             "p": p,
@@ -557,6 +593,7 @@ class Billing:
             "description": description,
             "period": period,
             "credited": credited,
+            "discount_amounts": discounts,
         }
 
     def preview_due(
@@ -565,8 +602,11 @@ class Billing:
         """What the customer would pay now for `change` (None: nothing is invoiced now)."""
         if not change.invoice_now:
             return None
-        amounts = [ii["amount"] for ii in self.invoicer.pending_items(sub["id"])]
-        amounts += [spec["amount"] for spec in change.prorations]
+        amounts = [ii["net_amount"] for ii in self.invoicer.pending_items(sub["id"])]
+        amounts += [
+            spec["amount"] - sum(d["amount"] for d in spec["discount_amounts"])
+            for spec in change.prorations
+        ]
         discountable = [False] * len(amounts)
         if change.reset_anchor:
             amounts.append(new_price["unit_amount"] * quantity)
@@ -610,6 +650,7 @@ class Billing:
                     period=spec["period"],
                     proration=True,
                     credited=spec["credited"],
+                    discount_amounts=spec["discount_amounts"],
                 )
             )
             for spec in change.prorations

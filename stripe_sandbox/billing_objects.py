@@ -34,9 +34,13 @@ def invoice_item(
     period: dict[str, int],
     proration: bool,
     credited: dict[str, Any] | None,
+    discount_amounts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A pending invoice item (`ii_`): a proration waiting for the subscription's next
-    invoice, or a one-off item of Checkout's post-purchase invoice."""
+    invoice, or a one-off item of Checkout's post-purchase invoice. `discount_amounts`:
+    an itemized proration's discounts (its `amount` is then before them)."""
+    discount_amounts = [dict(d) for d in discount_amounts or []]
+    net = amount - sum(d["amount"] for d in discount_amounts)
     parent = (
         {
             "subscription_details": {"subscription": sub_id, "subscription_item": item_id},
@@ -55,16 +59,19 @@ def invoice_item(
         "date": now(),
         "description": description,
         "discountable": not proration,
-        "discounts": [],
+        "discounts": [d["discount"] for d in discount_amounts],
         "invoice": None,
         "livemode": False,
         "metadata": {},
-        "net_amount": amount,
+        "net_amount": net,
         "parent": parent,
         "period": dict(period),
         "pricing": pricing(p),
         "proration": proration,
-        "proration_details": {"credited_items": credited},
+        "proration_details": {
+            "credited_items": credited,
+            "discount_amounts": discount_amounts,
+        },
         "quantity": quantity,
         "quantity_decimal": str(quantity),
         "tax_rates": [],

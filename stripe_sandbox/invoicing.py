@@ -96,9 +96,20 @@ class Invoicer:
             inv["automatic_tax"].update(enabled=True, liability={"type": "self"}, status="complete")
         return self.store.put(inv)
 
-    def add_line(self, inv: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    def add_line(
+        self,
+        inv: dict[str, Any],
+        discount_amounts: list[dict[str, Any]] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """`discount_amounts`: an itemized proration's own discounts, kept by
+        `apply_discounts` (prorations are not `discountable`)."""
         line = billing_objects.invoice_line(invoice_id=inv["id"], **fields)
         inv["lines"]["data"].append(line)
+        if discount_amounts:
+            self.store.private_of(line["id"])["discount_amounts"] = [
+                dict(d) for d in discount_amounts
+            ]
         return line
 
     def pending_items(self, sub_id: str) -> list[dict[str, Any]]:
@@ -127,28 +138,46 @@ class Invoicer:
                 item_id=details["subscription_item"],
                 invoice_item_id=ii["id"],
                 credited=ii["proration_details"]["credited_items"],
+                discount_amounts=ii["proration_details"].get("discount_amounts"),
             )
             ii["invoice"] = inv["id"]
 
     def apply_discounts(self, inv: dict[str, Any], discounts: list[dict[str, Any]]) -> None:
-        """Fill in discount amounts and every total of a draft."""
+        """Fill in discount amounts and every total of a draft. Discountable lines share
+        the invoice's `discounts`; an itemized proration line keeps the amounts it was
+        created with (signed: a credit proration's is negative), and those count in
+        the invoice's totals too."""
         lines = inv["lines"]["data"]
         amounts = [line["amount"] for line in lines]
         coupons = [self.store.get("coupon", d["source"]["coupon"]) for d in discounts]
         split = discount_amounts(amounts, [line["discountable"] for line in lines], coupons)
+        fixed = [
+            {
+                d["discount"]: d["amount"]
+                for d in self.store.private_of(line["id"]).get("discount_amounts", [])
+            }
+            for line in lines
+        ]
+        order = [d["id"] for d in discounts]
+        for own in fixed:
+            order += [di_id for di_id in own if di_id not in order]
         for line in lines:
             line["discount_amounts"] = []
             line["discounts"] = []
+        by_id = {d["id"]: taken for d, taken in zip(discounts, split, strict=True)}
         totals = []
-        for d, taken in zip(discounts, split, strict=True):
-            for line, amount in zip(lines, taken, strict=True):
-                line["discount_amounts"].append({"amount": amount, "discount": d["id"]})
-                line["discounts"].append(d["id"])
-            totals.append({"amount": sum(taken), "discount": d["id"]})
+        for di_id in order:
+            taken = by_id.get(di_id, [0] * len(lines))
+            amounts_here = [own.get(di_id, 0) + t for own, t in zip(fixed, taken, strict=True)]
+            for line, own, amount in zip(lines, fixed, amounts_here, strict=True):
+                if di_id in by_id or di_id in own:
+                    line["discount_amounts"].append({"amount": amount, "discount": di_id})
+                    line["discounts"].append(di_id)
+            totals.append({"amount": sum(amounts_here), "discount": di_id})
         subtotal = sum(amounts)
         total = subtotal - sum(t["amount"] for t in totals)
         inv.update(
-            discounts=[d["id"] for d in discounts],
+            discounts=order,
             total_discount_amounts=totals,
             subtotal=subtotal,
             subtotal_excluding_tax=subtotal,

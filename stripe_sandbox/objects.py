@@ -6,6 +6,7 @@ invoice names its subscription under `parent.subscription_details`, a subscripti
 period lives on its items, and invoices reach payment intents through `invoice_payment`.
 """
 
+import copy
 import secrets
 from typing import Any
 
@@ -334,8 +335,11 @@ def subscription(
     metadata: dict[str, str],
     default_payment_method: str | None,
     anchor: int,
+    billing_mode: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     subscription_id = new_id("sub_")
+    if billing_mode is None:
+        billing_mode = {"flexible": {"proration_discounts": "included"}, "type": "flexible"}
     return {
         "id": subscription_id,
         "object": "subscription",
@@ -344,7 +348,7 @@ def subscription(
         "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
         "billing_cycle_anchor": anchor,
         "billing_cycle_anchor_config": None,
-        "billing_mode": {"flexible": {"proration_discounts": "included"}, "type": "flexible"},
+        "billing_mode": copy.deepcopy(billing_mode),
         "billing_schedules": [],
         "billing_thresholds": None,
         "cancel_at": None,

@@ -84,9 +84,10 @@ def line_price_id(line: dict[str, Any]) -> str | None:
 def pre_discount_amount(line: dict[str, Any]) -> int:
     """The line's amount before discounts and taxes: Stripe's `subtotal` ("before any
     discounts or taxes"), else `amount` (discounts are listed apart, in
-    `discount_amounts`). A proration line is already net of a coupon unless the
-    subscription itemizes proration discounts (`billing_mode.flexible.proration_discounts
-    = "itemized"`): Stripe reports no gross figure for it then."""
+    `discount_amounts`). Proration lines too: Checkout creates our subscriptions with
+    `billing_mode.flexible.proration_discounts = "itemized"`, so Stripe lists a coupon's
+    share of a proration in `discount_amounts` and its `subtotal` is the gross amount
+    (under the default, `included`, a proration line would be net of the coupon)."""
     subtotal = _int(line.get("subtotal"))
     if subtotal is not None:
         return subtotal

@@ -279,7 +279,17 @@ class StripeGateway:
         }
         if subscribing:
             # A subscription made by Checkout inherits `automatic_tax` from the session.
-            params["subscription_data"] = {"metadata": metadata}
+            # Itemized proration discounts: a coupon's share of a proration is listed in
+            # `discount_amounts`, so proration lines' `subtotal` is before the discount and
+            # an upgrade grants by it, as every other line does (credits follow the
+            # pre-discount amount). Stripe's default (`included`) nets it into the amount.
+            params["subscription_data"] = {
+                "metadata": metadata,
+                "billing_mode": {
+                    "type": "flexible",
+                    "flexible": {"proration_discounts": "itemized"},
+                },
+            }
         else:
             params["payment_intent_data"] = {"metadata": metadata}
             # A receipt: a paid invoice for the pack (emailed by Stripe, listed in the

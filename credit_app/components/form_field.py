@@ -81,3 +81,11 @@ def form_field(
         width="100%",
         align="stretch",
     )
+
+
+def posting_form(*children: rx.Component, **props: Any) -> rx.Component:
+    """`rx.form` that posts. Once the page is live, submitting runs `on_submit` and the
+    browser sends nothing; before that (a slow network, a blocked script) the browser
+    submits the form itself, and a GET would put its fields, a password among them, in
+    the address bar, the history and the server's logs."""
+    return rx.form(*children, method="post", **props)

@@ -10,7 +10,7 @@ from credit_app import routes
 from credit_app.auth.profile import time_zone_choices
 from credit_app.auth.validation import EMAIL_MAX, NAME_MAX, PASSWORD_RULE
 from credit_app.components.a11y import visually_hidden
-from credit_app.components.form_field import INVALID_BORDER, form_field
+from credit_app.components.form_field import INVALID_BORDER, form_field, posting_form
 from credit_app.components.layout import auth_card, signed_in_layout
 from credit_app.components.local_time import local_time
 from credit_app.state.account_settings import AccountSettingsState as S
@@ -73,37 +73,47 @@ def _submit(label: str, loading: rx.Var[bool], button_id: str, **props: Any) -> 
     return rx.button(label, type="submit", size="3", loading=loading, id=button_id, **props)
 
 
+def _settings_form(
+    *fields: rx.Component,
+    button: rx.Component,
+    status: rx.Component,
+    on_submit: Any,
+    **props: Any,
+) -> rx.Component:
+    """Fields, then the submit button with the message its last answer left beside it; the
+    server checks every field (the browser's own checks would hide its messages)."""
+    return posting_form(
+        rx.vstack(
+            *fields,
+            rx.flex(button, status, gap="3", align="center", wrap="wrap"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        no_validate=True,
+        width="100%",
+        **props,
+    )
+
+
 def _profile() -> rx.Component:
     return _section(
         "Profile",
         "account-profile",
-        rx.form(
-            rx.vstack(
-                form_field(
-                    "Name",
-                    name="name",
-                    field_id="account-name",
-                    autocomplete="name",
-                    error=S.name_error,
-                    on_check=S.check_name,
-                    max_length=NAME_MAX,
-                    default_value=S.name_value,
-                ),
-                rx.flex(
-                    _submit("Save name", S.name_saving, "account-name-save"),
-                    _status(S.name_message, "account-name-status"),
-                    gap="3",
-                    align="center",
-                    wrap="wrap",
-                ),
-                spacing="3",
-                width="100%",
+        _settings_form(
+            form_field(
+                "Name",
+                name="name",
+                field_id="account-name",
+                autocomplete="name",
+                error=S.name_error,
+                on_check=S.check_name,
+                max_length=NAME_MAX,
+                default_value=S.name_value,
             ),
+            button=_submit("Save name", S.name_saving, "account-name-save"),
+            status=_status(S.name_message, "account-name-status"),
             on_submit=S.save_name,
-            no_validate=True,
-            width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
         rx.separator(size="4"),
         _time_zone_form(),
@@ -112,7 +122,7 @@ def _profile() -> rx.Component:
 
 def _time_zone_form() -> rx.Component:
     invalid = S.time_zone_error != ""
-    return rx.form(
+    return posting_form(
         rx.vstack(
             rx.el.label("Time zone", html_for="account-time-zone", style={"fontWeight": 500}),
             rx.el.select(
@@ -154,8 +164,6 @@ def _time_zone_form() -> rx.Component:
         ),
         on_submit=S.save_time_zone,
         width="100%",
-        # Never a GET with the fields in the URL, even before the page is live.
-        method="post",
     )
 
 
@@ -177,42 +185,29 @@ def _email() -> rx.Component:
                 id="account-email-pending",
             ),
         ),
-        rx.form(
-            rx.vstack(
-                form_field(
-                    "New email address",
-                    name="new_email",
-                    field_id="account-new-email",
-                    input_type="email",
-                    autocomplete="email",
-                    error=S.new_email_error,
-                    on_check=S.check_new_email,
-                    max_length=EMAIL_MAX,
-                ),
-                form_field(
-                    "Current password",
-                    name="password",
-                    field_id="account-email-password",
-                    input_type="password",
-                    autocomplete="current-password",
-                    error=S.email_password_error,
-                    on_check=S.check_email_password,
-                ),
-                rx.flex(
-                    _submit("Send confirmation link", S.email_saving, "account-email-save"),
-                    _status(S.email_message, "account-email-status"),
-                    gap="3",
-                    align="center",
-                    wrap="wrap",
-                ),
-                spacing="3",
-                width="100%",
+        _settings_form(
+            form_field(
+                "New email address",
+                name="new_email",
+                field_id="account-new-email",
+                input_type="email",
+                autocomplete="email",
+                error=S.new_email_error,
+                on_check=S.check_new_email,
+                max_length=EMAIL_MAX,
             ),
+            form_field(
+                "Current password",
+                name="password",
+                field_id="account-email-password",
+                input_type="password",
+                autocomplete="current-password",
+                error=S.email_password_error,
+                on_check=S.check_email_password,
+            ),
+            button=_submit("Send confirmation link", S.email_saving, "account-email-save"),
+            status=_status(S.email_message, "account-email-status"),
             on_submit=S.request_email_change,
-            no_validate=True,
-            width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
     )
 
@@ -226,45 +221,31 @@ def _password() -> rx.Component:
             color_scheme="gray",
             size="2",
         ),
-        rx.form(
-            rx.vstack(
-                form_field(
-                    "Current password",
-                    name="current_password",
-                    field_id="account-current-password",
-                    input_type="password",
-                    autocomplete="current-password",
-                    error=S.current_password_error,
-                    on_check=S.check_current_password,
-                ),
-                form_field(
-                    "New password",
-                    name="new_password",
-                    field_id="account-new-password",
-                    input_type="password",
-                    autocomplete="new-password",
-                    hint=PASSWORD_RULE,
-                    error=S.new_password_error,
-                    on_check=S.check_new_password,
-                ),
-                spacing="3",
-                width="100%",
+        _settings_form(
+            form_field(
+                "Current password",
+                name="current_password",
+                field_id="account-current-password",
+                input_type="password",
+                autocomplete="current-password",
+                error=S.current_password_error,
+                on_check=S.check_current_password,
             ),
-            rx.flex(
-                _submit("Change password", S.password_saving, "account-password-save"),
-                _status(S.password_message, "account-password-status"),
-                gap="3",
-                align="center",
-                wrap="wrap",
-                margin_top="0.75em",
+            form_field(
+                "New password",
+                name="new_password",
+                field_id="account-new-password",
+                input_type="password",
+                autocomplete="new-password",
+                hint=PASSWORD_RULE,
+                error=S.new_password_error,
+                on_check=S.check_new_password,
             ),
+            button=_submit("Change password", S.password_saving, "account-password-save"),
+            status=_status(S.password_message, "account-password-status"),
             on_submit=S.change_password,
             # Emptied after a change: a new key mounts a fresh form.
             key=S.password_form_key,
-            no_validate=True,
-            width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
     )
 
@@ -390,7 +371,7 @@ def _delete_dialog() -> rx.Component:
                 "undone. Enter your password to confirm.",
                 size="2",
             ),
-            rx.form(
+            posting_form(
                 rx.vstack(
                     form_field(
                         "Password",
@@ -430,8 +411,6 @@ def _delete_dialog() -> rx.Component:
                 on_submit=S.delete_account,
                 no_validate=True,
                 width="100%",
-                # Never a GET with the fields in the URL, even before the page is live.
-                method="post",
             ),
             max_width="30em",
         ),

@@ -4,7 +4,7 @@ import reflex as rx
 
 from credit_app import routes
 from credit_app.auth.validation import EMAIL_MAX
-from credit_app.components.form_field import form_field
+from credit_app.components.form_field import form_field, posting_form
 from credit_app.components.layout import auth_card
 from credit_app.state.password_reset import ForgotPasswordState
 
@@ -14,7 +14,7 @@ def forgot_password_page() -> rx.Component:
         "Forgot your password?",
         "Enter the email address of your account and we will send you a link to choose a "
         "new password.",
-        rx.form(
+        posting_form(
             rx.vstack(
                 form_field(
                     "Email",
@@ -50,8 +50,6 @@ def forgot_password_page() -> rx.Component:
             on_submit=ForgotPasswordState.submit,
             no_validate=True,
             width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
         rx.text(
             "Remembered it? ",

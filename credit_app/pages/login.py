@@ -3,7 +3,7 @@
 import reflex as rx
 
 from credit_app import routes
-from credit_app.components.form_field import form_field
+from credit_app.components.form_field import form_field, posting_form
 from credit_app.components.layout import auth_card
 from credit_app.state.login import LoginState
 from credit_app.state.password_reset import RESET_DONE
@@ -25,7 +25,7 @@ def login_page() -> rx.Component:
                 width="100%",
             ),
         ),
-        rx.form(
+        posting_form(
             rx.vstack(
                 form_field(
                     "Email",
@@ -73,8 +73,6 @@ def login_page() -> rx.Component:
             on_submit=LoginState.submit,
             no_validate=True,
             width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
         rx.text("New here? ", rx.link("Create an account", href=routes.SIGNUP), size="2"),
     )

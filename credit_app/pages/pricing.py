@@ -5,6 +5,7 @@ import reflex as rx
 from credit_app import routes, wording
 from credit_app.billing import catalog
 from credit_app.billing.catalog import PlanInterval, PlanSpec
+from credit_app.components.form_field import posting_form
 from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import page_shell
 from credit_app.state.billing import BillingState
@@ -47,7 +48,7 @@ def _choose_button(plan: PlanSpec, label: rx.Var[str] | str) -> rx.Component:
     says already subscribes, the customer portal. The labels here follow the tab's
     LiveAccount, which decides nothing."""
     is_current = BillingState.signed_in & (LiveAccount.plan_id == plan.id)
-    return rx.form(
+    return posting_form(
         rx.el.input(type="hidden", name="plan_id", value=plan.id),
         rx.button(
             rx.cond(is_current, "Current plan", label),
@@ -62,8 +63,6 @@ def _choose_button(plan: PlanSpec, label: rx.Var[str] | str) -> rx.Component:
         on_submit=BillingState.choose,
         reset_on_submit=False,
         width="100%",
-        # Never a GET with the fields in the URL, even before the page is live.
-        method="post",
     )
 
 

@@ -5,13 +5,13 @@ import reflex as rx
 from credit_app import routes
 from credit_app.auth.validation import PASSWORD_MIN
 from credit_app.components.button_link import button_link
-from credit_app.components.form_field import form_field
+from credit_app.components.form_field import form_field, posting_form
 from credit_app.components.layout import auth_card
 from credit_app.state.password_reset import ResetPasswordState
 
 
 def _form() -> rx.Component:
-    return rx.form(
+    return posting_form(
         rx.vstack(
             form_field(
                 "New password",
@@ -41,8 +41,6 @@ def _form() -> rx.Component:
         on_submit=ResetPasswordState.submit,
         no_validate=True,
         width="100%",
-        # Never a GET with the fields in the URL, even before the page is live.
-        method="post",
     )
 
 

@@ -4,7 +4,7 @@ import reflex as rx
 
 from credit_app import routes, wording
 from credit_app.auth.validation import EMAIL_MAX, IMAGE_MAX, NAME_MAX, PASSWORD_MIN
-from credit_app.components.form_field import form_field
+from credit_app.components.form_field import form_field, posting_form
 from credit_app.components.layout import auth_card
 from credit_app.settings import get_settings
 from credit_app.state.signup import SignupState
@@ -15,7 +15,7 @@ def signup_page() -> rx.Component:
         "Create your account",
         f"Start with {wording.plural(get_settings().initial_credits, 'free credit')}. "
         "No card needed.",
-        rx.form(
+        posting_form(
             rx.vstack(
                 form_field(
                     "Email",
@@ -77,8 +77,6 @@ def signup_page() -> rx.Component:
             # The browser's own checks would hide our messages; the server validates.
             no_validate=True,
             width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
         rx.text(
             "Already have an account? ",

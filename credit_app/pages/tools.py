@@ -7,6 +7,7 @@ import reflex as rx
 from credit_app import routes
 from credit_app.billing import catalog
 from credit_app.components.a11y import visually_hidden
+from credit_app.components.form_field import posting_form
 from credit_app.components.layout import signed_in_layout
 from credit_app.components.local_time import local_time
 from credit_app.state.live import LiveAccount
@@ -119,7 +120,7 @@ def _download_link(label: str, href: rx.Var, filename: str, kind: str) -> rx.Com
 def _qr() -> rx.Component:
     return _card(
         "qr",
-        rx.form(
+        posting_form(
             rx.vstack(
                 rx.el.label("Text or link", html_for="qr-text", style={"fontWeight": 500}),
                 # No maxlength: the browser would cut longer text silently; the server
@@ -138,8 +139,6 @@ def _qr() -> rx.Component:
             on_submit=ToolsState.make_qr,
             reset_on_submit=False,
             width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
         rx.cond(
             ToolsState.qr_png != "",
@@ -163,7 +162,7 @@ def _qr() -> rx.Component:
 def _keywords() -> rx.Component:
     return _card(
         "keywords",
-        rx.form(
+        posting_form(
             rx.vstack(
                 rx.el.label("Text to analyse", html_for="keywords-text", style={"fontWeight": 500}),
                 rx.text_area(id="keywords-text", name="text", rows="6", width="100%"),
@@ -174,8 +173,6 @@ def _keywords() -> rx.Component:
             on_submit=ToolsState.extract_keywords,
             reset_on_submit=False,
             width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
         rx.cond(ToolsState.keyphrases.length() > 0, _keywords_result()),
     )
@@ -271,14 +268,12 @@ def _keywords_result() -> rx.Component:
 def _report() -> rx.Component:
     return _card(
         "report",
-        rx.form(
+        posting_form(
             _action_id("report"),
             _run_button("report", "Build PDF report", type="submit"),
             on_submit=ToolsState.make_report,
             reset_on_submit=False,
             width="100%",
-            # Never a GET with the fields in the URL, even before the page is live.
-            method="post",
         ),
         rx.cond(
             ToolsState.running == "report",

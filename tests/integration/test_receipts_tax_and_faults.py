@@ -1,7 +1,8 @@
 """Issue #10 over real HTTP (app webhook route ↔ embedded Stripe sandbox), on SQLite and
 PostgreSQL: a pack's receipt invoice, the STRIPE_AUTOMATIC_TAX setting as Checkout records
 it, an event made to fail on purpose by the sandbox's API-error fault (then applied once
-by Stripe's retry or by stripe-sync), and monthly → yearly through the portal."""
+by Stripe's retry or by stripe-sync), monthly → yearly through the portal, and an upgrade
+with a coupon (itemized proration discounts: credits follow the pre-discount amount)."""
 
 import hashlib
 import hmac
@@ -343,3 +344,73 @@ def test_monthly_to_yearly_in_the_portal_is_invoiced_now_and_grants_what_its_lin
         (GrantSource.SUBSCRIPTION, keys.invoice_grant(invoice.id), expected),
     ]
     assert app.balance(user) == 100 + 1000 + expected
+
+
+# --- a discounted upgrade through the portal ------------------------------------------------
+
+
+def _upgrade_half_way(app: BillingServer, user: uuid.UUID) -> Purchase:
+    """Pro, then Business in the portal half-way through the month; the upgrade's grant."""
+    app.checkout(user, "pro_monthly")
+    sub_id = app.subscription(user).stripe_subscription_id
+    app.control("POST", f"subscriptions/{sub_id}/clock", json={"seconds": 15 * 86400})
+    assert app.change_plan(user, "business_monthly").status_code == 303
+    assert app.subscription(user).plan_id == "business_monthly"
+    invoice_id = _stripe(app).v1.subscriptions.retrieve(sub_id).latest_invoice
+    with session_scope(app.engine) as session:
+        (purchase,) = session.scalars(
+            select(Purchase).where(Purchase.stripe_invoice_id == invoice_id)
+        ).all()
+        session.expunge(purchase)
+    return purchase
+
+
+def test_a_discounted_upgrade_in_the_portal_grants_the_pre_discount_difference(app, monkeypatch):
+    """A 50%-off forever coupon (the operator's promotion): the upgrade costs half, and
+    grants what it grants without the coupon, because Checkout creates the subscription
+    with itemized proration discounts and credits follow the lines' pre-discount subtotal."""
+    plain = make_user(app.engine)
+    full_price = _upgrade_half_way(app, plain)
+
+    client = _stripe(app)
+    coupon = client.v1.coupons.create(params={"percent_off": 50, "duration": "forever"})
+    sent: list[dict] = []
+    create = SessionService.create_async
+
+    async def with_coupon(self, params=None, options=None):
+        params = {**(params or {}), "discounts": [{"coupon": coupon.id}]}
+        sent.append(params)
+        return await create(self, params=params, options=options)
+
+    monkeypatch.setattr(SessionService, "create_async", with_coupon)
+    user = make_user(app.engine)
+    discounted = _upgrade_half_way(app, user)
+    (params,) = sent
+    assert params["subscription_data"]["billing_mode"] == {
+        "type": "flexible",
+        "flexible": {"proration_discounts": "itemized"},
+    }
+    sub = client.v1.subscriptions.retrieve(app.subscription(user).stripe_subscription_id)
+    assert sub.billing_mode.flexible.proration_discounts == "itemized"
+
+    # Stripe's invoice: gross prorations, the coupon's half of each in discount_amounts.
+    invoice = client.v1.invoices.retrieve(sub.latest_invoice)
+    credit, debit = sorted(invoice.lines.data, key=lambda line: line.amount)
+    assert credit.amount == credit.subtotal < 0 < debit.amount == debit.subtotal
+    assert abs(credit.amount + 600) <= 60 and abs(debit.amount - 2450) <= 245  # about half
+    for line in (credit, debit):
+        (off,) = line.discount_amounts
+        assert abs(2 * off.amount - line.amount) <= 1
+    assert invoice.amount_paid == invoice.total < invoice.subtotal
+    assert abs(2 * invoice.amount_paid - invoice.subtotal) <= 2  # the customer paid half
+
+    # Credits: the prorated difference before the discount, the same as at full price.
+    pro, business = catalog.plan_by_id("pro_monthly"), catalog.plan_by_id("business_monthly")
+    expected = math.floor(
+        Fraction(pro.credits_granted * credit.subtotal, pro.price)
+        + Fraction(business.credits_granted * debit.subtotal, business.price)
+    )
+    assert discounted.credits_granted == expected
+    assert abs(discounted.credits_granted - full_price.credits_granted) <= 1
+    assert 1900 <= discounted.credits_granted <= 2100
+    assert app.balance(user) == 100 + 1000 + discounted.credits_granted

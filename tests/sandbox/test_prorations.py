@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 import pytest
+import stripe
 
 from .conftest import Env
 
@@ -224,3 +225,134 @@ def test_proration_date_and_a_failed_upgrade_payment(env: Env) -> None:
 
     with pytest.raises(Exception, match="current period"):
         _change(env, updated, price.id, "none", proration_date=end + 10)
+
+
+def _start_with_coupon(env: Env, proration_discounts: str | None) -> tuple[Any, Any]:
+    """Pro at $20 with a 50%-off forever coupon; `proration_discounts` None: no billing_mode
+    passed (Stripe's default, flexible with `included`)."""
+    coupon = env.client.v1.coupons.create(params={"percent_off": 50, "duration": "forever"})
+    price = env.catalog(amount=2000)
+    extra: dict[str, Any] = {"discounts": [{"coupon": coupon.id}]}
+    if proration_discounts:
+        extra["subscription_data"] = {
+            "billing_mode": {
+                "type": "flexible",
+                "flexible": {"proration_discounts": proration_discounts},
+            }
+        }
+    session = env.checkout(price.id, customer_email="c@example.com", **extra)
+    assert env.pay(session).status_code == 303
+    env.control.wait_idle()
+    session = env.client.v1.checkout.sessions.retrieve(session.id)
+    return env.client.v1.subscriptions.retrieve(session.subscription), coupon
+
+
+@pytest.mark.parametrize("proration_discounts", [None, "included"])
+def test_included_proration_discounts_bill_prorations_net_of_the_coupon(
+    env: Env, proration_discounts: str | None
+) -> None:
+    sub, _ = _start_with_coupon(env, proration_discounts)
+    assert sub.billing_mode.type == "flexible"
+    assert sub.billing_mode.flexible.proration_discounts == "included"
+    item = sub["items"].data[0]
+    start, end = item.current_period_start, item.current_period_end
+    business = env.catalog(amount=5000, name="Business")
+    _to_middle(env, sub)
+    inv = env.client.v1.invoices.retrieve(
+        _change(env, sub, business.id, "always_invoice").latest_invoice
+    )
+    credit, debit = inv.lines.data
+    at = credit.period.start
+    # Net of the coupon: half of what the prorations would be without it.
+    assert credit.amount == credit.subtotal == -_prorated(1000, at, start, end)
+    assert debit.amount == debit.subtotal == _prorated(2500, at, start, end)
+    assert [d.amount for d in credit.discount_amounts + debit.discount_amounts] == [0, 0]
+    assert inv.subtotal == inv.total == inv.amount_paid == credit.amount + debit.amount
+    assert inv.total_discount_amounts[0].amount == 0
+
+
+def test_itemized_proration_discounts_show_gross_prorations_and_the_coupons_share(
+    env: Env,
+) -> None:
+    sub, _ = _start_with_coupon(env, "itemized")
+    assert sub.billing_mode.type == "flexible"
+    assert sub.billing_mode.flexible.proration_discounts == "itemized"
+    (discount_id,) = sub.discounts
+    item = sub["items"].data[0]
+    start, end = item.current_period_start, item.current_period_end
+    business = env.catalog(amount=5000, name="Business")
+    _to_middle(env, sub)
+
+    # always_invoice: the invoice lists the gross prorations and the coupon's share of each.
+    inv = env.client.v1.invoices.retrieve(
+        _change(env, sub, business.id, "always_invoice").latest_invoice
+    )
+    credit, debit = inv.lines.data
+    at = credit.period.start
+    gross_credit, gross_debit = -_prorated(2000, at, start, end), _prorated(5000, at, start, end)
+    assert (credit.amount, credit.subtotal) == (gross_credit, gross_credit)
+    assert (debit.amount, debit.subtotal) == (gross_debit, gross_debit)
+    (credit_off,) = credit.discount_amounts
+    (debit_off,) = debit.discount_amounts
+    assert credit_off.discount == debit_off.discount == discount_id
+    assert credit.discounts == debit.discounts == [discount_id]
+    assert credit_off.amount == -round(-gross_credit / 2 + 0.01)  # a credit gives its share back
+    assert debit_off.amount == round(gross_debit / 2 + 0.01)
+    taken = credit_off.amount + debit_off.amount
+    assert inv.subtotal == gross_credit + gross_debit
+    assert inv.total_discount_amounts[0].amount == taken and inv.discounts == [discount_id]
+    assert inv.total == inv.amount_paid == inv.subtotal - taken
+    assert 700 < inv.total < 800  # about half of $30, halved by the coupon
+
+    # create_prorations: the pending items carry the same split to the renewal.
+    pro = env.catalog(amount=2000, name="Pro again")
+    sub = env.client.v1.subscriptions.retrieve(sub.id)
+    _change(env, sub, pro.id, "create_prorations")
+    pending = env.client.v1.invoice_items.list(params={"pending": True}).data
+    assert pending and all(ii.proration for ii in pending)
+    for ii in pending:
+        (off,) = ii.proration_details.discount_amounts
+        assert off.discount == discount_id and ii.discounts == [discount_id]
+        assert ii.net_amount == ii.amount - off.amount
+    renewal = env.control.advance(sub.id)
+    lines = renewal["lines"]["data"]
+    prorations = [
+        line for line in lines if line["parent"]["subscription_item_details"]["proration"]
+    ]
+    assert sorted(line["amount"] for line in prorations) == sorted(ii.amount for ii in pending)
+    full = [line for line in lines if line not in prorations]
+    assert [line["amount"] for line in full] == [2000]
+    assert renewal["subtotal"] == sum(line["amount"] for line in lines)
+    discounts = sum(d["amount"] for line in lines for d in line["discount_amounts"])
+    assert renewal["total_discount_amounts"] == [{"amount": discounts, "discount": discount_id}]
+    assert renewal["total"] == renewal["subtotal"] - discounts
+
+
+def test_billing_mode_is_checked(env: Env) -> None:
+    price = env.catalog(amount=2000)
+    with pytest.raises(stripe.InvalidRequestError, match="proration_discounts"):
+        env.checkout(
+            price.id,
+            subscription_data={
+                "billing_mode": {"type": "flexible", "flexible": {"proration_discounts": "x"}}
+            },
+        )
+    with pytest.raises(stripe.InvalidRequestError, match="type"):
+        env.checkout(price.id, subscription_data={"billing_mode": {"type": "weekly"}})
+    with pytest.raises(stripe.InvalidRequestError, match="flexible"):
+        env.checkout(
+            price.id,
+            subscription_data={
+                "billing_mode": {"type": "classic", "flexible": {"proration_discounts": "itemized"}}
+            },
+        )
+    session = env.checkout(
+        price.id,
+        customer_email="c@example.com",
+        subscription_data={"billing_mode": {"type": "classic"}},
+    )
+    env.pay(session)
+    sub = env.client.v1.subscriptions.retrieve(
+        env.client.v1.checkout.sessions.retrieve(session.id).subscription
+    )
+    assert sub.billing_mode.type == "classic" and sub.billing_mode.flexible is None

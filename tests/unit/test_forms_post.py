@@ -1,6 +1,7 @@
-"""Every form of every page posts. A form submitted before the page's scripts have taken
-over (slow network, a script blocked) is sent by the browser itself: as a GET that would
-put the email and password in the address bar, the history and the server's logs."""
+"""Every form of every page posts (components.form_field.posting_form). A form submitted
+before the page's scripts have taken over (slow network, a script blocked) is sent by the
+browser itself: as a GET that would put the email and password in the address bar, the
+history and the server's logs."""
 
 import re
 

@@ -121,7 +121,9 @@ def test_tabs_on_several_workers_all_see_spends_and_webhook_grants(browser: Brow
     context.set_default_timeout(20_000)
     first = context.new_page()
     sign_up(first, f"multi-{uuid.uuid4().hex[:8]}@example.com")
-    expect(first).to_have_url(re.compile(r"/dashboard/?$"))
+    # The first event reaches a worker that has not served yet, and Argon2 shares two cores
+    # with five workers: allow the sign-up as long as any other action here.
+    expect(first).to_have_url(re.compile(r"/dashboard/?$"), timeout=20_000)
     others = [context.new_page() for _ in range(3)]
     for tab in others:
         tab.goto("/dashboard")

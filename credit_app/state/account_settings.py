@@ -259,6 +259,10 @@ class AccountSettingsState(AccountState):
             wanted = int(session_id)
         except (TypeError, ValueError):
             return
+        # A session id is a positive BIGINT: anything else names no session (and a number
+        # past 2**63 would make PostgreSQL fail the query instead of matching nothing).
+        if not 0 < wanted < 2**63:
+            return
         self.sessions_busy = True
         yield
         try:

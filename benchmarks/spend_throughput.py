@@ -1,13 +1,17 @@
-"""Spends per second on PostgreSQL with 16 threads: our ledger service vs raw SQL.
+"""Spends per second on PostgreSQL with 16 threads: our ledger service with credit lots,
+the same service path as it was before lots, and raw SQL.
 
-Both loops hit one user on a fresh database through the same driver (psycopg 3), one
-transaction per spend, and write one ledger row per spend. The baseline is the minimum
-a correct spend needs: a conditional UPDATE ... RETURNING plus the ledger INSERT. Our path
-adds the row lock, the idempotency-key lookup and the ORM. The ratio is what that costs.
-
-Both do the same four round trips per spend (BEGIN, UPDATE, INSERT, COMMIT); the gap is
-Python time (SQLAlchemy statement building and the session) under the GIL on this
-machine's two cores, shared with PostgreSQL itself.
+Every loop hits one user on a fresh database through the same driver (psycopg 3), one
+transaction per spend, and writes one ledger row per spend. The raw baseline is the
+minimum a correct spend needs: a conditional UPDATE ... RETURNING plus the ledger INSERT.
+"Before lots" is the service's spend as it was before revision 0010, kept here as the
+yardstick: the same conditional UPDATE and keyed INSERT built with SQLAlchemy Core, in a
+session (five round trips: BEGIN, UPDATE, INSERT, COMMIT, plus the session's own). "With
+lots" is `credits.spend` today, for a user whose credits sit in three lots (welcome
+credits expiring, plan credits expiring, pack credits that never expire): its UPDATE also
+checks the lots' next expiry and the monthly limit, and one more statement draws from the
+lots in the burn order and records the allocation (one data-modifying CTE). The ratio
+with/before is what lots cost the spend path.
 
 Run: .venv/bin/python -m benchmarks.spend_throughput [--spends-per-thread 200]
 """
@@ -19,8 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
 from credit_app import credits, migrations
-from credit_app.db import make_engine, session_scope
+from credit_app.db import insert_unless_exists, make_engine, session_scope
+from credit_app.models import EntryKind, GrantSource, LedgerEntry, User, utcnow
 from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.factories import make_user
 
@@ -37,6 +46,61 @@ def _service_worker(engine, user_id: uuid.UUID, worker: int, count: int) -> None
                 idempotency_key=f"svc-{worker}-{i}",
                 feature="bench",
             )
+
+
+_USERS = User.__table__  # type: ignore[attr-defined]
+_LEDGER = LedgerEntry.__table__  # type: ignore[attr-defined]
+
+
+def _before_lots_worker(engine, user_id: uuid.UUID, worker: int, count: int) -> None:
+    """credits.spend as it was before lots (revision 0009): the conditional UPDATE, then
+    the keyed INSERT, in one session transaction."""
+    users = _USERS.c
+    for i in range(count):
+        with session_scope(engine) as session:
+            balance = session.scalar(
+                update(_USERS)
+                .where(users.id == user_id, users.credits - users.held - 1 >= 0)
+                .values(credits=users.credits - 1)
+                .returning(users.credits)
+            )
+            assert balance is not None
+            session.execute(
+                insert_unless_exists(session, _LEDGER, key="idempotency_key")
+                .values(
+                    user_id=user_id,
+                    kind=EntryKind.SPEND,
+                    feature="bench",
+                    delta=-1,
+                    balance_after=balance,
+                    idempotency_key=f"old-{worker}-{i}",
+                    created_at=utcnow(),
+                )
+                .returning(_LEDGER.c.id, _LEDGER.c.created_at)
+            ).first()
+
+
+def _user_with_three_lots(engine, total: int) -> uuid.UUID:
+    """A user whose `total` credits sit in a welcome lot and a plan lot (both expiring,
+    so every spend walks the burn order across them) and a pack lot."""
+    user = make_user(engine, initial_credits=0)
+    later = datetime.now(UTC) + timedelta(days=30)
+    third = total // 3
+    with session_scope(engine) as session:
+        for source, amount, expires in (
+            (GrantSource.SIGNUP, third, later),
+            (GrantSource.SUBSCRIPTION, third, later + timedelta(days=1)),
+            (GrantSource.PACK, total - 2 * third, None),
+        ):
+            credits.grant(
+                session,
+                user_id=user,
+                amount=amount,
+                idempotency_key=f"bench-{source}",
+                source=source,
+                terms=credits.LotTerms(expires_at=expires),
+            )
+    return user
 
 
 RAW_SPEND = """
@@ -79,23 +143,31 @@ def main() -> None:
         migrations.upgrade(url)
         engine = make_engine(url)
         dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        service_user = make_user(engine, initial_credits=total)
-        raw_user = make_user(engine, initial_credits=total)
+        service_user = _user_with_three_lots(engine, total)
+        old_user = make_user(engine, initial_credits=0)
+        raw_user = make_user(engine, initial_credits=0)
+        with engine.begin() as conn:  # no lots to keep in step: these paths predate them
+            conn.execute(
+                update(_USERS).where(_USERS.c.id.in_([old_user, raw_user])).values(credits=total)
+            )
 
         raw_rate = _timed(lambda w, n: _raw_worker(dsn, raw_user, w, n), count)
+        old_rate = _timed(lambda w, n: _before_lots_worker(engine, old_user, w, n), count)
         service_rate = _timed(lambda w, n: _service_worker(engine, service_user, w, n), count)
 
         with session_scope(engine) as session:
             assert credits.balance(session, user_id=service_user) == 0
-            assert credits.find_drift(session) == []
+            assert [d for d in credits.find_lot_drift(session) if d.user_id == service_user] == []
         engine.dispose()
     finally:
         drop_postgres_database(url)
 
     print(f"PostgreSQL, {THREADS} threads, {total} spends each path, one user")
-    print(f"  raw SQL (UPDATE ... RETURNING + INSERT): {raw_rate:8.0f} spends/s")
-    print(f"  ledger service (credits.spend):          {service_rate:8.0f} spends/s")
-    print(f"  ratio service/raw: {service_rate / raw_rate:.2f}")
+    print(f"  raw SQL (UPDATE ... RETURNING + INSERT):  {raw_rate:8.0f} spends/s")
+    print(f"  ledger service before lots (rev. 0009):   {old_rate:8.0f} spends/s")
+    print(f"  ledger service with lots (credits.spend): {service_rate:8.0f} spends/s")
+    print(f"  ratio with lots / before lots: {service_rate / old_rate:.2f}")
+    print(f"  ratio with lots / raw:         {service_rate / raw_rate:.2f}")
 
 
 if __name__ == "__main__":

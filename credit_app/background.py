@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from credit_app import mail
+from credit_app import clock, mail
 from credit_app.api import app_services
 from credit_app.auth import sessions, throttle
-from credit_app.billing import sync
+from credit_app.billing import drip, sync
 from credit_app.credits import upkeep
 from credit_app.models import utcnow
 from credit_app.settings import get_settings
@@ -56,13 +56,20 @@ async def follow_ledger(push: Callable[[str], Awaitable[None]]) -> None:
 
 
 async def expire_stale_holds() -> None:
-    """Holds left by work that died (a crashed worker) release themselves; log-in
-    back-off rows of pairs idle for a day are forgotten; kept report PDFs past 30 days
-    are deleted."""
+    """Holds left by work that died (a crashed worker) release themselves; yearly plans'
+    months due are granted, then credit lots past their date expire (by the application
+    clock); log-in back-off rows of pairs idle for a day are forgotten; kept report PDFs
+    past 30 days are deleted."""
     while True:
         try:
             if released := await upkeep.expire_stale_holds():
                 logger.info("released %d expired hold(s)", released)
+            now = clock.now()
+            if dripped := await asyncio.to_thread(drip.grant_due, now=now):
+                logger.info("granted %d monthly grant(s) of yearly plans", dripped)
+            users, expired = await upkeep.expire_lots(now=now)
+            if expired:
+                logger.info("expired %d credit(s) of %d account(s)", expired, users)
             if forgotten := await throttle.forget_idle_pairs():
                 logger.info("forgot %d idle log-in back-off row(s)", forgotten)
             if purged := await upkeep.purge_reports():

@@ -11,13 +11,21 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import col
 
-from credit_app import credits, migrations, routes
+from credit_app import clock, credits, migrations, routes
 from credit_app.auth import accounts, throttle
-from credit_app.billing import catalog, checkout, runtime, sync, webhook_records, webhooks
+from credit_app.billing import (
+    catalog,
+    checkout,
+    drip,
+    runtime,
+    sync,
+    webhook_records,
+    webhooks,
+)
 from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.billing.webhook_handlers import registry
-from credit_app.credits import keys, upkeep
+from credit_app.credits import keys, policy, upkeep
 from credit_app.db import read_scope, session_scope
 from credit_app.models import EventOutcome, GrantSource, Shortfall, SubscriptionPlan, User, utcnow
 from credit_app.settings import Settings, get_settings
@@ -79,6 +87,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: --idempotency-key: {exc}", file=sys.stderr)
         return 2
+    now = clock.now()
     with session_scope() as session:
         result = credits.grant(
             session,
@@ -87,6 +96,8 @@ def cmd_grant(args: argparse.Namespace) -> int:
             idempotency_key=key,
             source=GrantSource.ADMIN,
             description=args.reason,
+            terms=policy.admin_terms(now),
+            now=now,
         )
     note = " (already applied earlier; nothing changed)" if result.replayed else ""
     print(f"granted {args.amount} credits to {args.email}; balance {result.balance_after}{note}")
@@ -95,9 +106,17 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(_args: argparse.Namespace) -> int:
     with session_scope() as session:
-        drift = credits.find_drift(session) + credits.find_hold_drift(session)
+        drift = (
+            credits.find_drift(session)
+            + credits.find_hold_drift(session)
+            + credits.find_lot_drift(session)
+        )
     if not drift:
-        print("ok: every cached balance equals its ledger sum, and every held total its holds")
+        print(
+            "ok: every cached balance equals its ledger sum and its lots, every held total "
+            "its holds and pinned credits, no lot is over-consumed, and every entry that "
+            "added credits opened one lot"
+        )
         return 0
     print(f"DRIFT in {len(drift)} account(s):")
     for item in drift:
@@ -105,16 +124,30 @@ def cmd_reconcile(_args: argparse.Namespace) -> int:
     return 1
 
 
-def cmd_expire(_args: argparse.Namespace) -> int:
+def cmd_expire(args: argparse.Namespace) -> int:
+    now = args.now or clock.now()
     with session_scope() as session:
-        released = credits.expire_stale(session)
+        released = credits.expire_stale(session, now=now)
         forgotten = throttle.forget_idle(session, now=utcnow())
         purged = upkeep.purge_old_reports(session)
+    # A yearly plan's month due now arrives before the last month's credits expire.
+    dripped = drip.grant_due(now=now)
+    users, expired = credits.expire_lots(now=now)
     print(
-        f"released {released} expired hold(s); forgot {forgotten} idle log-in back-off "
-        f"row(s); deleted {purged} report PDF(s) past 30 days"
+        f"released {released} expired hold(s); granted {dripped} monthly grant(s) of yearly "
+        f"plans; expired {expired} credit(s) of {users} account(s); forgot {forgotten} idle "
+        f"log-in back-off row(s); deleted {purged} report PDF(s) past 30 days"
     )
     return 0
+
+
+def _moment(text: str) -> datetime:
+    """--now: an ISO 8601 time; without a zone it is UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def cmd_shortfalls(_args: argparse.Namespace) -> int:
@@ -328,9 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconcile", help="check every balance against the ledger (exit 1 on drift)")
     p.set_defaults(func=cmd_reconcile)
 
-    sub.add_parser(
-        "expire", help="release holds past their expiry, delete report PDFs past 30 days"
-    ).set_defaults(func=cmd_expire)
+    p = sub.add_parser(
+        "expire",
+        help="expire credit lots and holds past their date, grant yearly plans' due months, "
+        "delete report PDFs past 30 days",
+    )
+    p.add_argument(
+        "--now", type=_moment, default=None, help="the time to act at (ISO 8601; default: now)"
+    )
+    p.set_defaults(func=cmd_expire)
     sub.add_parser(
         "shortfalls", help="list credits refunds/disputes could not take back"
     ).set_defaults(func=cmd_shortfalls)

@@ -9,11 +9,13 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     Text,
     TypeDecorator,
     Uuid,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -120,6 +122,18 @@ class User(SQLModel, table=True):
     # Set when the person deleted their account: the row stays (the ledger keeps its
     # rows under it) with every personal field erased (accounts.deletion).
     deleted_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # The person's own cap on credits used per calendar month (in `time_zone`); None: no
+    # cap. `limit_used` counts this month's spends and holds (returned credits lower it)
+    # from `limit_month_start` until `limit_month_end`, in the row the spend's conditional
+    # UPDATE already locks, so the cap is checked in the same step as the balance.
+    spend_limit: int | None = None
+    # The soonest expiry among this user's lots with unpinned credits (None: none expire):
+    # a spend checks it in its conditional UPDATE, so it never counts credits that have
+    # expired but whose expiry entry is not written yet (credits.expiry writes it first).
+    next_lot_expiry: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    limit_used: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    limit_month_start: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    limit_month_end: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class EntryKind(StrEnum):
@@ -134,6 +148,8 @@ class EntryKind(StrEnum):
     # The whole balance given up when its owner deleted their account (credits.forfeit):
     # the ledger keeps its rows, and the cached balance (0) still equals their sum.
     FORFEIT = "forfeit"
+    # The unspent remainder of a credit lot at its expiry date (credits.expiry).
+    EXPIRE = "expire"
 
 
 class GrantSource(StrEnum):
@@ -142,6 +158,8 @@ class GrantSource(StrEnum):
     SUBSCRIPTION = "subscription"
     PACK = "pack"
     DISPUTE_WON = "dispute_won"
+    # The balance a user had when lots arrived (revision 0010): one lot that never expires.
+    EARLIER = "earlier"
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -360,7 +378,11 @@ class Purchase(SQLModel, table=True):
     stripe_subscription_id: str | None = Field(default=None, max_length=255)
     amount_paid: int
     currency: str = Field(max_length=3)
+    # For a yearly plan's payment: the whole year's credits, delivered monthly (CreditDrip).
     credits_granted: int
+    # The most Stripe has reported refunded of this payment (minor units): what a yearly
+    # payment's months still to come are scaled down by.
+    amount_refunded: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
@@ -513,3 +535,121 @@ class PurchaseLine(SQLModel, table=True):
     period_start: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     period_end: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class CreditLot(SQLModel, table=True):
+    """Credits of one kind and one expiry date: what one grant (or one returned part of a
+    spend, or one rollover) added, and how much of it is left. A user's balance is the sum
+    of their lots' `remaining` (DESIGN.md invariant 5); spends draw from lots in the burn
+    order (credits.lots). `reserved` is the part pinned by active holds."""
+
+    __tablename__ = "credit_lots"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("remaining >= reserved", name="reserved_within_remaining"),
+        CheckConstraint("reserved >= 0", name="reserved_nonnegative"),
+        CheckConstraint("remaining <= amount", name="remaining_within_amount"),
+        # What the expiry job looks for: lots with free credits, by date.
+        Index(
+            "ix_credit_lots_due",
+            "expires_at",
+            postgresql_where=text("remaining > reserved"),
+            sqlite_where=text("remaining > reserved"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    # A GrantSource: what the credits are (welcome, plan, pack ...), shown on the dashboard.
+    source: str = Field(max_length=32)
+    # The burn-order rank among lots expiring together: 0 welcome/promotional, 1 plan,
+    # 2 purchased (credits.lots.PRIORITY).
+    priority: int
+    amount: int
+    remaining: int
+    reserved: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # None: never expires.
+    expires_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # A plan lot's rollover: at expiry up to `rollover_max` unspent credits move to a new
+    # lot that expires at `rollover_until` (the end of the next period); None: none roll.
+    rollover_max: int | None = None
+    rollover_until: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # The ledger entry that added these credits; None for a rollover (no balance change).
+    entry_id: int | None = Field(
+        default=None, sa_type=BigIntId, foreign_key="ledger_entries.id", index=True
+    )
+    # The lot these credits came from: a rollover's expiring plan lot, or the lot a spend
+    # drew from when the credits came back (refund, won dispute).
+    parent_lot_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="credit_lots.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class LotAllocation(SQLModel, table=True):
+    """Credits that left one lot: which lots paid for a spend, a capture, an expiry, a
+    clawback or a forfeit (`entry_id`), or moved to a rollover lot (`entry_id` None)."""
+
+    __tablename__ = "lot_allocations"
+    __table_args__ = (CheckConstraint("credits > 0", name="credits_positive"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    lot_id: int = Field(sa_type=BigIntId, foreign_key="credit_lots.id", index=True)
+    entry_id: int | None = Field(
+        default=None, sa_type=BigIntId, foreign_key="ledger_entries.id", index=True
+    )
+    credits: int
+
+
+class LotReservation(SQLModel, table=True):
+    """The credits an active hold pins in one lot (credits.holds): a pinned credit cannot
+    be spent by anything else, and does not expire until its hold is settled."""
+
+    __tablename__ = "lot_reservations"
+    __table_args__ = (CheckConstraint("credits > 0", name="credits_positive"),)
+
+    hold_id: int = Field(sa_type=BigIntId, foreign_key="holds.id", primary_key=True)
+    lot_id: int = Field(sa_type=BigIntId, foreign_key="credit_lots.id", primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    credits: int
+
+
+class DripStatus(StrEnum):
+    PENDING = "pending"
+    GRANTED = "granted"
+    # Cancelled by a full refund (or the account's deletion) before it was due.
+    CANCELLED = "cancelled"
+    # Waiting on a dispute of the payment: pending again if it is won, cancelled if lost.
+    WITHHELD = "withheld"
+
+
+class CreditDrip(SQLModel, table=True):
+    """One month's credits of a yearly plan's payment, granted when due (billing.drip):
+    a paid yearly invoice schedules twelve, the first granted at once."""
+
+    __tablename__ = "credit_drips"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    purchase_id: int = Field(sa_type=BigIntId, foreign_key="purchases.id", index=True)
+    # 0..11: month n of the paid year; the grant's key is keys.drip_grant(invoice, n).
+    month: int
+    due_at: datetime = Field(sa_column=_timestamp())
+    # When this month's plan credits expire (the next month's due date).
+    expires_at: datetime = Field(sa_column=_timestamp())
+    # The month's credits as scheduled; what is granted is scaled by what is still paid
+    # (a partial refund lowers the months not yet delivered).
+    credits: int
+    status: str = Field(default=DripStatus.PENDING, max_length=16, index=True)
+    granted_credits: int | None = None
+
+
+class LotsStarted(SQLModel, table=True):
+    """One row: the newest ledger entry when lots arrived (revision 0010). Entries up to
+    it added credits before lots existed (their credits became one "earlier credits"
+    lot per user); every later entry that adds credits opens exactly one lot (reconcile)."""
+
+    __tablename__ = "lots_started"
+
+    after_entry_id: int = Field(
+        sa_type=BigIntId, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )

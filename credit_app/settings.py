@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +117,21 @@ class Settings(BaseSettings):
     # Spending needs a verified address (sign-ups scripted to farm welcome credits get
     # none to spend). Unset: on for a public APP_URL, off on a loopback one.
     require_verified_email: bool | None = None
+    # Test-only: moves the application clock (credit_app.clock) this many seconds ahead,
+    # so a running app's expiry, monthly drip, "expiring soon" and monthly limits can be
+    # shown without waiting. Refused with real payments or on a public APP_URL.
+    clock_offset_seconds: int = 0
+
+    @model_validator(mode="after")
+    def _clock_offset_only_in_tests(self) -> "Settings":
+        if self.clock_offset_seconds and (
+            self.payments == PaymentMode.STRIPE or not self.app_is_loopback
+        ):
+            raise ValueError(
+                "CLOCK_OFFSET_SECONDS is for tests: it is refused with PAYMENTS=stripe and on "
+                "a public APP_URL, where credits would expire on a made-up date"
+            )
+        return self
 
     @property
     def session_ttl(self) -> timedelta:

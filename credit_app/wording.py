@@ -31,6 +31,7 @@ RETURNED = "Returned (tool failed)"
 TAKEN_BACK = "Taken back (payment refunded)"
 RESERVED = "Reserved"  # held while a long tool runs (not a ledger entry; see credits.holds)
 FORFEITED = "Forfeited (account deleted)"
+EXPIRED = "Expired"  # the unspent rest of credits that reached their expiry date
 
 KIND_WORDS: Mapping[str, str] = {
     "grant": ADDED,
@@ -39,6 +40,7 @@ KIND_WORDS: Mapping[str, str] = {
     "refund": RETURNED,
     "clawback": TAKEN_BACK,
     "forfeit": FORFEITED,
+    "expire": EXPIRED,
 }
 
 # What each word means, for the README's glossary and for tooltips.
@@ -53,6 +55,8 @@ GLOSSARY: Mapping[str, str] = {
     RESERVED: "Credits set aside while a longer tool (the report) runs; they are used when it "
     "finishes, or returned if it fails.",
     FORFEITED: "The credits left when you deleted your account: they are given up, not refunded.",
+    EXPIRED: "Credits that reached their expiry date unused. The dashboard shows which of "
+    "your credits expire, and when.",
 }
 
 # The /usage kind filter: a customer word and the entry kinds it stands for, in this order.
@@ -63,7 +67,49 @@ KIND_FILTERS: Mapping[str, tuple[str, ...]] = {
     USED: ("spend", "capture"),
     RETURNED: ("refund",),
     TAKEN_BACK: ("clawback",),
+    EXPIRED: ("expire",),
 }
+
+
+# What a credit lot's credits are, by the grant source they came from
+# (models.GrantSource values): "1,000 plan credits, expire Dec 26". A lot does not store
+# which plan it came from, so plan credits are "plan credits"; credits given back (a failed
+# tool's refund) keep the words of the lot they came from.
+LOT_WORDS: Mapping[str, str] = {
+    "signup": "welcome credit",
+    "subscription": "plan credit",
+    "pack": "pack credit",
+    "earlier": "earlier credit",
+    "admin": "bonus credit",
+    "dispute_won": "restored credit",
+}
+
+
+def lot_word(source: str | None, n: int = 2) -> str:
+    """The customer's words for `n` credits of a grant source: lot_word("pack") ->
+    "pack credits", lot_word("signup", 1) -> "welcome credit" ("credits" if unknown)."""
+    word = LOT_WORDS.get(str(source or ""), "credit")
+    return word if abs(n) == 1 else f"{word}s"
+
+
+def expiry_words(day: str, n: int = 2) -> str:
+    """ "expire Dec 26" for a day already written out, "never expire" for "" (no date);
+    "expires" / "never expires" for exactly one credit."""
+    verb = "expires" if abs(n) == 1 else "expire"
+    return f"{verb} {day}" if day else f"never {verb}"
+
+
+def limit_used(used: int, limit: int) -> str:
+    """ "Used 340 of your 1,000-credit monthly limit" (the count, not a plural: "1-credit")."""
+    return f"Used {count(used)} of your {count(limit)}-credit monthly limit"
+
+
+def limit_refusal(limit: int, used: int) -> str:
+    """Why a spend was refused by the person's own monthly limit."""
+    return (
+        f"This would go over your monthly limit of {credits(limit)} "
+        f"({count(used)} used this month)."
+    )
 
 
 def kind_word(kind: str) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "iso_utc",
     "local_day",
     "month_start",
+    "next_month_start",
     "start_of_day",
     "when_text",
     "zone",
@@ -65,6 +66,17 @@ def start_of_day(day: date, tz: tzinfo) -> datetime:
 def month_start(now: datetime, tz: tzinfo) -> datetime:
     """The first instant of the calendar month `now` (aware) is in, counted in `tz`, in UTC."""
     return start_of_day(local_day(now, tz).replace(day=1), tz)
+
+
+def next_month_start(now: datetime, tz: tzinfo) -> datetime:
+    """The first instant of the calendar month after `now`'s, counted in `tz`, in UTC."""
+    day = local_day(now, tz)
+    following = (
+        day.replace(year=day.year + 1, month=1, day=1)
+        if day.month == 12
+        else (day.replace(month=day.month + 1, day=1))
+    )
+    return start_of_day(following, tz)
 
 
 def when_text(moment: datetime, tz: tzinfo) -> str:

@@ -1,4 +1,4 @@
-"""REST routes for subscriptions, invoices, payments, refunds, disputes and events."""
+"""REST routes for subscriptions, invoices, charges, refunds, disputes and events."""
 
 from typing import Any
 
@@ -424,8 +424,6 @@ def routes(sb: Sandbox) -> list[Route]:
         ),
         Route("/v1/invoice_payments", r(sb, list_invoice_payments), methods=["GET"]),
         Route("/v1/invoice_payments/{id}", r(sb, _getter("invoice_payment")), methods=["GET"]),
-        Route("/v1/payment_intents/{id}", r(sb, _getter("payment_intent")), methods=["GET"]),
-        Route("/v1/payment_methods/{id}", r(sb, _getter("payment_method")), methods=["GET"]),
         Route("/v1/charges", r(sb, list_charges), methods=["GET"]),
         Route("/v1/charges/{id}", r(sb, _getter("charge")), methods=["GET"]),
         Route("/v1/refunds", r(sb, create_refund), methods=["POST"]),

@@ -159,6 +159,7 @@ def create_session(sb: Sandbox, _: Request, params: dict[str, Any], __: Batch) -
         subscription_metadata=_nested_metadata(params, "subscription_data"),
         billing_mode=billing_mode,
         payment_intent_metadata=_nested_metadata(params, "payment_intent_data"),
+        setup_future_usage=_setup_future_usage(params, mode),
         line_item=line_item,
     )
     return session
@@ -197,6 +198,28 @@ def _coupons(sb: Sandbox, params: dict[str, Any], p: dict[str, Any]) -> list[dic
             param="discounts[0][coupon]",
         )
     return [cpn]
+
+
+def _setup_future_usage(params: dict[str, Any], mode: str) -> str | None:
+    """`payment_intent_data[setup_future_usage]`: the card is saved to the customer for later
+    payments (`off_session`: charged without the customer, e.g. automatic top-ups)."""
+    data = params.get("payment_intent_data")
+    value = data.get("setup_future_usage") if isinstance(data, dict) else None
+    if value in (None, ""):
+        return None
+    param = "payment_intent_data[setup_future_usage]"
+    if mode != "payment":
+        raise StripeError(
+            400, "payment_intent_data can only be used in `payment` mode.", param=param
+        )
+    if value not in ("on_session", "off_session"):
+        raise StripeError(
+            400,
+            f"Invalid {param}: must be one of on_session, off_session",
+            param=param,
+            code="parameter_invalid_enum",
+        )
+    return value
 
 
 def _invoice_creation(params: dict[str, Any], mode: str) -> dict[str, Any] | None:

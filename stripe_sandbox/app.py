@@ -6,7 +6,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import api_billing, api_catalog, api_checkout, api_portal, control_api, portal_pages
+from . import (
+    api_billing,
+    api_catalog,
+    api_checkout,
+    api_payments,
+    api_portal,
+    control_api,
+    portal_pages,
+)
 from .core import Sandbox
 from .errors import StripeError
 from .hosts import LoopbackOnly
@@ -31,6 +39,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
         *api_catalog.routes(sandbox),
         *api_checkout.routes(sandbox),
         *api_billing.routes(sandbox),
+        *api_payments.routes(sandbox),
         *api_portal.routes(sandbox),
         *portal_pages.routes(sandbox),
     ]

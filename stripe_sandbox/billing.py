@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import billing_objects, objects
-from .cards import CardOutcome, card_details, classify
+from .cards import DECLINE_MESSAGES, CardOutcome, card_details, classify, decline_code, normalise
 from .errors import StripeError, card_declined
 from .events import Batch, changed
 from .ids import now
@@ -36,14 +36,13 @@ class PaymentDeclined(Exception):
         self.message = message
 
 
-def check_card(number: str) -> CardOutcome:
+def check_card(number: str) -> None:
     """Refuse unusable cards the way Checkout's form does, before anything is created."""
     outcome = classify(number)
     if outcome is CardOutcome.INVALID:
         raise PaymentDeclined("Your card number is invalid.")
-    if outcome is CardOutcome.DECLINED:
-        raise PaymentDeclined("Your card was declined.")
-    return outcome
+    if outcome in (CardOutcome.DECLINED, CardOutcome.INSUFFICIENT_FUNDS):
+        raise PaymentDeclined(DECLINE_MESSAGES[decline_code(outcome)])
 
 
 def money(amount: int, currency: str) -> str:
@@ -110,22 +109,26 @@ class Billing:
         batch.emit("customer.deleted", cust)
         return objects.deleted_customer(cust["id"])
 
-    def attach_card(
-        self, batch: Batch | None, cust: dict[str, Any] | None, number: str
+    def new_card(
+        self, number: str, cust: dict[str, Any] | None, email: str | None
     ) -> dict[str, Any]:
-        """A payment method for `number`, made the customer's default when there is one."""
-        outcome = check_card(number)
-        email = cust["email"] if cust else None
+        """A card payment method for `number`, attached to `cust` when given. The number
+        stays private to the sandbox (as Stripe keeps it) and decides how later charges go."""
+        check_card(number)
         pm = self.store.put(
             objects.payment_method(cust["id"] if cust else None, card_details(number), email)
         )
-        self.store.private_of(pm["id"])["outcome"] = outcome
-        if cust is not None:
-            before = Store.snapshot(cust)
-            cust["invoice_settings"]["default_payment_method"] = pm["id"]
-            if batch is not None:
-                batch.emit("payment_method.attached", pm)
-                batch.emit("customer.updated", cust, changed(before, cust))
+        self.store.private_of(pm["id"])["number"] = normalise(number)
+        return pm
+
+    def attach_card(self, batch: Batch | None, cust: dict[str, Any], number: str) -> dict[str, Any]:
+        """A payment method for `number`, attached and made the customer's default."""
+        pm = self.new_card(number, cust, cust["email"])
+        before = Store.snapshot(cust)
+        cust["invoice_settings"]["default_payment_method"] = pm["id"]
+        if batch is not None:
+            batch.emit("payment_method.attached", pm)
+            batch.emit("customer.updated", cust, changed(before, cust))
         return pm
 
     def payment_method_for(self, sub: dict[str, Any]) -> dict[str, Any] | None:
@@ -259,7 +262,11 @@ class Billing:
                 # An invoice needs a customer: Checkout creates one "if required".
                 cust = self.create_customer(batch, email)
                 session["customer"] = cust["id"]
-            pm = self.attach_card(None, cust, number)
+            saving = private.get("setup_future_usage")
+            # Checkout attaches the card to the customer only when the session saves it for
+            # later (`payment_intent_data[setup_future_usage]`), and leaves the customer's
+            # default payment method as it was.
+            pm = self.new_card(number, cust if saving else None, cust["email"] if cust else email)
             pi = self.store.put(
                 objects.payment_intent(
                     amount=session["amount_total"],
@@ -270,6 +277,7 @@ class Billing:
                     metadata=dict(private["payment_intent_metadata"]),
                 )
             )
+            pi["setup_future_usage"] = saving
             ch = self.store.put(objects.charge(pi=pi, pm=pm, succeeded=True, email=email))
             pi.update(status="succeeded", amount_received=pi["amount"], latest_charge=ch["id"])
             session["payment_intent"] = pi["id"]
@@ -631,9 +639,12 @@ class Billing:
         change = self.plan_change(sub, new_price, quantity, behavior, at)
         due = self.preview_due(sub, change, new_price, quantity)
         if due and payment_behavior == "error_if_incomplete":
-            result = self.invoicer.card_result(self.payment_method_for(sub), off_session=True)
+            pm = self.payment_method_for(sub)
+            result = self.invoicer.card_result(pm, off_session=True)
             if result is Charge.DECLINED:
-                raise card_declined()
+                raise card_declined(
+                    decline_code(self.invoicer.card_outcome(pm)) if pm else "generic_decline"
+                )
             if result is Charge.ACTION:
                 raise card_declined("authentication_required")
         item = sub["items"]["data"][0]

@@ -93,6 +93,13 @@ class SandboxControl:
             body["email"] = email
         return self._call("POST", f"/_sandbox/checkout/{session_id}/pay", body)
 
+    def set_card(self, payment_method_id: str, number: str) -> dict[str, Any]:
+        """Make a saved payment method test card `number` from now on (e.g.
+        "4000000000009995" to have its next off-session charges declined); returns it."""
+        return self._call(
+            "POST", f"/_sandbox/payment_methods/{payment_method_id}/card", {"number": number}
+        )
+
     def clock(self, subscription_id: str, seconds: int) -> dict[str, Any]:
         """Let `seconds` pass for the subscription, inside its current period."""
         return self._call(

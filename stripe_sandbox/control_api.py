@@ -175,6 +175,16 @@ async def pay_checkout(sb: Sandbox, request: Request, body: dict) -> dict:
     return await _in_batch(sb, pay)
 
 
+async def set_card(sb: Sandbox, request: Request, body: dict) -> dict:
+    """Make a saved payment method another test card (e.g. one that starts declining)."""
+    number = body.get("number")
+    if not isinstance(number, str):
+        raise StripeError(400, "number must be a test card number.", param="number")
+    pm_id = request.path_params["id"]
+    with sb.store.lock:
+        return Store.snapshot(sb.payments.set_card(sb.store.get("payment_method", pm_id), number))
+
+
 async def resend(sb: Sandbox, request: Request, _: dict) -> dict:
     evt = sb.store.get("event", request.path_params["id"])
     sb.deliverer.enqueue([evt])
@@ -205,6 +215,7 @@ def routes(sb: Sandbox) -> list[Route]:
         Route("/_sandbox/api_faults", e(sb, add_api_fault), methods=["POST"]),
         Route("/_sandbox/api_faults", e(sb, clear_api_faults), methods=["DELETE"]),
         Route("/_sandbox/checkout/{id}/pay", e(sb, pay_checkout), methods=["POST"]),
+        Route("/_sandbox/payment_methods/{id}/card", e(sb, set_card), methods=["POST"]),
         Route("/_sandbox/events/{id}/resend", e(sb, resend), methods=["POST"]),
         Route("/_sandbox/reset", e(sb, reset), methods=["POST"]),
     ]

@@ -108,8 +108,10 @@ def route(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
                 result = handler(sandbox, request, params, batch)
                 status, body = 200, expand(sandbox.store, Store.snapshot(result), params)
             except StripeError as exc:
-                # Events of a failed action are never sent (actions validate before emitting).
-                batch.events.clear()
+                # Events of a refused action are never sent (actions validate before
+                # emitting), except those of an action that happened and then failed.
+                if not exc.keeps_events:
+                    batch.events.clear()
                 status, body = exc.status, exc.body()
             if idem_key:
                 sandbox.store.idempotency[cache_key] = (params, status, body)
@@ -141,12 +143,13 @@ def _expand(store: Store, node: Any, parts: list[str], path: str) -> None:
             param="expand",
         )
     value = node[head]
-    if rest:
-        _expand(store, value, rest, path)
-    elif isinstance(value, str):
+    if isinstance(value, str):
+        # Every id along the path is expanded, as Stripe does for `payment_intent.payment_method`.
         found = store.by_id(value)
         if found is not None:
-            node[head] = Store.snapshot(found)
+            value = node[head] = Store.snapshot(found)
+    if rest:
+        _expand(store, value, rest, path)
 
 
 def paginate(items: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict[str, Any]:

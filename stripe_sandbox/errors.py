@@ -4,6 +4,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from .cards import DECLINE_MESSAGES
+
 
 class StripeError(Exception):
     """An API failure rendered as `{"error": {...}}` with Stripe's status code semantics.
@@ -21,6 +23,7 @@ class StripeError(Exception):
         code: str | None = None,
         type_: str = "invalid_request_error",
         extra: dict[str, Any] | None = None,
+        keeps_events: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -29,6 +32,10 @@ class StripeError(Exception):
         self.code = code
         self.type = type_
         self.extra = extra or {}
+        # Most errors refuse a request before anything happens, so its events are dropped;
+        # a failed payment attempt did happen (a payment intent and a failed charge now
+        # exist) and Stripe sends its events with the 402.
+        self.keeps_events = keeps_events
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.type, "message": self.message}
@@ -59,7 +66,7 @@ def required(param: str) -> StripeError:
 def card_declined(decline_code: str = "generic_decline") -> StripeError:
     return StripeError(
         402,
-        "Your card was declined.",
+        DECLINE_MESSAGES[decline_code],
         code="card_declined",
         type_="card_error",
         extra={"decline_code": decline_code},

@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from . import billing_objects, objects
-from .cards import CardOutcome
+from .cards import DECLINE_MESSAGES, CardOutcome, classify, decline_code
 from .events import Batch, changed
 from .ids import new_id, now
 from .settings import SandboxSettings
@@ -62,10 +62,15 @@ class Invoicer:
 
     # -- cards -----------------------------------------------------------------------------
 
+    def card_outcome(self, pm: dict[str, Any]) -> CardOutcome:
+        """How the saved card behaves: by the test card number it was saved with (kept
+        privately, as Stripe keeps the number; a control can change it)."""
+        return classify(self.store.private_of(pm["id"])["number"])
+
     def card_result(self, pm: dict[str, Any] | None, off_session: bool) -> Charge:
         if pm is None:
             return Charge.DECLINED
-        outcome = self.store.private_of(pm["id"]).get("outcome", CardOutcome.OK)
+        outcome = self.card_outcome(pm)
         if outcome is CardOutcome.ATTACH_THEN_FAIL:
             return Charge.DECLINED if off_session else Charge.OK
         if outcome is CardOutcome.AUTHENTICATE:
@@ -268,15 +273,25 @@ class Invoicer:
                     metadata={},
                 )
             )
+            if inv["billing_reason"] == "subscription_create":
+                # Checkout saves a subscription's card for its renewals.
+                pi["setup_future_usage"] = "off_session"
             private["payment_intent"] = pi["id"]
             inpay = objects.invoice_payment(inv, pi, False)
             private["invoice_payment"] = self.store.put(inpay)["id"]
         result = self.card_result(pm, off_session)
+        declined_for = decline_code(self.card_outcome(pm)) if pm else "generic_decline"
         inv["attempt_count"] += 1
         inv["attempted"] = True
         if pm is not None and result is not Charge.ACTION:
             ch = self.store.put(
-                objects.charge(pi=pi, pm=pm, succeeded=result is Charge.OK, email=cust["email"])
+                objects.charge(
+                    pi=pi,
+                    pm=pm,
+                    succeeded=result is Charge.OK,
+                    email=cust["email"],
+                    decline_code=declined_for,
+                )
             )
             pi.update(latest_charge=ch["id"], payment_method=pm["id"])
         if result is Charge.OK:
@@ -304,7 +319,7 @@ class Invoicer:
                     "type": "card_error",
                     "code": "authentication_required",
                     "decline_code": "authentication_required",
-                    "message": "Your card was declined. This transaction requires authentication.",
+                    "message": DECLINE_MESSAGES["authentication_required"],
                     "payment_method": pm,
                 },
             )
@@ -316,8 +331,8 @@ class Invoicer:
             last_payment_error={
                 "type": "card_error",
                 "code": "card_declined",
-                "decline_code": "generic_decline",
-                "message": "Your card was declined.",
+                "decline_code": declined_for,
+                "message": DECLINE_MESSAGES[declined_for],
                 "payment_method": pm,
             },
         )

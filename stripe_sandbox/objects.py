@@ -10,6 +10,7 @@ import copy
 import secrets
 from typing import Any
 
+from .cards import DECLINE_MESSAGES
 from .ids import new_id, now
 
 API_VERSION = "2026-10-28.endive"
@@ -577,10 +578,16 @@ def charge(
     pm: dict[str, Any],
     succeeded: bool,
     email: str | None,
+    decline_code: str = "generic_decline",
 ) -> dict[str, Any]:
+    """A charge of `pi` to `pm`; a failed one says why as Stripe does (`outcome.reason`,
+    `failure_code`: `authentication_required` for a 3-D Secure card charged off-session)."""
     charge_id = new_id("ch_")
     amount = pi["amount"]
     card = pm["card"]
+    failure_code = (
+        "authentication_required" if decline_code == "authentication_required" else "card_declined"
+    )
     outcome = (
         {
             "advice_code": None,
@@ -599,10 +606,14 @@ def charge(
             "network_advice_code": None,
             "network_decline_code": None,
             "network_status": "declined_by_network",
-            "reason": "generic_decline",
+            "reason": decline_code,
             "risk_level": "normal",
             "risk_score": 32,
-            "seller_message": "The bank did not return any further details with this decline.",
+            "seller_message": (
+                "The bank did not return any further details with this decline."
+                if decline_code == "generic_decline"
+                else f"The bank returned the decline code `{decline_code}`."
+            ),
             "type": "issuer_declined",
         }
     )
@@ -631,8 +642,8 @@ def charge(
         "description": pi["description"],
         "disputed": False,
         "failure_balance_transaction": None,
-        "failure_code": None if succeeded else "card_declined",
-        "failure_message": None if succeeded else "Your card was declined.",
+        "failure_code": None if succeeded else failure_code,
+        "failure_message": None if succeeded else DECLINE_MESSAGES[decline_code],
         "fraud_details": {},
         "livemode": False,
         "metadata": dict(pi["metadata"]),

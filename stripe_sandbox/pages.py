@@ -128,8 +128,9 @@ def card_input(value: str = "", described: str = "") -> str:
 
 TEST_CARDS_HINT = (
     '<p class="hint">Test cards: 4242 4242 4242 4242 succeeds; 4000 0000 0000 0002 is '
-    "declined; 4000 0000 0000 0341 succeeds now and fails on renewal; 4000 0027 6000 3184 "
-    "needs authentication (done here) and again on every renewal.</p>"
+    "declined; 4000 0000 0000 9995 is declined for insufficient funds; 4000 0000 0000 0341 "
+    "succeeds now and fails on renewal; 4000 0027 6000 3184 and 4000 0025 0000 3155 need "
+    "authentication (done here) and again on every payment made without you.</p>"
 )
 
 
@@ -199,12 +200,26 @@ def checkout_page(
     described = ' aria-describedby="card-error" aria-invalid="true"' if error else ""
     parts.append(
         card_input(typed.get("cardnumber", ""), described)
+        + _saving_notice(sb, private.get("setup_future_usage"))
         + TEST_CARDS_HINT
         + f'<button type="submit">{"Subscribe" if is_sub else "Pay"}</button></form>'
     )
     if session["cancel_url"]:
         parts.append(f'<footer><a href="{escape(session["cancel_url"])}">Cancel</a></footer>')
     return page(f"Checkout - {product_name(sb, p)}", "".join(parts), status)
+
+
+def _saving_notice(sb: Sandbox, setup_future_usage: str | None) -> str:
+    """Checkout tells the customer when their card is saved (Stripe's wording)."""
+    name = escape(sb.settings.business_name)
+    if setup_future_usage == "off_session":
+        return (
+            f'<p class="hint" id="save-notice">By providing your card information, you allow '
+            f"{name} to charge your card for future payments in accordance with their terms.</p>"
+        )
+    if setup_future_usage == "on_session":
+        return f'<p class="hint" id="save-notice">Your card will be saved with {name}.</p>'
+    return ""
 
 
 def missing_page(what: str) -> Response:

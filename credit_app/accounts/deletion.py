@@ -30,7 +30,7 @@ from sqlmodel import Session, col
 
 from credit_app import credits, mail
 from credit_app.auth import profile
-from credit_app.billing import customers, webhook_records
+from credit_app.billing import customers, drip, webhook_records
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.credits import keys, report_files
 from credit_app.db import in_read, in_transaction
@@ -65,6 +65,11 @@ TABLES: dict[str, str] = {
     "mail_outbox": "deleted, then the account_deleted message queued to the old address",
     "stripe_events": "kept, with the personal fields of their payloads blanked",
     "subscription_plans": "not personal (the plan catalog)",
+    "credit_lots": "kept: emptied by the forfeit entry, no personal fields",
+    "lot_allocations": "kept: which lots paid for each entry, no personal fields",
+    "lot_reservations": "emptied as the active holds are released",
+    "credit_drips": "kept; months of a yearly plan not yet delivered are cancelled",
+    "lots_started": "not personal (when credit lots began)",
 }
 
 
@@ -129,6 +134,7 @@ def erase_account(session: Session, user_id: uuid.UUID, now: datetime) -> int:
         description=FORFEIT_DESCRIPTION,
     )
     customers.end_subscription_of_deleted_account(session, user_id=user_id)
+    drip.cancel_for_deleted_account(session, user_id=user_id)
     # While the customer id is still known: events may name only the customer.
     webhook_records.erase_personal_data_from_events(
         session, user_id=user_id, stripe_customer_id=customer

@@ -24,7 +24,10 @@ FORMAT = "credit-app-export/1"
 # Tables that find their person by something other than a `user_id` column.
 SPECIAL = ("users", "login_throttles", "stripe_events")
 # Tables that hold nothing about any one person.
-NOT_PERSONAL = {"subscription_plans": "the plan catalog"}
+NOT_PERSONAL = {
+    "subscription_plans": "the plan catalog",
+    "lots_started": "when credit lots began (one ledger entry id)",
+}
 # Columns never exported: secrets that would let the file sign someone in, and bulk data.
 OMITTED: dict[str, frozenset[str]] = {
     "users": frozenset({"password_hash"}),

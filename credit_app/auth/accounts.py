@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from credit_app import credits
+from credit_app import clock, credits
 from credit_app.auth import passwords, throttle, verification
 from credit_app.auth.rate_limits import ClientRateLimits, too_many_from_network
 from credit_app.auth.validation import (
@@ -26,7 +26,7 @@ from credit_app.auth.validation import (
     login_email_key,
     validate_signup,
 )
-from credit_app.credits import keys
+from credit_app.credits import keys, policy
 from credit_app.db import in_read, in_transaction
 from credit_app.models import CLIENT_ADDRESS_MAX, GrantSource, User, utcnow
 from credit_app.settings import Settings, get_settings
@@ -82,6 +82,7 @@ def register(
     except IntegrityError as exc:  # a concurrent signup with the same address won the race
         raise EmailTaken(data.email) from exc
     if initial_credits > 0:
+        now = clock.now()
         credits.grant(
             session,
             user_id=user.id,
@@ -89,6 +90,8 @@ def register(
             idempotency_key=keys.signup_grant(user.id),
             source=GrantSource.SIGNUP,
             description="Welcome credits",
+            terms=policy.welcome_terms(now),
+            now=now,
         )
     verification.queue_verification(session, user, app_url=app_url or get_settings().app_url)
     session.refresh(user)

@@ -2,24 +2,29 @@
 subscription and the latest ledger entries, with the rules that say what they mean (which
 plan applies, a failed payment, a low balance); and /usage's view of the ledger, whose
 period totals start where the billing period does and whose days are the person's (their
-stored time zone)."""
+stored time zone); the balance split into credit lots (kind and expiry date), which lots
+paid for an entry, and the person's monthly spending limit."""
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from credit_app import credits, zones
+from credit_app import clock, credits, zones
 from credit_app.billing import catalog
 from credit_app.billing.subscriptions import (
     ENTITLED_STATUSES,
     billing_period_start,
     current_subscription,
 )
-from credit_app.credits import usage
-from credit_app.db import in_read
+from credit_app.credits import lot_views, usage
+from credit_app.credits.limits import MAX_LIMIT as MAX_SPEND_LIMIT
+from credit_app.credits.limits import InvalidLimit, LimitStatus, limit_status, parse_limit
+from credit_app.credits.limits import set_spend_limit as _set_spend_limit
+from credit_app.credits.lot_views import LotGroup
+from credit_app.db import in_read, in_transaction
 from credit_app.models import (
     LedgerEntry,
     PlanInterval,
@@ -31,13 +36,21 @@ from credit_app.models import (
 )
 from credit_app.settings import get_settings
 
-# LedgerEntry is re-exported: the rows of `AccountSnapshot.recent`, for callers above the
-# services (state/) that may not import the models.
+# LedgerEntry, LotGroup and LimitStatus are re-exported: the rows of `AccountSnapshot`,
+# for callers above the services (state/) that may not import the models.
 __all__ = [
+    "MAX_SPEND_LIMIT",
     "AccountSnapshot",
     "LedgerEntry",
+    "LimitChange",
+    "LimitStatus",
+    "LotGroup",
     "account_snapshot",
+    "change_spend_limit",
+    "limit_error",
     "load_account",
+    "load_paid_from",
+    "load_spend_limit",
     "load_usage",
     "payment_failed",
 ]
@@ -87,6 +100,12 @@ class AccountSnapshot:
     # A renewal waiting for the customer to authenticate (3-D Secure): Stripe's hosted
     # invoice page where they do it; "" when nothing waits.
     authenticate_url: str = ""
+    # The balance by kind and expiry date (credits.lot_views.balance_by_lot), in the order
+    # spends use them, and the free credits that expire within 3 days of `read_at`.
+    lots: list[LotGroup] = field(default_factory=list)
+    expiring: list[LotGroup] = field(default_factory=list)
+    # The time the snapshot describes (the application clock's now).
+    read_at: datetime | None = None
 
 
 def account_snapshot(
@@ -95,8 +114,11 @@ def account_snapshot(
     user_id: uuid.UUID,
     recent: int = RECENT_ENTRIES,
     low_balance_below: int | None = None,
+    now: datetime | None = None,
 ) -> AccountSnapshot:
-    """Raises credits.UnknownUser for an id with no user."""
+    """Raises credits.UnknownUser for an id with no user. `now`: the application clock's
+    (clock.now()) unless given; it says which lots are live and which expire soon."""
+    now = now or clock.now()
     user = session.scalar(select(User).where(col(User.id) == user_id))
     if user is None:
         raise credits.UnknownUser(user_id)
@@ -128,6 +150,9 @@ def account_snapshot(
         scheduled_plan_name=_scheduled_name(session, subscription),
         scheduled_change_at=subscription.scheduled_change_at if subscription else None,
         authenticate_url=(subscription.action_required_url or "") if subscription else "",
+        lots=lot_views.balance_by_lot(session, user_id=user_id, now=now),
+        expiring=lot_views.expiring_soon(session, user_id=user_id, now=now),
+        read_at=now,
     )
 
 
@@ -152,6 +177,7 @@ async def load_account(
     *,
     recent: int = RECENT_ENTRIES,
     low_balance_below: int | None = None,
+    now: datetime | None = None,
     engine: Engine | None = None,
 ) -> AccountSnapshot:
     """`account_snapshot` in its own read-only transaction, off the event loop."""
@@ -160,6 +186,7 @@ async def load_account(
         user_id=user_id,
         recent=recent,
         low_balance_below=low_balance_below,
+        now=now,
         engine=engine,
     )
 
@@ -199,3 +226,61 @@ async def load_usage(
     numbers agree. Days (the chart's, the Free plan's calendar month) are counted in the
     user's stored time zone (UTC while none is known); `overview.tz` is that zone."""
     return await in_read(_usage, user_id, kind, tool, page, now or utcnow(), engine=engine)
+
+
+async def load_paid_from(
+    user_id: uuid.UUID, entry_id: int, *, engine: Engine | None = None
+) -> list[LotGroup] | None:
+    """Which kinds of credits paid for ledger entry `entry_id` (credits.lot_views.paid_from);
+    None unless that entry is `user_id`'s own."""
+    return await in_read(
+        lambda session: lot_views.paid_from(session, user_id=user_id, entry_id=entry_id),
+        engine=engine,
+    )
+
+
+async def load_spend_limit(
+    user_id: uuid.UUID, *, now: datetime, engine: Engine | None = None
+) -> LimitStatus:
+    """The person's monthly spending limit and this month's use of it."""
+    return await in_read(
+        lambda session: limit_status(session, user_id=user_id, now=now), engine=engine
+    )
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    """What a change of the spending limit answered: the new status, or why nothing was
+    written (`error`, the customer's words, for the limit's field)."""
+
+    status: LimitStatus | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None
+
+
+def limit_error(raw: str) -> str:
+    """What is wrong with a typed limit ("" when it is a good one), for the field."""
+    try:
+        parse_limit(raw)
+    except InvalidLimit as exc:
+        return exc.message
+    return ""
+
+
+async def change_spend_limit(
+    user_id: uuid.UUID, raw: str | None, *, now: datetime, engine: Engine | None = None
+) -> LimitChange:
+    """Set the monthly limit to `raw` (what the person typed: "1000", "1,000"), or remove
+    it (None). A bad value writes nothing and says why."""
+    try:
+        limit = None if raw is None else parse_limit(raw)
+    except InvalidLimit as exc:
+        return LimitChange(error=exc.message)
+    status = await in_transaction(
+        lambda session: _set_spend_limit(session, user_id=user_id, limit=limit, now=now),
+        engine=engine,
+    )
+    return LimitChange(status=status)

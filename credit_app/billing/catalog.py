@@ -59,6 +59,10 @@ class PlanSpec:
     interval: PlanInterval | None = None
     currency: str = "usd"
     rank: int = 0
+    # Subscriptions: unspent plan credits that move to the next period at its end (once).
+    rollover_max: int = 0
+    # Packs: days until their credits expire; None: never.
+    expires_after_days: int | None = None
 
     @property
     def lookup_key(self) -> str | None:
@@ -77,7 +81,7 @@ class Tier:
 
 
 def load_plans(path: Path = PLANS_FILE) -> list[PlanSpec]:
-    raw = tomllib.loads(path.read_text())["plan"]
+    raw = tomllib.loads(path.read_text())["plan"]  # [grants] is credits.policy's
     # A tier's rank is its order of first appearance: "the next plan up" follows the file.
     tiers = list(dict.fromkeys(p["tier"] for p in raw if p.get("tier")))
     plans = [_spec(p, rank=tiers.index(p["tier"]) + 1 if p.get("tier") else 0) for p in raw]
@@ -106,6 +110,12 @@ def _check(plans: list[PlanSpec]) -> None:
             raise ValueError(f"plans.toml: {p.id}: subscriptions (only) need interval month|year")
         if p.price < 0 or p.credits_granted < 0:
             raise ValueError(f"plans.toml: {p.id}: price and credits must not be negative")
+        if p.rollover_max < 0 or (p.rollover_max and p.kind != PlanKind.SUBSCRIPTION):
+            raise ValueError(f"plans.toml: {p.id}: rollover_max is a subscription's, >= 0")
+        if p.expires_after_days is not None and (
+            p.kind != PlanKind.PACK or p.expires_after_days <= 0
+        ):
+            raise ValueError(f"plans.toml: {p.id}: expires_after_days is a pack's, > 0")
     if [p.kind for p in plans].count(PlanKind.FREE) != 1:
         raise ValueError("plans.toml: there must be exactly one free plan")
     for tier in {p.tier for p in plans if p.kind == PlanKind.SUBSCRIPTION}:
@@ -229,14 +239,25 @@ def packs_compared(specs: tuple[PlanSpec, ...] = ()) -> str:
 
 
 def unused_credits_sentence() -> str:
-    """What happens to plan credits that are not spent, as the ledger does it: a grant never
-    expires (nothing but a refund or dispute of the payment that granted credits takes them
-    back, billing/purchases.py), so they stay through renewals, plan changes and
-    cancellation. If grants ever expire, this sentence and its test change with that rule."""
+    """What happens to credits that are not spent, as the ledger does it (the expiry
+    policy above each plan in plans.toml): plan credits expire at the end of their period,
+    up to a plan's `rollover_max` move on once; pack credits never expire (unless a pack
+    sets `expires_after_days`) and survive plan changes and cancellation."""
+    rolling = [p for p in plans() if p.kind == PlanKind.SUBSCRIPTION and p.rollover_max]
+    by_tier = {p.name: p.rollover_max for p in rolling}
+    rollover = "".join(
+        f" {name} carries up to {amount:,} unused credits into the next period."
+        for name, amount in sorted(by_tier.items())
+    )
+    expiring_packs = [p for p in packs() if p.expires_after_days]
+    pack_words = (
+        "Pack credits never expire"
+        if not expiring_packs
+        else "Pack credits expire as each pack says"
+    )
     return (
-        "Unused plan credits roll over: they stay in your balance until you spend them, also "
-        f"after you switch plans or cancel back to {free_plan().name} (only a refund or "
-        "dispute of the payment takes its credits back)."
+        f"Plan credits expire at the end of the period they were granted for.{rollover} "
+        f"{pack_words}, also after you switch plans or cancel back to {free_plan().name}."
     )
 
 

@@ -26,7 +26,7 @@ Each function returns a short description of what it did, stored with the Stripe
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from math import floor
 from typing import Any
@@ -34,9 +34,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from credit_app import credits
+from credit_app import clock, credits
+from credit_app.billing import catalog, drip
 from credit_app.credits import keys
 from credit_app.models import (
+    DripStatus,
     GrantSource,
     PlanInterval,
     PlanKind,
@@ -308,6 +310,17 @@ def grant_invoice(
     description = _grant_description(session, plan.id)
     if any(line.proration for line in lines):
         description = f"{description} (plan change)"
+    period = _period_of(lines)
+    now = clock.now()
+    if plan.interval == PlanInterval.YEAR and not all(line.proration for line in lines):
+        return drip.schedule(
+            session,
+            purchase=purchase,
+            total=total,
+            period_start=period[0] or now,
+            description=description,
+            now=now,
+        )
     result = credits.grant(
         session,
         user_id=user_id,
@@ -315,10 +328,23 @@ def grant_invoice(
         idempotency_key=key,
         source=GrantSource.SUBSCRIPTION,
         description=description,
+        terms=drip.plan_terms(plan.id, expires_at=period[1], period_start=period[0]),
+        now=now,
     )
     if result.replayed:
         return f"already granted ({key})"
     return f"granted {total} credits for {counted} ({key})"
+
+
+def _period_of(lines: Sequence[InvoiceLine]) -> tuple[datetime | None, datetime | None]:
+    """The period the invoice's credits are for: its full-period line's, else (a plan
+    change alone) its proration's, which ends with the current period."""
+    full = [line for line in lines if not line.proration and line.period_end is not None]
+    dated = full or [line for line in lines if line.period_end is not None]
+    if not dated:
+        return None, None
+    line = max(dated, key=lambda line: line.amount)
+    return line.period_start, line.period_end
 
 
 def pack_payment_problem(plan: SubscriptionPlan, checkout_session: dict[str, Any]) -> str | None:
@@ -373,6 +399,9 @@ def grant_pack(
         session.flush()
     if plan.credits_granted <= 0:
         return "paid; the plan grants no credits"
+    now = clock.now()
+    spec = catalog.plan_by_id(plan.id)
+    days = spec.expires_after_days if spec is not None else None
     result = credits.grant(
         session,
         user_id=user_id,
@@ -380,6 +409,10 @@ def grant_pack(
         idempotency_key=key,
         source=GrantSource.PACK,
         description=_grant_description(session, plan.id),
+        terms=credits.LotTerms(expires_at=now + timedelta(days=days))
+        if days
+        else credits.NEVER_EXPIRES,
+        now=now,
     )
     if result.replayed:
         return f"already granted ({key})"
@@ -412,11 +445,27 @@ def credits_taken_back(session: Session, purchase: Purchase) -> int:
     return credits.net_taken_under(session, prefix=keys.purchase_prefix(purchase.id))
 
 
+def _grant_key(purchase: Purchase) -> str | None:
+    """The key the purchase's credits were granted under (a yearly payment's months are
+    keyed under it too): what a take-back of it takes from first."""
+    if purchase.stripe_invoice_id:
+        return keys.invoice_grant(purchase.stripe_invoice_id)
+    if purchase.stripe_payment_intent_id:
+        return keys.pack_grant(purchase.stripe_payment_intent_id)
+    return None
+
+
 def _take_back(session: Session, purchase: Purchase, amount: int, key: str, why: str) -> str:
     if amount <= 0:
         return "nothing more to take back"
     result = credits.clawback(
-        session, user_id=purchase.user_id, amount=amount, idempotency_key=key, description=why
+        session,
+        user_id=purchase.user_id,
+        amount=amount,
+        idempotency_key=key,
+        description=why,
+        prefer_key=_grant_key(purchase),
+        now=clock.now(),
     )
     if result.replayed:
         return f"already taken back ({key})"
@@ -431,8 +480,19 @@ def clawback_refund(session: Session, purchase: Purchase, charge: dict) -> str:
     if amount <= 0 or refunded <= 0:
         return "nothing refunded"
     _lock_owner(session, purchase)
-    target = purchase.credits_granted * min(refunded, amount) // amount
-    due = target - credits_taken_back(session, purchase)
+    purchase.amount_refunded = max(purchase.amount_refunded, min(refunded, amount))
+    session.flush()
+    if drip.has_schedule(session, purchase):
+        # Of the months delivered the person keeps their unrefunded share; the months to
+        # come are scaled when granted, or cancelled by a full refund.
+        scheduled, granted = drip.delivered(session, purchase)
+        kept = floor(scheduled * Fraction(amount - min(refunded, amount), amount))
+        due = granted - kept - credits_taken_back(session, purchase)
+        if refunded >= amount:
+            drip.set_pending(session, purchase, of=DripStatus.PENDING, to=DripStatus.CANCELLED)
+    else:
+        target = purchase.credits_granted * min(refunded, amount) // amount
+        due = target - credits_taken_back(session, purchase)
     key = keys.refund_takeback(purchase.id, refunded)
     return _take_back(session, purchase, due, key, "Refund")
 
@@ -443,16 +503,23 @@ def clawback_dispute(session: Session, purchase: Purchase, dispute_id: str) -> s
     _lock_owner(session, purchase)
     if credits.entry_delta(session, key=key) is not None:
         return f"already taken back ({key})"
-    due = purchase.credits_granted - credits_taken_back(session, purchase)
+    granted = purchase.credits_granted
+    if drip.has_schedule(session, purchase):
+        drip.set_pending(session, purchase, of=DripStatus.PENDING, to=DripStatus.WITHHELD)
+        granted = drip.delivered(session, purchase)[1]
+    due = granted - credits_taken_back(session, purchase)
     return _take_back(session, purchase, due, key, "Payment disputed")
 
 
 def restore_dispute(session: Session, purchase: Purchase, dispute_id: str) -> str:
     """A dispute won: give back exactly what that dispute took."""
     _lock_owner(session, purchase)
-    taken = credits.entry_delta(session, key=keys.dispute_takeback(purchase.id, dispute_id))
+    taken_key = keys.dispute_takeback(purchase.id, dispute_id)
+    drip.set_pending(session, purchase, of=DripStatus.WITHHELD, to=DripStatus.PENDING)
+    taken = credits.entry_delta(session, key=taken_key)
     if not taken:
         return "the dispute took nothing; nothing to restore"
+    # The credits come back as a lot like the one the dispute took from, same expiry.
     result = credits.grant(
         session,
         user_id=purchase.user_id,
@@ -460,5 +527,7 @@ def restore_dispute(session: Session, purchase: Purchase, dispute_id: str) -> st
         idempotency_key=keys.dispute_restore(purchase.id, dispute_id),
         source=GrantSource.DISPUTE_WON,
         description="Dispute resolved in your favour",
+        returns_key=taken_key,
+        now=clock.now(),
     )
     return "already restored" if result.replayed else f"restored {-taken} credits"

@@ -12,6 +12,10 @@ Changing balances (each call is keyed; see `keys` for every key format):
     clawback(session, user_id=, amount=, idempotency_key=, description=)   -> ClawbackResult
     forfeit(session, user_id=, idempotency_key=, description=)             -> LedgerResult | None
         (the whole balance, when the account is deleted; keys.account_forfeit)
+    expire_lots(now=, engine=)        -> (users, credits): every lot past its date
+Grants take `terms=LotTerms(expires_at=, rollover_max=, rollover_until=)` (default: never
+expires); spends draw from lots in the burn order (see `lots`); spends and holds refuse
+with SpendingLimitReached (an InsufficientCredits) past the person's monthly limit.
 Holds, for long work (they change what is available, not the balance, until captured):
     reserve(session, user_id=, amount=, idempotency_key=, feature=)        -> HoldResult
     capture(session, user_id=, hold_id=, amount=, description=)            -> CaptureResult
@@ -47,8 +51,10 @@ from credit_app.credits.errors import (
     InsufficientCredits,
     InvalidAmount,
     InvalidCapture,
+    SpendingLimitReached,
     UnknownUser,
 )
+from credit_app.credits.expiry import expire_lots
 from credit_app.credits.holds import (
     CaptureResult,
     HoldResult,
@@ -74,9 +80,18 @@ from credit_app.credits.ledger import (
     refund,
     spend,
 )
-from credit_app.credits.reconcile import Drift, HoldDrift, find_drift, find_hold_drift
+from credit_app.credits.lots import NEVER_EXPIRES, LotTerms
+from credit_app.credits.reconcile import (
+    Drift,
+    HoldDrift,
+    LotDrift,
+    find_drift,
+    find_hold_drift,
+    find_lot_drift,
+)
 
 __all__ = [
+    "NEVER_EXPIRES",
     "CaptureResult",
     "Charged",
     "ClawbackResult",
@@ -91,7 +106,10 @@ __all__ = [
     "InvalidAmount",
     "InvalidCapture",
     "LedgerResult",
+    "LotDrift",
+    "LotTerms",
     "ReleaseResult",
+    "SpendingLimitReached",
     "UnknownUser",
     "available",
     "balance",
@@ -99,9 +117,11 @@ __all__ = [
     "check_amount",
     "clawback",
     "entry_delta",
+    "expire_lots",
     "expire_stale",
     "find_drift",
     "find_hold_drift",
+    "find_lot_drift",
     "forfeit",
     "grant",
     "keys",

@@ -81,6 +81,7 @@ async def run_charged(
                 idempotency_key=keys.tool_refund(action_key),
                 feature=feature,
                 description=f"{description} failed",
+                refunds_key=action_key,
             )
         )
         raise

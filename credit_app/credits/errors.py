@@ -63,3 +63,13 @@ class HoldsStillActive(CreditError):
         super().__init__(f"user {user_id} still holds {held} credits; release them first")
         self.user_id = user_id
         self.held = held
+
+
+class SpendingLimitReached(InsufficientCredits):
+    """The spend fits the balance but not the person's own monthly limit. A kind of
+    InsufficientCredits, so every caller that refuses a spend refuses this one too."""
+
+    def __init__(self, required: int, limit: int, used: int) -> None:
+        super().__init__(required=required, available=max(0, limit - used))
+        self.limit = limit
+        self.used = used

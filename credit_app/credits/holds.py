@@ -1,10 +1,14 @@
 """Holds: reserve credits before long work, then capture what it cost or release them.
 
 A hold does not change the balance: it raises `users.held`, and spending checks
-`credits - held`. Capture turns (part of) a hold into a ledger entry (EntryKind.CAPTURE,
-through ledger.capture_entry); release and expiry just lower `held`. Every step locks the
-user's row through a conditional UPDATE, like the ledger, so holds and spends never
-overdraw each other, on SQLite and PostgreSQL.
+`credits - held`. It also pins its credits in the user's lots (credits.lots), in the burn
+order, so nothing else spends them and they do not expire under the running work; a
+reservation counts against the monthly spending limit like a spend. Capture turns (part
+of) a hold into a ledger entry (EntryKind.CAPTURE, through ledger.capture_entry), paid by
+the pinned lots; release and expiry just lower `held` and unpin (credits of a lot whose
+date passed meanwhile expire then). What a hold did not spend stops counting against the
+limit. Every step locks the user's row through a conditional UPDATE, like the ledger, so
+holds and spends never overdraw each other, on SQLite and PostgreSQL.
 An expired hold releases itself: when its user next reserves credits, every minute in the
 app (credit_app/background.py), and with `credit-app expire`.
 
@@ -19,14 +23,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from credit_app.credits import keys
+from credit_app.credits import keys, lots
 from credit_app.credits.errors import (
     HoldNotActive,
-    InsufficientCredits,
     InvalidCapture,
     UnknownUser,
 )
-from credit_app.credits.ledger import available, balance, capture_entry, check_amount
+from credit_app.credits.ledger import (
+    balance,
+    capture_entry,
+    check_amount,
+    give_back_to_limit,
+    refusal,
+    release_pins,
+    take_spendable,
+)
 from credit_app.db import insert_unless_exists
 from credit_app.models import Hold, HoldStatus, User, utcnow
 
@@ -83,15 +94,12 @@ class ReleaseResult:
     replayed: bool
 
 
-def _change_held(session: Session, user_id: uuid.UUID, by: int) -> int | None:
-    """Raise (by > 0, only if available) or lower `held`; returns the new value or None."""
-    held, credits = col(User.held), col(User.credits)
-    condition = credits - held >= by if by > 0 else held + by >= 0
-    return session.scalar(
+def _lower_held(session: Session, user_id: uuid.UUID, by: int) -> None:
+    held = col(User.held)
+    session.execute(
         update(User)
-        .where(col(User.id) == user_id, condition)
-        .values(held=held + by)
-        .returning(held)
+        .where(col(User.id) == user_id)
+        .values(held=held - by)
         .execution_options(synchronize_session=False)
     )
 
@@ -109,16 +117,14 @@ def reserve(
     """Reserve `amount` credits, or raise InsufficientCredits. Same key: same hold."""
     check_amount(amount)
     now = now or utcnow()
-    if _change_held(session, user_id, amount) is None:
+    if take_spendable(session, user_id=user_id, amount=amount, now=now, hold=True) is None:
         if (existing := _hold_by_key(session, idempotency_key)) is not None:
             return _hold_result(existing, replayed=True)
         # Stale holds of this user may be what is in the way: let them go, try once more.
         if not expire_stale(session, now=now, user_id=user_id) or (
-            _change_held(session, user_id, amount) is None
+            take_spendable(session, user_id=user_id, amount=amount, now=now, hold=True) is None
         ):
-            raise InsufficientCredits(
-                required=amount, available=available(session, user_id=user_id)
-            )
+            raise refusal(session, user_id=user_id, amount=amount, now=now)
     hold_id = session.scalar(
         insert_unless_exists(session, Hold, key="idempotency_key")
         .values(
@@ -134,34 +140,49 @@ def reserve(
         .returning(col(Hold.id))
     )
     if hold_id is None:  # the key was used before: undo the reservation, answer as before
-        _change_held(session, user_id, -amount)
+        _lower_held(session, user_id, amount)
+        give_back_to_limit(session, user_id=user_id, amount=amount, used_at=now)
         existing = _hold_by_key(session, idempotency_key)
         assert existing is not None  # it conflicted, and holds are never deleted
         return _hold_result(existing, replayed=True)
+    lots.pin(session, user_id=user_id, amount=amount, hold_id=hold_id)
     return HoldResult(hold_id, amount, HoldStatus.ACTIVE, now + ttl, replayed=False)
 
 
 def capture(
-    session: Session, *, user_id: uuid.UUID, hold_id: int, amount: int, description: str
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    hold_id: int,
+    amount: int,
+    description: str,
+    now: datetime | None = None,
 ) -> CaptureResult:
     """Spend `amount` (0..held) of an active hold and release the rest. Capturing an
     already captured hold changes nothing and answers as the first capture did (replayed).
     Raises HoldNotActive (released, expired or unknown) or InvalidCapture."""
     hold = _locked_hold(session, user_id, hold_id)
     if hold.status == HoldStatus.CAPTURED:
-        return _capture_result(session, hold, description, replayed=True)
+        return _capture_result(session, hold, description, replayed=True, now=now or utcnow())
     if hold.status != HoldStatus.ACTIVE:
         raise HoldNotActive(hold_id, hold.status)
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= hold.amount:
         raise InvalidCapture(amount, hold.amount)
-    _change_held(session, user_id, -hold.amount)
-    hold.status, hold.captured, hold.settled_at = HoldStatus.CAPTURED, amount, utcnow()
+    now = now or utcnow()
+    _lower_held(session, user_id, hold.amount)
+    hold.status, hold.captured, hold.settled_at = HoldStatus.CAPTURED, amount, now
     session.flush()
-    return _capture_result(session, hold, description, replayed=False)
+    if amount < hold.amount:
+        give_back_to_limit(
+            session, user_id=user_id, amount=hold.amount - amount, used_at=hold.created_at
+        )
+    if amount == 0:
+        release_pins(session, user_id=user_id, hold_id=hold_id, now=now)
+    return _capture_result(session, hold, description, replayed=False, now=now)
 
 
 def _capture_result(
-    session: Session, hold: Hold, description: str, *, replayed: bool
+    session: Session, hold: Hold, description: str, *, replayed: bool, now: datetime
 ) -> CaptureResult:
     assert hold.id is not None  # loaded from the database
     if hold.captured == 0:
@@ -172,6 +193,8 @@ def _capture_result(
     entry = capture_entry(
         session,
         user_id=hold.user_id,
+        hold_id=hold.id,
+        now=now,
         amount=hold.captured,
         idempotency_key=keys.hold_capture(hold.id),
         feature=hold.feature,
@@ -182,13 +205,15 @@ def _capture_result(
     )
 
 
-def release(session: Session, *, user_id: uuid.UUID, hold_id: int) -> ReleaseResult:
+def release(
+    session: Session, *, user_id: uuid.UUID, hold_id: int, now: datetime | None = None
+) -> ReleaseResult:
     """Give the held credits back untouched. Releasing a settled hold changes nothing
     (replayed), so releasing twice is harmless."""
     hold = _locked_hold(session, user_id, hold_id)
     if hold.status != HoldStatus.ACTIVE:
         return ReleaseResult(hold_id, HoldStatus(hold.status), replayed=True)
-    _settle(session, hold, HoldStatus.RELEASED)
+    _settle(session, hold, HoldStatus.RELEASED, now or utcnow())
     return ReleaseResult(hold_id, HoldStatus.RELEASED, replayed=False)
 
 
@@ -223,15 +248,18 @@ def expire_stale(
         assert hold_id is not None  # a primary key read from the table
         hold = _locked_hold(session, owner, hold_id)
         if hold.status == HoldStatus.ACTIVE:
-            _settle(session, hold, HoldStatus.EXPIRED)
+            _settle(session, hold, HoldStatus.EXPIRED, now or utcnow())
             expired += 1
     return expired
 
 
-def _settle(session: Session, hold: Hold, status: HoldStatus) -> None:
-    _change_held(session, hold.user_id, -hold.amount)
-    hold.status, hold.settled_at = status, utcnow()
+def _settle(session: Session, hold: Hold, status: HoldStatus, now: datetime) -> None:
+    assert hold.id is not None  # loaded from the database
+    _lower_held(session, hold.user_id, hold.amount)
+    hold.status, hold.settled_at = status, now
     session.flush()
+    give_back_to_limit(session, user_id=hold.user_id, amount=hold.amount, used_at=hold.created_at)
+    release_pins(session, user_id=hold.user_id, hold_id=hold.id, now=now)
 
 
 def _locked_hold(session: Session, user_id: uuid.UUID, hold_id: int) -> Hold:

@@ -19,11 +19,19 @@ Namespaces:
                                             per invoice; the same key before and after the
                                             line rule (revision 0008), so an invoice granted
                                             under either is never granted again
-  stripe:payment:<pi_...>                   credits of a paid credit pack
+  stripe:invoice:<in_...>:drip:<n>          month n (1..11) of a yearly invoice's credits;
+                                            month 0 is granted under the invoice's own key,
+                                            so a yearly invoice granted whole before lots
+                                            (revision 0010) is recognised and not dripped
+  stripe:payment:<pi_...>                   credits of a paid credit pack (checkout or
+                                            auto top-up)
   stripe:purchase:<id>:refund:<cumulative>  take-back up to a cumulative refunded amount
   stripe:purchase:<id>:dispute:<dp_...>     take-back of a dispute; `:won` restores it
   account:<user_id>:forfeit                 the balance given up when the account was
                                             deleted (one per account)
+  lot:<lot_id>:expire                       the unspent remainder of a lot at its expiry
+  lot:<lot_id>:expire:hold:<hold_id>        credits a hold had pinned in that lot, expired
+                                            when the hold gave them back after the date
 """
 
 import re
@@ -31,7 +39,7 @@ import uuid
 
 # The namespaces the app writes itself: an operator's own key may not start with one, or a
 # hand-made "stripe:invoice:in_..." could pre-empt (and so block) that invoice's grant.
-RESERVED_PREFIXES = ("signup:", "tool:", "hold:", "stripe:", "account:")
+RESERVED_PREFIXES = ("signup:", "tool:", "hold:", "stripe:", "account:", "lot:")
 # What the tools page hands each form as its action id (uuid4().hex): fixed length and
 # alphabet, so no action id can spell another key (e.g. end in ":refund").
 _ACTION_ID = re.compile(r"[0-9a-f]{32}")
@@ -82,6 +90,19 @@ def hold_capture(hold_id: int | None) -> str:
 
 def invoice_grant(invoice_id: str) -> str:
     return f"stripe:invoice:{invoice_id}"
+
+
+def drip_grant(invoice_id: str, month: int) -> str:
+    """Month `month` (0..11) of a yearly invoice's credits; month 0 is the invoice's key."""
+    return invoice_grant(invoice_id) if month == 0 else f"{invoice_grant(invoice_id)}:drip:{month}"
+
+
+def lot_expiry(lot_id: int) -> str:
+    return f"lot:{lot_id}:expire"
+
+
+def lot_expiry_after_hold(lot_id: int, hold_id: int) -> str:
+    return f"{lot_expiry(lot_id)}:hold:{hold_id}"
 
 
 def pack_grant(payment_intent_id: str) -> str:

@@ -10,31 +10,50 @@ creating the user it belongs to). Concurrency safety comes from the database, no
 - the idempotency key is unique in the ledger, and is inserted while the lock is held, so
   two requests with one key cannot both change the balance.
 
-The common path is two statements (UPDATE ... RETURNING, INSERT ... RETURNING), the same
-as the hand-written SQL it is benchmarked against (benchmarks/spend_throughput.py).
+Credits sit in lots (credits.lots): every entry that adds credits opens one lot, every
+entry that takes credits records which lots paid (lot_allocations), in the same
+transaction. A spend's conditional UPDATE also checks that no lot with free credits is
+past its expiry (`users.next_lot_expiry`; if one is, its expiry is written first) and the
+person's monthly spending limit, so all three are one atomic step.
+
+The common path is three statements (UPDATE ... RETURNING, INSERT ... RETURNING, and the
+lot draw), against the two of the hand-written SQL it is benchmarked against
+(benchmarks/spend_throughput.py).
 
 Public entry points, one per kind of entry: `grant`, `spend`, `refund`, `clawback`,
-`forfeit` (account deletion), and `capture_entry` (used by holds.capture). Each returns a
-typed result whose `replayed` is True when the key had been used already and nothing
-changed.
+`forfeit` (account deletion), `expire_due` (lots past their date), and `capture_entry`
+(used by holds.capture). Each returns a typed result whose `replayed` is True when the key
+had been used already and nothing changed.
 """
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlmodel import Session, col
 
+from credit_app import zones
+from credit_app.credits import keys, lots
 from credit_app.credits.errors import (
     HoldsStillActive,
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
+    SpendingLimitReached,
     UnknownUser,
 )
+from credit_app.credits.lots import NEVER_EXPIRES, LotTerms
 from credit_app.db import insert_unless_exists
-from credit_app.models import EntryKind, GrantSource, LedgerEntry, Shortfall, User, utcnow
+from credit_app.models import (
+    CreditLot,
+    EntryKind,
+    GrantSource,
+    LedgerEntry,
+    Shortfall,
+    User,
+    utcnow,
+)
 
 # The hot path uses the Core tables: ORM-enabled UPDATE/INSERT statements cost noticeably
 # more Python time per call (benchmarks/spend_throughput.py) and buy nothing here.
@@ -65,10 +84,17 @@ def grant(
     idempotency_key: str,
     source: GrantSource | str,
     description: str | None = None,
+    terms: LotTerms = NEVER_EXPIRES,
+    returns_key: str | None = None,
+    now: datetime | None = None,
 ) -> LedgerResult:
-    """Add `amount` credits. Repeating the same key returns the first result."""
+    """Add `amount` credits as one lot of `source` on `terms` (by default: never
+    expires). With `returns_key` they are credits coming back (a won dispute's): the lot
+    is like the one the entry under that key took from (lots.open_returned_lot).
+    Repeating the same key returns the first result."""
     check_amount(amount)
-    return _apply(
+    now = now or utcnow()
+    result = _apply(
         session,
         user_id=user_id,
         delta=amount,
@@ -76,7 +102,11 @@ def grant(
         idempotency_key=idempotency_key,
         source=str(source),
         description=description,
+        now=now,
     )
+    if not result.replayed:
+        _open_lot(session, result, str(source), terms, returns_key, now)
+    return result
 
 
 def spend(
@@ -87,10 +117,13 @@ def spend(
     idempotency_key: str,
     feature: str,
     description: str | None = None,
+    now: datetime | None = None,
 ) -> LedgerResult:
-    """Take `amount` credits or raise InsufficientCredits, writing nothing."""
+    """Take `amount` credits from the lots in the burn order, or raise
+    InsufficientCredits (SpendingLimitReached past the person's monthly limit), writing
+    nothing."""
     check_amount(amount)
-    return _apply(
+    result = _apply(
         session,
         user_id=user_id,
         delta=-amount,
@@ -98,7 +131,12 @@ def spend(
         idempotency_key=idempotency_key,
         feature=feature,
         description=description,
+        now=now or utcnow(),
+        spending=True,
     )
+    if not result.replayed:
+        lots.draw(session, user_id=user_id, amount=amount, entry_id=result.entry_id)
+    return result
 
 
 def refund(
@@ -109,11 +147,16 @@ def refund(
     idempotency_key: str,
     feature: str | None,
     description: str | None = None,
+    refunds_key: str | None = None,
+    now: datetime | None = None,
 ) -> LedgerResult:
     """Give back `amount` credits of a spend whose work failed: a visible REFUND entry.
-    The key names the refunded cause (keys.tool_refund), so a cause is refunded once."""
+    The key names the refunded cause (keys.tool_refund), so a cause is refunded once.
+    `refunds_key` is the spend's own key: the credits return as a lot like the latest-
+    expiring one it drew from, and stop counting against this month's spending limit."""
     check_amount(amount)
-    return _apply(
+    now = now or utcnow()
+    result = _apply(
         session,
         user_id=user_id,
         delta=amount,
@@ -121,23 +164,36 @@ def refund(
         idempotency_key=idempotency_key,
         feature=feature,
         description=description,
+        now=now,
     )
+    if not result.replayed:
+        _open_lot(session, result, GrantSource.EARLIER, NEVER_EXPIRES, refunds_key, now)
+        spent_at = session.scalar(
+            select(col(LedgerEntry.created_at)).where(
+                col(LedgerEntry.idempotency_key) == refunds_key
+            )
+        )
+        if spent_at is not None:
+            give_back_to_limit(session, user_id=user_id, amount=amount, used_at=spent_at)
+    return result
 
 
 def capture_entry(
     session: Session,
     *,
     user_id: uuid.UUID,
+    hold_id: int,
     amount: int,
     idempotency_key: str,
     feature: str | None,
     description: str | None = None,
+    now: datetime | None = None,
 ) -> LedgerResult:
-    """Write the CAPTURE entry that settles a hold: `amount` credits leave the balance.
-    Only holds.capture calls this, after lowering `held` in the same transaction; use
-    `capture` (from credit_app.credits) to settle a hold."""
+    """Write the CAPTURE entry that settles a hold: `amount` credits leave the balance,
+    from the lots the hold pinned. Only holds.capture calls this, after lowering `held` in
+    the same transaction; use `capture` (from credit_app.credits) to settle a hold."""
     check_amount(amount)
-    return _apply(
+    result = _apply(
         session,
         user_id=user_id,
         delta=-amount,
@@ -145,7 +201,52 @@ def capture_entry(
         idempotency_key=idempotency_key,
         feature=feature,
         description=description,
+        now=now or utcnow(),
     )
+    if not result.replayed:
+        unspent = lots.consume_pins(
+            session, user_id=user_id, hold_id=hold_id, amount=amount, entry_id=result.entry_id
+        )
+        expire_unpinned(
+            session, user_id=user_id, hold_id=hold_id, pins=unspent, now=now or utcnow()
+        )
+    return result
+
+
+def release_pins(session: Session, *, user_id: uuid.UUID, hold_id: int, now: datetime) -> None:
+    """A hold ended without spending: unpin its credits (those past their date expire)."""
+    pins = lots.unpin(session, hold_id=hold_id)
+    expire_unpinned(session, user_id=user_id, hold_id=hold_id, pins=pins, now=now)
+
+
+def _open_lot(
+    session: Session,
+    result: LedgerResult,
+    source: str,
+    terms: LotTerms,
+    returns_key: str | None,
+    now: datetime,
+) -> None:
+    if returns_key is None:
+        lots.open_lot(
+            session,
+            user_id=result.user_id,
+            amount=result.delta,
+            source=source,
+            terms=terms,
+            entry_id=result.entry_id,
+            now=now,
+        )
+    else:
+        lots.open_returned_lot(
+            session,
+            user_id=result.user_id,
+            amount=result.delta,
+            taken_by_key=returns_key,
+            fallback_source=source,
+            entry_id=result.entry_id,
+            now=now,
+        )
 
 
 def balance(session: Session, *, user_id: uuid.UUID) -> int:
@@ -214,26 +315,33 @@ def _apply(
     delta: int,
     kind: EntryKind,
     idempotency_key: str,
+    now: datetime,
     source: str | None = None,
     feature: str | None = None,
     description: str | None = None,
+    spending: bool = False,
 ) -> LedgerResult:
     # 1. The conditional UPDATE changes the balance and, in the same round trip, takes the
     #    user's row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock).
     #    A concurrent change to this user waits here until we commit or roll back.
-    users = _USERS.c
-    new_balance = session.scalar(
-        update(_USERS)
-        # Spendable is what active holds leave free: credits - held (invariant 2).
-        .where(users.id == user_id, users.credits - users.held + delta >= 0)
-        .values(credits=users.credits + delta)
-        .returning(users.credits)
-    )
+    if spending:
+        new_balance = take_spendable(session, user_id=user_id, amount=-delta, now=now)
+    else:
+        users = _USERS.c
+        new_balance = session.scalar(
+            update(_USERS)
+            # Spendable is what active holds leave free: credits - held (invariant 2).
+            .where(users.id == user_id, users.credits - users.held + delta >= 0)
+            .values(credits=users.credits + delta)
+            .returning(users.credits)
+        )
     if new_balance is None:
         # Refused or no such user. An identical earlier request may have succeeded and
         # spent the credits this one sees missing: that is a replay, not a refusal.
         if (existing := _entry_by_key(session, idempotency_key)) is not None:
             return _replay(existing, user_id=user_id, kind=kind, delta=delta)
+        if spending:
+            raise refusal(session, user_id=user_id, amount=-delta, now=now)
         raise InsufficientCredits(required=-delta, available=available(session, user_id=user_id))
 
     # 2. Record the change, unless the key was used before: then undo step 1 inside this
@@ -256,9 +364,11 @@ def _apply(
         .returning(_LEDGER.c.id, _LEDGER.c.created_at)
     ).first()
     if inserted is None:
-        session.execute(
-            update(_USERS).where(users.id == user_id).values(credits=users.credits - delta)
-        )
+        users = _USERS.c
+        undo = {"credits": users.credits - delta}
+        if spending:
+            undo["limit_used"] = _counted(users, delta)
+        session.execute(update(_USERS).where(users.id == user_id).values(**undo))
         existing = _entry_by_key(session, idempotency_key)
         assert existing is not None  # it conflicted, and rows are never deleted
         return _replay(existing, user_id=user_id, kind=kind, delta=delta)
@@ -271,6 +381,110 @@ def _apply(
         created_at=inserted.created_at,
         replayed=False,
     )
+
+
+def _counted(users, change: int):
+    """limit_used moved by `change` when a limit is set (never below 0)."""
+    moved = users.limit_used + change
+    return case((users.spend_limit.is_(None), users.limit_used), (moved < 0, 0), else_=moved)
+
+
+def take_spendable(
+    session: Session, *, user_id: uuid.UUID, amount: int, now: datetime, hold: bool = False
+) -> int | None:
+    """The one step that lets credits be used: lower the balance by `amount` (or, for a
+    hold, raise `held`) only if that many are available, none of the user's free credits
+    is past its expiry date, and the monthly limit allows it (then count them as used).
+    Returns the new balance (or held), None when refused; `refusal` says why and
+    clears what it can (a past expiry, last month's count) so one retry may pass."""
+    users = _USERS.c
+    allowed = (
+        (users.credits - users.held >= amount)
+        & (users.next_lot_expiry.is_(None) | (users.next_lot_expiry > now))
+        & (
+            users.spend_limit.is_(None)
+            | ((users.limit_month_end > now) & (users.limit_used + amount <= users.spend_limit))
+        )
+    )
+    changed = users.held if hold else users.credits
+    values = {"limit_used": _counted(users, amount)}
+    values["held" if hold else "credits"] = users.held + amount if hold else users.credits - amount
+    for attempt in (1, 2):
+        result = session.scalar(
+            update(_USERS).where(users.id == user_id, allowed).values(**values).returning(changed)
+        )
+        if result is not None or attempt == 2 or not _clear_the_way(session, user_id, now):
+            return result
+    return None
+
+
+def _clear_the_way(session: Session, user_id: uuid.UUID, now: datetime) -> bool:
+    """Before a refused spend is retried: write the expiry of lots past their date and
+    start a new limit month if the last one ended. True when something changed."""
+    row = session.execute(
+        select(
+            col(User.next_lot_expiry),
+            col(User.spend_limit),
+            col(User.limit_month_end),
+            col(User.time_zone),
+        )
+        .where(col(User.id) == user_id)
+        .with_for_update()
+    ).first()
+    if row is None:
+        return False
+    changed = False
+    if row.next_lot_expiry is not None and row.next_lot_expiry <= now:
+        expire_due(session, user_id=user_id, now=now)
+        changed = True
+    if row.spend_limit is not None and (row.limit_month_end is None or row.limit_month_end <= now):
+        start_limit_month(session, user_id=user_id, now=now, time_zone=row.time_zone)
+        changed = True
+    return changed
+
+
+def start_limit_month(
+    session: Session, *, user_id: uuid.UUID, now: datetime, time_zone: str | None, used: int = 0
+) -> None:
+    """Begin counting the calendar month (in the person's zone) that `now` is in."""
+    tz = zones.zone(time_zone)
+    session.execute(
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(
+            limit_used=used,
+            limit_month_start=zones.month_start(now, tz),
+            limit_month_end=zones.next_month_start(now, tz),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def give_back_to_limit(
+    session: Session, *, user_id: uuid.UUID, amount: int, used_at: datetime
+) -> None:
+    """Credits counted as used at `used_at` came back (a refund, a released hold, a
+    capture of less than was held): they stop counting, if they were counted this month."""
+    users = _USERS.c
+    session.execute(
+        update(_USERS)
+        .where(users.id == user_id, users.limit_month_start <= used_at)
+        .values(limit_used=_counted(users, -amount))
+    )
+
+
+def refusal(session: Session, *, user_id: uuid.UUID, amount: int, now: datetime) -> Exception:
+    """Why `take_spendable` refused `amount`: not enough credits, or the monthly limit."""
+    row = session.execute(
+        select(
+            col(User.credits), col(User.held), col(User.spend_limit), col(User.limit_used)
+        ).where(col(User.id) == user_id)
+    ).first()
+    if row is None:
+        return UnknownUser(user_id)
+    if row.credits - row.held < amount or row.spend_limit is None:
+        return InsufficientCredits(required=amount, available=row.credits - row.held)
+    return SpendingLimitReached(required=amount, limit=row.spend_limit, used=row.limit_used)
 
 
 def _entry_by_key(session: Session, idempotency_key: str) -> LedgerEntry | None:
@@ -312,18 +526,19 @@ def clawback(
     amount: int,
     idempotency_key: str,
     description: str,
+    prefer_key: str | None = None,
+    now: datetime | None = None,
 ) -> ClawbackResult:
-    """Take back up to `amount` credits (a refund or dispute), never below zero.
+    """Take back up to `amount` credits (a refund or dispute), never below zero: first
+    from the lots the payment added (the grant keyed `prefer_key`, and its monthly
+    grants), then in the burn order.
 
     What the user has already spent (or holds for running work) cannot be taken; that part
     is recorded as a Shortfall for admins. Repeating the key takes nothing more.
     """
     check_amount(amount)
-    locked = session.execute(
-        select(col(User.credits), col(User.held)).where(col(User.id) == user_id).with_for_update()
-    ).first()
-    if locked is None:
-        raise UnknownUser(user_id)
+    now = now or utcnow()
+    locked = lock_user(session, user_id)
     existing = _entry_by_key(session, idempotency_key)
     recorded_short = session.scalar(
         select(col(Shortfall.credits)).where(col(Shortfall.reference) == idempotency_key)
@@ -332,17 +547,29 @@ def clawback(
         taken = -existing.delta if existing is not None else 0
         return ClawbackResult(taken=taken, shortfall=recorded_short or 0, replayed=True)
 
+    # Credits past their date are expired first: a take-back takes what is spendable.
+    if locked.next_lot_expiry is not None and locked.next_lot_expiry <= now:
+        expire_due(session, user_id=user_id, now=now)
     # Credits reserved by an active hold pay for work already running; leave them.
-    taken = min(amount, locked.credits - locked.held)
+    taken = min(amount, available(session, user_id=user_id))
     if taken:
-        _apply(
+        result = _apply(
             session,
             user_id=user_id,
             delta=-taken,
             kind=EntryKind.CLAWBACK,
             idempotency_key=idempotency_key,
             description=description,
+            now=now,
         )
+        lots.take_in_order(
+            session,
+            user_id=user_id,
+            lots=lots.free_lots(session, user_id=user_id, prefer_key=prefer_key),
+            amount=taken,
+            entry_id=result.entry_id,
+        )
+        lots.refresh_next_expiry(session, user_id=user_id)
     if amount > taken:
         session.add(Shortfall(user_id=user_id, reference=idempotency_key, credits=amount - taken))
         session.flush()
@@ -359,22 +586,128 @@ def forfeit(
 
     Credits under an active hold pay for work still running: release or capture the holds
     first (HoldsStillActive otherwise), so nothing is taken out from under a hold."""
-    locked = session.execute(
-        select(col(User.credits), col(User.held)).where(col(User.id) == user_id).with_for_update()
-    ).first()
-    if locked is None:
-        raise UnknownUser(user_id)
+    locked = lock_user(session, user_id)
     if (existing := _entry_by_key(session, idempotency_key)) is not None:
         return _replay(existing, user_id=user_id, kind=EntryKind.FORFEIT, delta=existing.delta)
     if locked.held:
         raise HoldsStillActive(user_id, locked.held)
     if locked.credits == 0:
         return None
-    return _apply(
+    result = _apply(
         session,
         user_id=user_id,
         delta=-locked.credits,
         kind=EntryKind.FORFEIT,
         idempotency_key=idempotency_key,
         description=description,
+        now=utcnow(),
     )
+    lots.take_in_order(
+        session,
+        user_id=user_id,
+        lots=lots.free_lots(session, user_id=user_id),
+        amount=locked.credits,
+        entry_id=result.entry_id,
+    )
+    lots.refresh_next_expiry(session, user_id=user_id)
+    return result
+
+
+def expire_due(session: Session, *, user_id: uuid.UUID, now: datetime) -> int:
+    """Write the expiry of each of the user's lots past its date: one EXPIRE entry for
+    exactly its free remainder, keyed by the lot (keys.lot_expiry), so a lot expires once
+    however many runs reach it. A plan lot with a rollover first moves up to its cap to a
+    new lot that lasts one more period. Credits pinned by a running hold wait for it
+    (`expire_unpinned`). The caller holds the user's row lock (`_lock_user`) or is the
+    spend path that took it. Returns how many credits expired."""
+    free = col(CreditLot.remaining) - col(CreditLot.reserved)
+    due = session.scalars(
+        select(CreditLot)
+        .where(col(CreditLot.user_id) == user_id, free > 0, col(CreditLot.expires_at) <= now)
+        .order_by(*lots.burn_order())
+        .with_for_update()
+    ).all()
+    expired = 0
+    for lot in due:
+        assert lot.id is not None and lot.expires_at is not None  # loaded, and due
+        left = lot.remaining - lot.reserved
+        if lot.rollover_max and lot.rollover_until and lot.rollover_until > now:
+            carried = min(left, lot.rollover_max)
+            rollover = lots.open_lot(
+                session,
+                user_id=user_id,
+                amount=carried,
+                source=lot.source,
+                priority=lot.priority,
+                terms=LotTerms(expires_at=lot.rollover_until),
+                entry_id=None,
+                now=now,
+                parent_lot_id=lot.id,
+            )
+            assert rollover  # the new lot's id; the move is recorded as an allocation
+            lots.take_in_order(
+                session, user_id=user_id, lots=[(lot.id, carried)], amount=carried, entry_id=None
+            )
+            left -= carried
+        if left:
+            expired += _expire(session, lot, left, keys.lot_expiry(lot.id), now)
+    lots.refresh_next_expiry(session, user_id=user_id)
+    return expired
+
+
+def expire_unpinned(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    hold_id: int,
+    pins: list[tuple[int, int]],
+    now: datetime,
+) -> None:
+    """A settled hold gave back credits it had pinned: those of lots already past their
+    date expire now (keyed by lot and hold), the rest become spendable again."""
+    for lot_id, credits in pins:
+        lot = session.get(CreditLot, lot_id)
+        assert lot is not None  # a pin names an existing lot
+        session.refresh(lot)
+        if lot.expires_at is not None and lot.expires_at <= now:
+            left = min(credits, lot.remaining - lot.reserved)
+            if left:
+                _expire(session, lot, left, keys.lot_expiry_after_hold(lot_id, hold_id), now)
+    lots.refresh_next_expiry(session, user_id=user_id)
+
+
+def _expire(session: Session, lot: CreditLot, credits: int, key: str, now: datetime) -> int:
+    result = _apply(
+        session,
+        user_id=lot.user_id,
+        delta=-credits,
+        kind=EntryKind.EXPIRE,
+        idempotency_key=key,
+        source=lot.source,
+        description=None,
+        now=now,
+    )
+    if result.replayed:
+        return 0
+    assert lot.id is not None
+    lots.take_in_order(
+        session,
+        user_id=lot.user_id,
+        lots=[(lot.id, credits)],
+        amount=credits,
+        entry_id=result.entry_id,
+    )
+    return credits
+
+
+def lock_user(session: Session, user_id: uuid.UUID):
+    """Take the user's row lock (every change to their balance, holds or lots takes it
+    first, so they happen one at a time); their credits, held and next_lot_expiry."""
+    locked = session.execute(
+        select(col(User.credits), col(User.held), col(User.next_lot_expiry))
+        .where(col(User.id) == user_id)
+        .with_for_update()
+    ).first()
+    if locked is None:
+        raise UnknownUser(user_id)
+    return locked

@@ -1,13 +1,16 @@
 """What the app's periodic jobs ask of the ledger, each in its own transaction on a worker
 thread, on `engine` (the app's by default): ledger entries committed since the last look
-(by any process), holds left behind by work that died, and kept reports past 30 days."""
+(by any process), holds left behind by work that died, credit lots past their date, and
+kept reports past 30 days."""
 
+import asyncio
 import uuid
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from credit_app.credits import history, holds, report_files
+from credit_app.credits import expiry, history, holds, report_files
 from credit_app.db import in_read, in_transaction
 
 
@@ -26,6 +29,12 @@ async def ledger_since(
 async def expire_stale_holds(*, engine: Engine | None = None) -> int:
     """Release every active hold past its expiry; returns how many."""
     return await in_transaction(holds.expire_stale, engine=engine)
+
+
+async def expire_lots(*, now: datetime, engine: Engine | None = None) -> tuple[int, int]:
+    """Expire every lot past its date at `now`, one transaction per user (expiry module);
+    returns (users, credits expired)."""
+    return await asyncio.to_thread(expiry.expire_lots, now=now, engine=engine)
 
 
 def purge_old_reports(session: Session) -> int:

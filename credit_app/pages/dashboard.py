@@ -1,4 +1,5 @@
-"""/dashboard: balance, plan and the most recent ledger entries."""
+"""/dashboard: balance (split by kind and expiry date), plan and the most recent ledger
+entries, with a notice when credits expire within 3 days."""
 
 import reflex as rx
 from reflex.vars import ObjectVar
@@ -6,6 +7,7 @@ from reflex.vars import ObjectVar
 from credit_app import routes, wording
 from credit_app.billing import catalog
 from credit_app.billing.catalog import PlanSpec
+from credit_app.components.credit_lots import balance_split, expiring_notice
 from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import signed_in_layout
 from credit_app.components.ledger_table import ledger_table
@@ -74,6 +76,7 @@ def _recent_activity() -> rx.Component:
 def _content() -> rx.Component:
     return rx.fragment(
         rx.heading("Welcome, ", LiveAccount.name, size="7", as_="h1"),
+        expiring_notice(),
         rx.grid(
             _stat(
                 "Credit balance",
@@ -91,6 +94,7 @@ def _content() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        balance_split(),
         rx.cond(~LiveAccount.entries.contains("", "positive"), _try_tools()),
         _subscription(),
         _recent_activity(),

@@ -115,7 +115,7 @@ def terms_page() -> rx.Component:
                 f"A new account starts with {wording.credits(settings.initial_credits)}, free.",
                 "Credits have no cash value: they cannot be paid out, sold, transferred to "
                 "another account or exchanged for money.",
-                "Credits you buy do not expire. " + catalog.unused_credits_sentence(),
+                catalog.unused_credits_sentence(),
             ],
         ),
         _section(

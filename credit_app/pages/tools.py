@@ -19,6 +19,7 @@ _COSTS = ToolsState.costs.to(dict[str, int])
 _COST_TEXTS = ToolsState.cost_texts.to(dict[str, str])
 _ERRORS = ToolsState.errors.to(dict[str, str])
 _NOTICES = ToolsState.notices.to(dict[str, str])
+_LIMIT_ERRORS = ToolsState.limit_errors.to(dict[str, str])
 _ACTION_IDS = ToolsState.action_ids.to(dict[str, str])
 
 
@@ -76,6 +77,25 @@ def _messages(tool: str) -> rx.Component:
         rx.cond(
             _ERRORS[tool],
             rx.callout(_ERRORS[tool], color_scheme="red", role="alert", id=f"{tool}-error"),
+        ),
+        rx.cond(
+            _LIMIT_ERRORS[tool],
+            rx.callout(
+                rx.text(
+                    _LIMIT_ERRORS[tool],
+                    " ",
+                    rx.link(
+                        "Raise the limit on the usage page",
+                        href=f"{routes.USAGE}#spending-limit",
+                        underline="always",
+                        color_scheme="red",
+                        high_contrast=True,
+                    ),
+                ),
+                color_scheme="red",
+                role="alert",
+                id=f"{tool}-limit-error",
+            ),
         ),
         rx.cond(
             _NOTICES[tool],

@@ -1,14 +1,18 @@
-"""/usage: ledger history with filters, pagination, CSV export, a chart and period totals."""
+"""/usage: ledger history with filters, pagination, CSV export, a chart and period totals;
+which credits paid for each use; the monthly spending limit."""
 
 from typing import Any
 
 import reflex as rx
 
+from credit_app import wording
+from credit_app.billing.account import MAX_SPEND_LIMIT
+from credit_app.components.form_field import form_field, posting_form
 from credit_app.components.layout import signed_in_layout
-from credit_app.components.ledger_table import ledger_table
+from credit_app.components.ledger_table import PaidFrom, ledger_table
 from credit_app.components.usage_chart import Series, usage_chart
 from credit_app.credits import usage
-from credit_app.state.usage import UsageState
+from credit_app.state.usage import LOADING, UsageState
 from credit_app.tools import load_catalog
 
 
@@ -115,7 +119,16 @@ def _ledger() -> rx.Component:
                 _ledger_skeleton(),
                 rx.cond(
                     UsageState.total > 0,
-                    ledger_table(UsageState.rows, "usage-ledger"),
+                    ledger_table(
+                        UsageState.rows,
+                        "usage-ledger",
+                        paid_from=PaidFrom(
+                            open_ids=UsageState.paid_open,
+                            texts=UsageState.paid_texts,
+                            toggle=UsageState.toggle_paid_from,
+                            loading=LOADING,
+                        ),
+                    ),
                     rx.cond(
                         UsageState.filtered,
                         rx.hstack(
@@ -187,6 +200,116 @@ def _ledger_skeleton() -> rx.Component:
     )
 
 
+LIMIT_MAX_TYPED = 16
+
+
+def _limit_bar() -> rx.Component:
+    return rx.vstack(
+        rx.text(UsageState.limit_text, weight="medium", id="limit-used"),
+        rx.progress(
+            value=UsageState.limit_percent,
+            max=100,
+            aria_label=UsageState.limit_text,
+            color_scheme=rx.cond(UsageState.limit_percent >= 90, "amber", "indigo"),
+            width="100%",
+            id="limit-bar",
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _limit_form() -> rx.Component:
+    return posting_form(
+        rx.vstack(
+            form_field(
+                "Monthly limit (credits)",
+                name="limit",
+                field_id="spend-limit",
+                error=UsageState.limit_error,
+                on_check=UsageState.check_limit,
+                hint=f"A whole number from 1 to {wording.count(MAX_SPEND_LIMIT)}.",
+                max_length=LIMIT_MAX_TYPED,
+                default_value=UsageState.limit_value,
+            ),
+            rx.hstack(
+                rx.button(
+                    rx.cond(UsageState.limit_value != "", "Change limit", "Set limit"),
+                    type="submit",
+                    loading=UsageState.limit_saving,
+                    id="spend-limit-save",
+                ),
+                rx.cond(
+                    UsageState.limit_value != "",
+                    rx.button(
+                        "Remove limit",
+                        type="button",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=UsageState.remove_limit,
+                        disabled=UsageState.limit_saving,
+                        id="spend-limit-remove",
+                    ),
+                ),
+                rx.cond(
+                    UsageState.limit_message != "",
+                    rx.text(
+                        UsageState.limit_message,
+                        role="status",
+                        size="2",
+                        color_scheme="grass",
+                        id="spend-limit-status",
+                    ),
+                ),
+                spacing="3",
+                align="center",
+                wrap="wrap",
+            ),
+            spacing="3",
+            width="100%",
+            max_width="24em",
+        ),
+        on_submit=UsageState.save_limit,
+        no_validate=True,
+        width="100%",
+        key=UsageState.limit_form_key,
+    )
+
+
+def _limit() -> rx.Component:
+    """The person's own cap on credits used per calendar month (in their time zone)."""
+    return rx.card(
+        rx.vstack(
+            rx.heading("Monthly spending limit", size="4", as_="h2", id="spending-limit-title"),
+            rx.cond(
+                UsageState.limit_loaded,
+                rx.vstack(
+                    rx.cond(
+                        UsageState.limit_text != "",
+                        _limit_bar(),
+                        rx.text(
+                            "No limit is set. A limit stops tools from using more credits "
+                            "than you choose in a calendar month.",
+                            color_scheme="gray",
+                            id="limit-none",
+                        ),
+                    ),
+                    _limit_form(),
+                    spacing="4",
+                    width="100%",
+                ),
+                rx.skeleton(width="100%", height="4em", id="spending-limit-loading"),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+        id="spending-limit",
+        aria_busy=_busy(UsageState.limit_loaded),
+    )
+
+
 def usage_page() -> rx.Component:
     return signed_in_layout(
         rx.heading("Usage", size="8", as_="h1"),
@@ -205,6 +328,7 @@ def usage_page() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        _limit(),
         _chart(),
         _ledger(),
     )

@@ -5,6 +5,7 @@ import uuid
 
 import reflex as rx
 
+from credit_app import clock
 from credit_app.billing.account import load_account
 from credit_app.state.live import LiveAccount
 from credit_app.state.session import SessionState
@@ -29,7 +30,7 @@ class AccountState(SessionState):
     async def _refresh(self, user_id: uuid.UUID) -> None:
         """Link this tab to the user's live state and write a fresh snapshot into it
         (which every other open tab of the user receives too)."""
-        snapshot = await load_account(user_id)
+        snapshot = await load_account(user_id, now=clock.now())
         live = await self.get_state(LiveAccount)
         live = await live._link_to(self._live_token)
         live._apply(snapshot)

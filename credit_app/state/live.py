@@ -8,27 +8,135 @@ read from it after a commit (billing.account).
 """
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
 
 import reflex as rx
 
-from credit_app import wording, zones
+from credit_app import clock, wording, zones
 from credit_app.auth import sessions
 from credit_app.billing import catalog
-from credit_app.billing.account import AccountSnapshot, LedgerEntry, load_account
+from credit_app.billing.account import AccountSnapshot, LedgerEntry, LotGroup, load_account
+
+# Entry kinds (models.EntryKind values) whose credits were paid by lots a person may want
+# to see (/usage's "Paid from" disclosure): what tools used.
+PAID_FROM_KINDS = frozenset({"spend", "capture"})
+EXPIRE_KIND = "expire"
 
 
 def entry_row(entry: LedgerEntry) -> dict[str, str]:
     """A ledger entry as the strings a table cell shows; `at` is its time in UTC (ISO-8601),
     which the browser shows in the viewer's time zone (components/local_time.py)."""
+    if entry.kind == EXPIRE_KIND:
+        # An expiry names the kind of credits that expired ("Plan credits"); its source is
+        # the lot's, never shown as the ledger's word.
+        what = wording.lot_word(entry.source).capitalize()
+    elif not entry.description and entry.source in wording.LOT_WORDS:
+        # A grant written without a description (an operator's): the kind of credits.
+        what = wording.lot_word(entry.source).capitalize()
+    else:
+        what = entry.description or entry.feature or entry.source or wording.kind_word(entry.kind)
     return {
         "id": str(entry.id),
         "at": zones.iso_utc(entry.created_at),
         "kind": wording.kind_word(entry.kind),  # the customer's word, not the ledger's
-        "what": entry.description or entry.feature or entry.source or wording.kind_word(entry.kind),
+        "what": what,
         "delta": wording.signed(entry.delta),
         "balance_after": wording.count(entry.balance_after),
         "positive": "yes" if entry.delta > 0 else "",
+        # "yes": the row can show which credits paid for it.
+        "lots": "yes" if entry.kind in PAID_FROM_KINDS else "",
     }
+
+
+# Each kind of credits in one colour (Radix Themes variables), the same wherever it shows;
+# each at least 3:1 against the card (WCAG 1.4.11), with the text beside it saying the kind.
+LOT_COLOURS: dict[str, str] = {
+    "signup": "var(--amber-11)",
+    "subscription": "var(--violet-9)",
+    "pack": "var(--teal-11)",
+    "earlier": "var(--gray-11)",
+    "admin": "var(--crimson-11)",
+    "dispute_won": "var(--blue-11)",
+}
+OTHER_COLOUR = "var(--gray-11)"
+
+
+def short_day(moment: datetime, tz: tzinfo, now: datetime | None = None) -> str:
+    """A day as lists show it, in `tz`: "Dec 26"; with the year when it is not `now`'s
+    year there ("Jan 3, 2027")."""
+    local = moment.astimezone(tz)
+    text = f"{local:%b} {local.day}"
+    if now is not None and local.year != now.astimezone(tz).year:
+        text += f", {local.year}"
+    return text
+
+
+def short_when(moment: datetime, tz: tzinfo, now: datetime | None = None) -> str:
+    """A day and time in `tz`, with the zone: "Nov 29 at 14:05 CET"."""
+    local = moment.astimezone(tz)
+    return f"{short_day(moment, tz, now)} at {local:%H:%M} {local:%Z}".rstrip()
+
+
+def expiry_text(expires_at: datetime | None, tz: tzinfo, now: datetime | None, n: int = 2) -> str:
+    """ "expire Dec 26", "expired Nov 3" (a date already past) or "never expire" (said of
+    `n` credits: "expires" for one)."""
+    if expires_at is None:
+        return wording.expiry_words("", n)
+    day = short_day(expires_at, tz, now)
+    if now is not None and expires_at <= now:
+        return f"expired {day}"
+    return wording.expiry_words(day, n)
+
+
+def lot_rows(groups: Sequence[LotGroup], tz: tzinfo, now: datetime | None) -> list[dict[str, str]]:
+    """The balance by kind and date as the dashboard shows it: amount, words, expiry, the
+    part reserved for running work, the colour and the share of the bar."""
+    total = sum(g.credits for g in groups) or 1
+    return [
+        {
+            "key": f"{g.source}-{zones.iso_utc(g.expires_at) if g.expires_at else 'never'}",
+            "amount": wording.count(g.credits),
+            "words": wording.lot_word(g.source, g.credits),
+            "expiry": expiry_text(g.expires_at, tz, now, g.credits),
+            "held": f"{wording.count(g.held)} reserved for a running tool" if g.held else "",
+            "colour": LOT_COLOURS.get(g.source, OTHER_COLOUR),
+            "share": f"{100 * g.credits / total:.3f}%",
+        }
+        for g in groups
+    ]
+
+
+def lots_summary(groups: Sequence[LotGroup], tz: tzinfo, now: datetime | None) -> str:
+    """The split in one sentence (the bar's accessible name): "1,540 credits: 1,000 plan
+    credits, expire Dec 26; 500 pack credits, never expire." ("" when there are none)."""
+    if not groups:
+        return ""
+    parts = [
+        f"{wording.count(g.credits)} {wording.lot_word(g.source, g.credits)}, "
+        f"{expiry_text(g.expires_at, tz, now, g.credits)}"
+        for g in groups
+    ]
+    return f"{wording.credits(sum(g.credits for g in groups))}: {'; '.join(parts)}."
+
+
+def expiring_text(groups: Sequence[LotGroup], tz: tzinfo, now: datetime | None) -> str:
+    """ "120 credits expire on Nov 29 at 14:05 CET, and 40 more on Nov 30 at 09:00 CET.
+    Use them before then." ("" when nothing expires soon). Kinds expiring together add up."""
+    by_date: dict[datetime, int] = {}
+    for g in groups:
+        if g.expires_at is not None and g.available > 0:
+            by_date[g.expires_at] = by_date.get(g.expires_at, 0) + g.available
+    if not by_date:
+        return ""
+    dates = sorted(by_date)
+    first = by_date[dates[0]]
+    verb = "expires" if first == 1 else "expire"
+    text = f"{wording.credits(first)} {verb} on {short_when(dates[0], tz, now)}"
+    more = [f"{wording.count(by_date[d])} more on {short_when(d, tz, now)}" for d in dates[1:]]
+    if more:
+        text += ", and " + ", and ".join(more)
+    return f"{text}. Use them before then."
 
 
 class LiveAccount(rx.SharedState):
@@ -62,6 +170,13 @@ class LiveAccount(rx.SharedState):
     # flashes by for a verified person while the page loads.
     email_verified: rx.Field[bool] = rx.field(True)
     entries: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    # The balance by kind and expiry date (lot_rows), the same in one sentence, the part of
+    # it reserved for running tools, and what expires within 3 days ("" when nothing).
+    lot_rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    lots_summary: rx.Field[str] = rx.field("")
+    held_text: rx.Field[str] = rx.field("")
+    expiring_text: rx.Field[str] = rx.field("")
+    past_date_text: rx.Field[str] = rx.field("")
     # The person's IANA time zone ("Europe/Paris"), "" until one is stored: the zone pages
     # show times in (else the browser's own; components/local_time.py).
     time_zone: rx.Field[str] = rx.field("")
@@ -97,6 +212,26 @@ class LiveAccount(rx.SharedState):
         self.has_billing_account = snapshot.has_billing_account
         self.email_verified = snapshot.email_verified
         self.entries = [entry_row(e) for e in snapshot.recent]
+        now = snapshot.read_at
+        self.lot_rows = lot_rows(snapshot.lots, tz, now)
+        self.lots_summary = lots_summary(snapshot.lots, tz, now)
+        held = snapshot.balance - snapshot.available
+        self.held_text = (
+            f"{wording.count(snapshot.available)} available now; {wording.count(held)} "
+            "reserved while a tool runs (used when it finishes, returned if it fails)."
+            if held > 0
+            else ""
+        )
+        self.expiring_text = expiring_text(snapshot.expiring, tz, now)
+        # Credits whose date has come but whose expiry is not written yet (the expiry job
+        # runs every few minutes, and before any spend): in the balance, not in a live lot.
+        past = snapshot.balance - sum(g.credits for g in snapshot.lots)
+        self.past_date_text = (
+            f"{wording.credits(past)} reached {'its' if past == 1 else 'their'} expiry date "
+            "and will be removed shortly."
+            if past > 0
+            else ""
+        )
         self.time_zone = snapshot.time_zone
         self.signed_out = False
 
@@ -120,7 +255,7 @@ async def push_snapshot(app: rx.App, user_id: str) -> None:
     tokens = await sessions.live_sessions_of(uuid.UUID(user_id))
     if not tokens:
         return
-    snapshot = await load_account(uuid.UUID(user_id))
+    snapshot = await load_account(uuid.UUID(user_id), now=clock.now())
     for token in tokens:
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=LiveAccount)) as root:
             (await root.get_state(LiveAccount))._apply(snapshot)

@@ -109,6 +109,9 @@ class ToolsState(AccountState):
     action_ids: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
     running: rx.Field[str] = rx.field("")
     errors: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+    # A run refused by the person's own monthly spending limit: its message, per tool
+    # (the page adds the link to raise the limit).
+    limit_errors: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
     notices: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
 
     qr_svg: rx.Field[str] = rx.field("")
@@ -194,6 +197,7 @@ class ToolsState(AccountState):
             if (user_id := await self._authenticated_user_id()) is None:
                 return self._to_login(), None
             self.errors = {**self.errors, tool: ""}
+            self.limit_errors = {**self.limit_errors, tool: ""}
             self.notices = {**self.notices, tool: ""}
             # REQUIRE_VERIFIED_EMAIL: an unverified address spends nothing (and is told how
             # to verify it); nothing is charged.
@@ -201,9 +205,11 @@ class ToolsState(AccountState):
                 self.errors = {**self.errors, tool: unverified}
                 return None, None
             plan_rank = (await self.get_state(LiveAccount)).plan_rank
-        outcome, refused, error = None, None, ""
+        outcome, refused, error, over_limit = None, None, "", ""
         try:
             outcome = await run(user_id)
+        except credits.SpendingLimitReached as exc:  # before its base, InsufficientCredits
+            over_limit = wording.limit_refusal(exc.limit, exc.used)
         except credits.InsufficientCredits as exc:
             refused = exc
         except (ToolInputError, tool_runs.RunInProgress) as exc:  # nothing was charged
@@ -231,6 +237,7 @@ class ToolsState(AccountState):
                 self.upgrade_href = _upgrade_href(plan_rank)
                 self.dialog_tool, self.dialog_open = tool, True
             self.errors = {**self.errors, tool: error}
+            self.limit_errors = {**self.limit_errors, tool: over_limit}
             if outcome is not None and outcome.replayed:
                 self.notices = {**self.notices, tool: "Already done: that action was charged once."}
             await self._refresh(user_id)

@@ -1,8 +1,10 @@
-"""/usage: the person's ledger with filters, pages, CSV export, a chart and period totals.
+"""/usage: the person's ledger with filters, pages, CSV export, a chart and period totals;
+which credits paid for each use ("Paid from", loaded when a row is opened); the monthly
+spending limit and its form.
 
-Everything shown comes from billing.account.load_usage (the ledger's view, credits.usage,
-with totals since the billing period started) and credits.usage.usage_csv; this state only
-holds it for the page."""
+Everything shown comes from billing.account (load_usage: the ledger's view, credits.usage,
+with totals since the billing period started; load_paid_from; load_spend_limit and
+change_spend_limit) and credits.usage.usage_csv; this state only holds it for the page."""
 
 import uuid
 from collections.abc import Collection, Mapping
@@ -12,12 +14,13 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from credit_app import routes, wording, zones
+from credit_app import clock, routes, wording, zones
 from credit_app.billing import account
+from credit_app.billing.account import LimitStatus, LotGroup
 from credit_app.credits import usage
 from credit_app.credits.usage import EntryKind
 from credit_app.state.account import AccountState
-from credit_app.state.live import entry_row
+from credit_app.state.live import LiveAccount, entry_row, expiry_text, short_day
 from credit_app.tools import load_catalog
 from credit_app.tools.errors import CatalogError
 
@@ -145,6 +148,48 @@ def chart_table(summary: usage.ChartSummary, names: Mapping[str, str]) -> list[d
     return rows
 
 
+_ENTRY_ID_DIGITS_MAX = 19  # a BIGINT: anything longer is not one of ours
+NO_BREAKDOWN = "Paid before credits had kinds and dates, so there is no breakdown."
+NOT_AVAILABLE = "There is nothing to show for this entry."
+LOADING = "Loading…"
+
+
+def parse_entry_id(sent: object) -> int | None:
+    """The browser sends back an entry id we listed; checked like any input (the service
+    then checks it is the signed-in person's): a decimal string of a positive id."""
+    if not isinstance(sent, str) or not 0 < len(sent) <= _ENTRY_ID_DIGITS_MAX:
+        return None
+    if not (sent.isascii() and sent.isdigit()):
+        return None
+    return int(sent) or None
+
+
+def paid_from_text(groups: list[LotGroup] | None, tz: tzinfo, now: datetime) -> str:
+    """ "800 from plan credits (expire Dec 26) · 200 from pack credits (never expire)"."""
+    if groups is None:
+        return NOT_AVAILABLE
+    if not groups:
+        return NO_BREAKDOWN
+    return " · ".join(
+        f"{wording.count(g.credits)} from {wording.lot_word(g.source)} "
+        f"({expiry_text(g.expires_at, tz, now)})"
+        for g in groups
+    )
+
+
+def limit_texts(status: LimitStatus, tz: tzinfo, now: datetime) -> dict[str, str | int]:
+    """The limit as /usage shows it: the sentence, the bar's percentage (0-100) and the
+    limit as the form's field starts with ("" for none)."""
+    if status.limit is None:
+        return {"text": "", "percent": 0, "value": ""}
+    resets = short_day(status.resets_at, tz, now)
+    return {
+        "text": f"{wording.limit_used(status.used, status.limit)} (resets {resets})",
+        "percent": min(100, round(100 * status.used / status.limit)),
+        "value": str(status.limit),
+    }
+
+
 class UsageState(AccountState):
     kind: rx.Field[str] = rx.field(ALL)
     feature: rx.Field[str] = rx.field(ALL)
@@ -170,6 +215,20 @@ class UsageState(AccountState):
     period_granted: rx.Field[str] = rx.field("")
     period_spent: rx.Field[str] = rx.field("")
     period_taken_back: rx.Field[str] = rx.field("")
+    # The rows whose "Paid from" is open (entry ids), and what each says once loaded.
+    paid_open: rx.Field[list[str]] = rx.field(default_factory=list)
+    paid_texts: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+    # The monthly spending limit: loaded, set, "Used 340 of your 1,000-credit monthly
+    # limit (resets Dec 1)", how full (0-100), the current limit for the field ("1000").
+    limit_loaded: rx.Field[bool] = rx.field(False)
+    limit_text: rx.Field[str] = rx.field("")
+    limit_percent: rx.Field[int] = rx.field(0)
+    limit_value: rx.Field[str] = rx.field("")
+    limit_error: rx.Field[str] = rx.field("")
+    limit_message: rx.Field[str] = rx.field("")
+    limit_saving: rx.Field[bool] = rx.field(False)
+    # Bumped after every change, so the form mounts again with the new value in its field.
+    limit_form_key: rx.Field[int] = rx.field(0)
 
     @rx.var
     def kinds(self) -> list[dict[str, str]]:
@@ -194,8 +253,11 @@ class UsageState(AccountState):
             return self._to_login()
         query = parse_usage_query(self.router.url.query_parameters, _tool_names())
         self.kind, self.feature, self.page = query.kind, query.tool, query.page
+        self.paid_open, self.paid_texts = [], {}
+        self.limit_error = self.limit_message = ""
         await self._refresh(user_id)
         await self._show(user_id)
+        await self._show_limit(user_id)
         return None
 
     async def _reload(self):
@@ -260,3 +322,72 @@ class UsageState(AccountState):
             return self._to_login()
         data = await usage.usage_csv(user_id, kind=_kind(self.kind), tool=_tool(self.feature))
         return rx.download(data=data, filename="credit-usage.csv", mime_type="text/csv")
+
+    # --- which credits paid for an entry -------------------------------------------------
+
+    @rx.event
+    async def toggle_paid_from(self, entry_id: str):
+        """Open or close a row's "Paid from"; opening loads it (once) for the signed-in
+        person's own entry only."""
+        wanted = parse_entry_id(entry_id)
+        if wanted is None:
+            return None
+        key = str(wanted)
+        if key in self.paid_open:
+            self.paid_open = [k for k in self.paid_open if k != key]
+            return None
+        if (user_id := await self._authenticated_user_id()) is None:
+            return self._to_login()
+        self.paid_open = [*self.paid_open, key]
+        if key not in self.paid_texts:
+            groups = await account.load_paid_from(user_id, wanted)
+            tz = zones.zone((await self.get_state(LiveAccount)).time_zone)
+            self.paid_texts = {**self.paid_texts, key: paid_from_text(groups, tz, clock.now())}
+        return None
+
+    # --- the monthly spending limit --------------------------------------------------------
+
+    async def _show_limit(self, user_id: uuid.UUID, status: LimitStatus | None = None) -> None:
+        now = clock.now()
+        if status is None:
+            status = await account.load_spend_limit(user_id, now=now)
+        tz = zones.zone((await self.get_state(LiveAccount)).time_zone)
+        texts = limit_texts(status, tz, now)
+        self.limit_text = str(texts["text"])
+        self.limit_percent = int(texts["percent"])
+        self.limit_value = str(texts["value"])
+        self.limit_loaded = True
+
+    async def _change_limit(self, raw: str | None):
+        if (user_id := await self._authenticated_user_id()) is None:
+            yield self._to_login()
+            return
+        self.limit_saving, self.limit_message, self.limit_error = True, "", ""
+        yield
+        try:
+            outcome = await account.change_spend_limit(user_id, raw, now=clock.now())
+        finally:
+            self.limit_saving = False
+        if not outcome.ok:
+            self.limit_error = outcome.error
+            return
+        await self._show_limit(user_id, outcome.status)
+        self.limit_message = "Limit saved." if raw is not None else "Limit removed."
+        self.limit_form_key += 1
+
+    @rx.event
+    async def save_limit(self, form_data: dict):
+        async for step in self._change_limit(str(form_data.get("limit", ""))):
+            yield step
+
+    @rx.event
+    async def remove_limit(self):
+        async for step in self._change_limit(None):
+            yield step
+
+    @rx.event
+    def check_limit(self, value: str):
+        """Clears the field's error as soon as it is corrected (the server checks again on
+        save)."""
+        if self.limit_error:
+            self.limit_error = account.limit_error(str(value))

@@ -57,7 +57,8 @@ MAX_MONTHS_IN_CHART = 24
 # module does not import; a test keeps the two equal).
 GRANT, SPEND, CAPTURE, REFUND, CLAWBACK = "grant", "spend", "capture", "refund", "clawback"
 FORFEIT = "forfeit"  # the last entry of a deleted account (never in a report it can ask for)
-ENTRY_KINDS = frozenset({GRANT, SPEND, CAPTURE, REFUND, CLAWBACK, FORFEIT})
+EXPIRE = "expire"  # the unspent rest of a credit lot at its expiry date
+ENTRY_KINDS = frozenset({GRANT, SPEND, CAPTURE, REFUND, CLAWBACK, FORFEIT, EXPIRE})
 # Kinds that pay for a tool (spend, capture) or give a failed run's price back (refund).
 CHARGE_KINDS = frozenset({SPEND, CAPTURE})
 TOOL_KINDS = CHARGE_KINDS | {REFUND}

@@ -76,6 +76,14 @@ def _fill(engine, user_id: uuid.UUID) -> dict[str, str]:
         sp.event("invoice.paid", sp.invoice(sub, amount=1200)), Facts(subscription=sub), engine
     )
     assert outcome.outcome == "applied", outcome.detail
+    # A yearly plan's payment schedules its monthly grants (credit_drips).
+    yearly = sp.subscription(str(user_id), customer, "pro_yearly")
+    outcome = apply_event(
+        sp.event("invoice.paid", sp.invoice(yearly, amount=12000)),
+        Facts(subscription=yearly),
+        engine,
+    )
+    assert outcome.outcome == "applied", outcome.detail
     return {"email": email, "customer": customer, "token": token, "link": link_token}
 
 

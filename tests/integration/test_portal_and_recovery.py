@@ -143,11 +143,11 @@ def test_the_dashboard_shows_a_scheduled_downgrade_and_a_yearly_to_monthly_chang
         "Business monthly",
         end,
     )
-    assert app.balance(user) == 100 + 60000
+    assert app.balance(user) == 100 + 5000  # month 1 of the year (the rest arrives monthly)
     app.advance(user)
     snapshot = async_run.run(load_account(user, engine=app.engine))
     assert (snapshot.plan_id, snapshot.scheduled_plan_name) == ("business_monthly", "")
-    assert app.balance(user) == 100 + 60000 + 5000
+    assert app.balance(user) == 100 + 5000 + 5000
 
 
 # --- recovery -----------------------------------------------------------------------------

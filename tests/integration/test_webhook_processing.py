@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select, text
+from sqlmodel import col
 
 from credit_app import credits
 from credit_app.billing import purchases
@@ -15,6 +16,8 @@ from credit_app.billing.stripe_gateway import StripeConfig, StripeGateway
 from credit_app.billing.webhooks import Facts, apply_event, process_event
 from credit_app.db import session_scope
 from credit_app.models import (
+    CreditDrip,
+    DripStatus,
     EventOutcome,
     Purchase,
     Shortfall,
@@ -80,11 +83,19 @@ def test_twelve_renewals_grant_twelve_times(engine, buyer):
     assert balance(engine, user_id) == 100 + 12 * 1000
 
 
-def test_a_yearly_invoice_grants_the_year_of_credits(engine, buyer):
+def test_a_yearly_invoice_grants_its_first_month_and_schedules_eleven(engine, buyer):
     user_id, customer = buyer
     sub = sp.subscription(user_id, customer, "pro_yearly")
-    _paid_invoice(engine, sub, amount=12000)
-    assert balance(engine, user_id) == 100 + 12000
+    paid = sp.event("invoice.paid", sp.invoice(sub, amount=12000))
+    for _ in range(2):  # a second delivery schedules and grants nothing more
+        apply_event(paid, Facts(subscription=sub), engine)
+    assert balance(engine, user_id) == 100 + 1000
+    with session_scope(engine) as session:
+        months = session.scalars(select(CreditDrip).order_by(col(CreditDrip.month))).all()
+        assert [(m.month, m.credits, m.status) for m in months] == [
+            (0, 1000, DripStatus.GRANTED),
+            *[(n, 1000, DripStatus.PENDING) for n in range(1, 12)],
+        ]
 
 
 def test_a_failed_payment_marks_past_due_and_grants_nothing(engine, buyer):

@@ -87,10 +87,12 @@ def test_prices_read_as_dollars(cents, text):
     assert catalog.price_text(cents) == text
 
 
-def test_unused_plan_credits_roll_over_as_the_ledger_keeps_them():
-    """No grant expires (only a refund or dispute of its payment takes credits back), so
-    the page says plan credits roll over, and names the plan one cancels back to."""
+def test_the_unused_credits_sentence_states_the_expiry_policy_of_plans_toml():
+    """Plan credits expire with their period, the plans with a rollover say how much, and
+    pack credits never expire (none of plans.toml's packs sets expires_after_days)."""
     sentence = catalog.unused_credits_sentence()
-    assert sentence.startswith("Unused plan credits roll over:")
+    assert sentence.startswith("Plan credits expire at the end of the period")
+    assert "Business carries up to 2,500 unused credits into the next period." in sentence
+    assert "Pro carries" not in sentence
+    assert "Pack credits never expire" in sentence
     assert f"cancel back to {catalog.free_plan().name}" in sentence
-    assert "refund or dispute" in sentence

@@ -20,11 +20,9 @@ import argparse
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-
-import psycopg
-
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from sqlalchemy import update
 
 from credit_app import credits, migrations

@@ -409,18 +409,19 @@ def take_spendable(
     changed = users.held if hold else users.credits
     values = {"limit_used": _counted(users, amount)}
     values["held" if hold else "credits"] = users.held + amount if hold else users.credits - amount
-    for attempt in (1, 2):
-        result = session.scalar(
-            update(_USERS).where(users.id == user_id, allowed).values(**values).returning(changed)
-        )
-        if result is not None or attempt == 2 or not _clear_the_way(session, user_id, now):
-            return result
-    return None
+    take = update(_USERS).where(users.id == user_id, allowed).values(**values).returning(changed)
+    if (result := session.scalar(take)) is not None:
+        return result
+    # Refused on the row as it was when the statement began (READ COMMITTED): under the
+    # row lock, clear what stands in the way (another transaction may have cleared it
+    # already) and ask once more, on the row as it is now.
+    _clear_the_way(session, user_id, now)
+    return session.scalar(take)
 
 
-def _clear_the_way(session: Session, user_id: uuid.UUID, now: datetime) -> bool:
-    """Before a refused spend is retried: write the expiry of lots past their date and
-    start a new limit month if the last one ended. True when something changed."""
+def _clear_the_way(session: Session, user_id: uuid.UUID, now: datetime) -> None:
+    """Before a refused spend is retried: take the user's row lock, write the expiry of
+    lots past their date and start a new limit month if the last one ended."""
     row = session.execute(
         select(
             col(User.next_lot_expiry),
@@ -432,15 +433,11 @@ def _clear_the_way(session: Session, user_id: uuid.UUID, now: datetime) -> bool:
         .with_for_update()
     ).first()
     if row is None:
-        return False
-    changed = False
+        return
     if row.next_lot_expiry is not None and row.next_lot_expiry <= now:
         expire_due(session, user_id=user_id, now=now)
-        changed = True
     if row.spend_limit is not None and (row.limit_month_end is None or row.limit_month_end <= now):
         start_limit_month(session, user_id=user_id, now=now, time_zone=row.time_zone)
-        changed = True
-    return changed
 
 
 def start_limit_month(

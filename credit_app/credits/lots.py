@@ -135,8 +135,13 @@ def open_returned_lot(
         .join(LotAllocation, col(LotAllocation.lot_id) == col(CreditLot.id))
         .join(LedgerEntry, col(LedgerEntry.id) == col(LotAllocation.entry_id))
         .where(col(LedgerEntry.idempotency_key) == taken_by_key)
-        # The latest expiry: never-expiring first, then the furthest date.
-        .order_by(col(CreditLot.expires_at).is_(None).desc(), col(CreditLot.expires_at).desc())
+        # The latest expiry (never-expiring first), then the last in the burn order.
+        .order_by(
+            col(CreditLot.expires_at).is_(None).desc(),
+            col(CreditLot.expires_at).desc(),
+            col(CreditLot.priority).desc(),
+            col(CreditLot.id).desc(),
+        )
         .limit(1)
     ).scalar()
     if taken_from is None:

@@ -193,6 +193,7 @@ def capture_entry(
     from the lots the hold pinned. Only holds.capture calls this, after lowering `held` in
     the same transaction; use `capture` (from credit_app.credits) to settle a hold."""
     check_amount(amount)
+    now = now or utcnow()
     result = _apply(
         session,
         user_id=user_id,
@@ -201,15 +202,13 @@ def capture_entry(
         idempotency_key=idempotency_key,
         feature=feature,
         description=description,
-        now=now or utcnow(),
+        now=now,
     )
     if not result.replayed:
         unspent = lots.consume_pins(
             session, user_id=user_id, hold_id=hold_id, amount=amount, entry_id=result.entry_id
         )
-        expire_unpinned(
-            session, user_id=user_id, hold_id=hold_id, pins=unspent, now=now or utcnow()
-        )
+        expire_unpinned(session, user_id=user_id, hold_id=hold_id, pins=unspent, now=now)
     return result
 
 
@@ -359,7 +358,9 @@ def _apply(
             delta=delta,
             balance_after=new_balance,
             idempotency_key=idempotency_key,
-            created_at=utcnow(),
+            # The service's `now` (the application clock), so an entry and the limit month
+            # or expiry it is compared with are on one clock.
+            created_at=now,
         )
         .returning(_LEDGER.c.id, _LEDGER.c.created_at)
     ).first()
@@ -407,8 +408,8 @@ def take_spendable(
         )
     )
     changed = users.held if hold else users.credits
-    values = {"limit_used": _counted(users, amount)}
-    values["held" if hold else "credits"] = users.held + amount if hold else users.credits - amount
+    moved = {"held": users.held + amount} if hold else {"credits": users.credits - amount}
+    values = {**moved, "limit_used": _counted(users, amount)}
     take = update(_USERS).where(users.id == user_id, allowed).values(**values).returning(changed)
     if (result := session.scalar(take)) is not None:
         return result
@@ -630,7 +631,7 @@ def expire_due(session: Session, *, user_id: uuid.UUID, now: datetime) -> int:
         left = lot.remaining - lot.reserved
         if lot.rollover_max and lot.rollover_until and lot.rollover_until > now:
             carried = min(left, lot.rollover_max)
-            rollover = lots.open_lot(
+            lots.open_lot(
                 session,
                 user_id=user_id,
                 amount=carried,
@@ -641,7 +642,7 @@ def expire_due(session: Session, *, user_id: uuid.UUID, now: datetime) -> int:
                 now=now,
                 parent_lot_id=lot.id,
             )
-            assert rollover  # the new lot's id; the move is recorded as an allocation
+            # The move out of the expiring lot is an allocation with no ledger entry.
             lots.take_in_order(
                 session, user_id=user_id, lots=[(lot.id, carried)], amount=carried, entry_id=None
             )

@@ -185,19 +185,30 @@ picks AS (
   FROM ordered WHERE upto - free < :amount
 )"""
 
-# (target table, the column that names the draw, the lot column that is lowered or raised)
-_DRAW = ("lot_allocations", "entry_id", "remaining = credit_lots.remaining - picks.take")
-_PIN = ("lot_reservations", "hold_id", "reserved = credit_lots.reserved + picks.take")
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a draw is recorded (`table`, keyed by `owner`) and which lot column it moves
+    (`column`, by `sign` x the credits taken)."""
+
+    table: str
+    owner: str
+    column: str
+    sign: str
 
 
-def _statements(dialect: str, target: tuple[str, str, str]) -> list:
-    table, owner, change = target
+_DRAW = _Target("lot_allocations", "entry_id", "remaining", "-")
+_PIN = _Target("lot_reservations", "hold_id", "reserved", "+")
+
+
+def _statements(dialect: str, target: _Target) -> list:
+    table, owner, column, sign = target.table, target.owner, target.column, target.sign
     if dialect == "postgresql":
         sql = [
             f"""WITH {_ORDERED},
             changed AS (
-              UPDATE credit_lots SET {change} FROM picks
-              WHERE credit_lots.id = picks.id RETURNING credit_lots.id, picks.take
+              UPDATE credit_lots SET {column} = credit_lots.{column} {sign} picks.take
+              FROM picks WHERE credit_lots.id = picks.id RETURNING credit_lots.id, picks.take
             )
             INSERT INTO {table} (user_id, lot_id, {owner}, credits)
             SELECT :user_id, id, :owner, take FROM changed RETURNING credits"""
@@ -205,7 +216,6 @@ def _statements(dialect: str, target: tuple[str, str, str]) -> list:
     else:
         # SQLite has no data-modifying CTE and its UPDATE ... FROM cannot RETURN the
         # joined value: record the picks, then apply them.
-        column, sign = change.split(" = ")[0], "-" if "remaining -" in change else "+"
         sql = [
             f"""WITH {_ORDERED}
             INSERT INTO {table} (user_id, lot_id, {owner}, credits)
@@ -219,14 +229,14 @@ def _statements(dialect: str, target: tuple[str, str, str]) -> list:
     return [text(s).bindparams(uuid_param) if ":user_id" in s else text(s) for s in sql]
 
 
-_CACHE: dict[tuple[str, str], list] = {}
+_CACHE: dict[tuple[str, _Target], list] = {}
 
 
-def _run(session: Session, target: tuple[str, str, str], **params: object) -> int:
+def _run(session: Session, target: _Target, **params: object) -> int:
     dialect = session.get_bind().dialect.name
-    statements = _CACHE.get((dialect, target[0]))
+    statements = _CACHE.get((dialect, target))
     if statements is None:
-        statements = _CACHE[(dialect, target[0])] = _statements(dialect, target)
+        statements = _CACHE[(dialect, target)] = _statements(dialect, target)
     taken = sum(row[0] for row in session.execute(statements[0], params))
     for statement in statements[1:]:
         session.execute(statement, params)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from credit_app import clock, mail
 from credit_app.api import app_services
 from credit_app.auth import sessions, throttle
-from credit_app.billing import drip, sync
+from credit_app.billing import auto_topup, drip, sync
 from credit_app.credits import upkeep
 from credit_app.models import utcnow
 from credit_app.settings import get_settings
@@ -27,6 +27,9 @@ ENDED_SESSIONS_SECONDS = 1.0
 
 # Mail leaves the outbox within this long of being queued.
 MAIL_DELIVERY_SECONDS = 1.0
+# How soon an auto top-up starts after a spend crosses the threshold (one indexed query
+# per turn when nobody is due).
+AUTO_TOPUP_SECONDS = 1.0
 
 # PostgreSQL hands out ids at insert but rows appear at commit, so a row with a lower id
 # can become visible after a higher one: look this many ids back, skipping ones seen.
@@ -77,6 +80,19 @@ async def expire_stale_holds() -> None:
         except Exception:
             logger.exception("expiring holds failed; retrying")
         await asyncio.sleep(HOLD_EXPIRY_SECONDS)
+
+
+async def auto_top_up() -> None:
+    """Start an auto top-up charge for everyone whose available balance fell below their
+    threshold (one per person at a time), and ask again about charges whose answer was
+    lost (billing.auto_topup)."""
+    while True:
+        try:
+            if sent := await auto_topup.run_due(app_services.current().gateway):
+                logger.info("sent %d auto top-up charge(s)", sent)
+        except Exception:
+            logger.exception("auto top-up failed; retrying")
+        await asyncio.sleep(AUTO_TOPUP_SECONDS)
 
 
 async def sign_out_ended_sessions(sign_out: Callable[[list[str]], Awaitable[None]]) -> None:

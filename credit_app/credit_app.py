@@ -61,6 +61,7 @@ app.register_lifespan_task(background.expire_stale_holds)
 app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
 app.register_lifespan_task(background.deliver_mail)
 app.register_lifespan_task(background.sync_stripe_events)
+app.register_lifespan_task(background.auto_top_up)
 app.register_lifespan_task(pool.serving)
 
 # The page table: component, path, title, what runs on load (the session check first).

@@ -643,6 +643,63 @@ class CreditDrip(SQLModel, table=True):
     granted_credits: int | None = None
 
 
+class AutoTopUp(SQLModel, table=True):
+    """A person's auto top-up (billing.auto_topup): when their available balance falls
+    below `threshold`, buy pack `plan_id` off-session with their saved card, at most
+    `monthly_cap` (minor units of the pack's currency) per calendar month in their zone."""
+
+    __tablename__ = "auto_topups"
+
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", primary_key=True)
+    enabled: bool = False
+    threshold: int
+    plan_id: str = Field(max_length=64, foreign_key="subscription_plans.id")
+    monthly_cap: int
+    # The saved card charged (Stripe's pm_...), as Stripe described it when last charged.
+    payment_method_id: str | None = Field(default=None, max_length=255)
+    card_brand: str | None = Field(default=None, max_length=32)
+    card_last4: str | None = Field(default=None, max_length=4)
+    # The person's consent to charges made while they are away: the words they agreed to,
+    # and when (Stripe's off-session mandate needs both on record).
+    consent_text: str | None = Field(default=None, max_length=1024)
+    consented_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # The charge started and not answered yet: while set, no other charge starts.
+    in_flight_charge_id: int | None = Field(default=None, sa_type=BigIntId)
+    in_flight_since: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    consecutive_failures: int = 0
+    # After a failed charge, the next one waits until then (a declined card is not retried
+    # on every spend; the person may fix it sooner with another card).
+    retry_after: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # What went wrong last (shown with a link to pay with another card); None once a
+    # charge succeeds.
+    last_error: str | None = Field(default=None, max_length=255)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class TopUpStatus(StrEnum):
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class TopUpCharge(SQLModel, table=True):
+    """One off-session charge auto top-up started, and how it ended; its id is the
+    charge's idempotency key at Stripe (so a retried start never charges twice)."""
+
+    __tablename__ = "topup_charges"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    plan_id: str = Field(max_length=64, foreign_key="subscription_plans.id")
+    amount: int
+    currency: str = Field(max_length=3)
+    payment_intent_id: str | None = Field(default=None, max_length=255, unique=True)
+    status: str = Field(default=TopUpStatus.STARTED, max_length=16)
+    error: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    settled_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
 class LotsStarted(SQLModel, table=True):
     """One row: the newest ledger entry when lots arrived (revision 0010). Entries up to
     it added credits before lots existed (their credits became one "earlier credits"

@@ -1,4 +1,5 @@
-"""credit lots: credits with dates (expiry, burn order), yearly drip, spending limits
+"""credit lots: credits with dates (expiry, burn order), yearly drip, spending limits,
+auto top-up
 
 Revision ID: 0010
 Revises: 0009
@@ -15,6 +16,7 @@ Existing data carried forward:
 - purchases.amount_refunded 0: refunds before this revision took their credits back
   already; the column only scales a yearly payment's months still to come.
 - users.next_lot_expiry NULL (no lot expires yet); no spending limit (NULL), used 0.
+- auto_topups / topup_charges start empty: auto top-up is off until a person turns it on.
 - No drip for yearly invoices already paid: they were granted whole under the invoice's
   key, which month 0 of a drip reuses, so a replay of their event grants nothing.
 """
@@ -44,6 +46,46 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("after_entry_id", name=op.f("pk_lots_started")),
     )
+    op.create_table('auto_topups',
+    sa.Column('user_id', sa.Uuid(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('threshold', sa.Integer(), nullable=False),
+    sa.Column('plan_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('monthly_cap', sa.Integer(), nullable=False),
+    sa.Column('payment_method_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('card_brand', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('card_last4', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=True),
+    sa.Column('consent_text', sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=True),
+    sa.Column('consented_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('in_flight_charge_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('in_flight_since', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('consecutive_failures', sa.Integer(), nullable=False),
+    sa.Column('retry_after', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['plan_id'], ['subscription_plans.id'], name=op.f('fk_auto_topups_plan_id_subscription_plans')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_auto_topups_user_id_users')),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_auto_topups'))
+    )
+    op.create_table('topup_charges',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('user_id', sa.Uuid(), nullable=False),
+    sa.Column('plan_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('payment_intent_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['plan_id'], ['subscription_plans.id'], name=op.f('fk_topup_charges_plan_id_subscription_plans')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_topup_charges_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_topup_charges')),
+    sa.UniqueConstraint('payment_intent_id', name=op.f('uq_topup_charges_payment_intent_id'))
+    )
+    with op.batch_alter_table('topup_charges', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_topup_charges_user_id'), ['user_id'], unique=False)
+
     op.create_table(
         "credit_drips",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -258,6 +300,10 @@ def _carry_balances_into_lots() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("topup_charges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_topup_charges_user_id"))
+    op.drop_table("topup_charges")
+    op.drop_table("auto_topups")
     with op.batch_alter_table("purchases", schema=None) as batch_op:
         batch_op.drop_column("amount_refunded")
     op.drop_index("ix_credit_lots_due", table_name="credit_lots")

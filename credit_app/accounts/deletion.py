@@ -30,7 +30,7 @@ from sqlmodel import Session, col
 
 from credit_app import credits, mail
 from credit_app.auth import profile
-from credit_app.billing import customers, drip, webhook_records
+from credit_app.billing import auto_topup, customers, drip, webhook_records
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.credits import keys, report_files
 from credit_app.db import in_read, in_transaction
@@ -70,6 +70,8 @@ TABLES: dict[str, str] = {
     "lot_reservations": "emptied as the active holds are released",
     "credit_drips": "kept; months of a yearly plan not yet delivered are cancelled",
     "lots_started": "not personal (when credit lots began)",
+    "auto_topups": "deleted (the saved card's reference and the consent to charge it)",
+    "topup_charges": "kept: payments auto top-up made, no personal fields",
 }
 
 
@@ -135,6 +137,7 @@ def erase_account(session: Session, user_id: uuid.UUID, now: datetime) -> int:
     )
     customers.end_subscription_of_deleted_account(session, user_id=user_id)
     drip.cancel_for_deleted_account(session, user_id=user_id)
+    auto_topup.forget(session, user_id=user_id)
     # While the customer id is still known: events may name only the customer.
     webhook_records.erase_personal_data_from_events(
         session, user_id=user_id, stripe_customer_id=customer

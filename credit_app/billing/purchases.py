@@ -372,16 +372,36 @@ def pack_payment_problem(plan: SubscriptionPlan, checkout_session: dict[str, Any
 def grant_pack(
     session: Session, *, user_id: uuid.UUID, plan: SubscriptionPlan, checkout_session: dict
 ) -> str:
-    """Record the pack's purchase (one line) and grant its credits, once per payment."""
-    payment_intent = checkout_session["payment_intent"]
+    """A pack bought through Checkout: see grant_pack_payment."""
+    return grant_pack_payment(
+        session,
+        user_id=user_id,
+        plan=plan,
+        payment_intent=checkout_session["payment_intent"],
+        amount_paid=_int(checkout_session.get("amount_total")) or plan.price,
+        currency=checkout_session.get("currency") or plan.currency,
+    )
+
+
+def grant_pack_payment(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    plan: SubscriptionPlan,
+    payment_intent: str,
+    amount_paid: int,
+    currency: str,
+) -> str:
+    """Record a pack's purchase (one line) and grant its credits, once per payment (by
+    Checkout or by auto top-up: the same key, `keys.pack_grant`)."""
     key = keys.pack_grant(payment_intent)
     if find_purchase(session, payment_intent=payment_intent, invoice=None) is None:
         purchase = Purchase(
             user_id=user_id,
             plan_id=plan.id,
             stripe_payment_intent_id=payment_intent,
-            amount_paid=_int(checkout_session.get("amount_total")) or plan.price,
-            currency=checkout_session.get("currency") or plan.currency,
+            amount_paid=amount_paid,
+            currency=currency,
             credits_granted=plan.credits_granted,
         )
         session.add(purchase)

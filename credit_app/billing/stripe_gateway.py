@@ -145,6 +145,26 @@ class PortalPlan:
 
 
 @dataclass(frozen=True)
+class SavedCard:
+    """A card Stripe keeps for the customer (saved by a Checkout), newest first."""
+
+    payment_method_id: str
+    brand: str
+    last4: str
+
+
+@dataclass(frozen=True)
+class OffSessionCharge:
+    """How a charge of a saved card went: `payment_intent_id` always (Stripe records
+    failed attempts too); `failure` the customer-facing reason, None when it succeeded;
+    `code` Stripe's (`card_declined`, `authentication_required`, ...)."""
+
+    payment_intent_id: str | None
+    failure: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
 class CustomerCheck:
     """What Stripe says of a stored customer id: there (with its mode), or gone."""
 
@@ -291,7 +311,12 @@ class StripeGateway:
                 },
             }
         else:
-            params["payment_intent_data"] = {"metadata": metadata}
+            # The card is saved for charges made while the person is away (auto top-up,
+            # which they turn on separately; Checkout tells them the card is kept).
+            params["payment_intent_data"] = {
+                "metadata": metadata,
+                "setup_future_usage": "off_session",
+            }
             # A receipt: a paid invoice for the pack (emailed by Stripe, listed in the
             # portal's invoice history). It has no subscription parent, so its invoice.paid
             # grants nothing; the pack is granted once, by checkout.session.completed.
@@ -449,6 +474,60 @@ class StripeGateway:
         with _missing_as("price", price_id):
             price = await self._client.v1.prices.retrieve_async(price_id)
         return price.to_dict()
+
+    async def saved_cards(self, customer_id: str) -> list[SavedCard]:
+        """The customer's saved cards, newest first."""
+        with _customer_missing(customer_id):
+            methods = await self._client.v1.customers.payment_methods.list_async(
+                customer_id, params={"type": "card", "limit": 10}
+            )
+        cards = sorted(methods.data, key=lambda m: m.created, reverse=True)
+        return [
+            SavedCard(
+                m.id, (m.card.brand if m.card else "") or "", (m.card.last4 if m.card else "")
+            )
+            for m in cards
+        ]
+
+    async def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> OffSessionCharge:
+        """Charge a saved card while the person is away (auto top-up). The idempotency key
+        makes a retry of the same charge Stripe's first answer, never a second charge."""
+        try:
+            intent = await self._client.v1.payment_intents.create_async(
+                params={
+                    "amount": amount,
+                    "currency": currency,
+                    "customer": customer_id,
+                    "payment_method": payment_method_id,
+                    "off_session": True,
+                    "confirm": True,
+                    "description": description,
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.CardError as exc:
+            error = exc.error
+            intent_id = error.payment_intent.id if error and error.payment_intent else None
+            code = (error.code if error else None) or exc.code
+            return OffSessionCharge(intent_id, exc.user_message or str(exc), code)
+        except stripe.InvalidRequestError as exc:
+            # The card was removed (detached) or belongs to no one any more: a refusal of
+            # this charge, not an outage to retry.
+            return OffSessionCharge(None, "your saved card can no longer be charged", exc.code)
+        if intent.status != "succeeded":
+            return OffSessionCharge(intent.id, f"the payment is {intent.status}", intent.status)
+        return OffSessionCharge(intent.id)
 
     async def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
         with _missing_as("dispute", dispute_id):

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from credit_app.billing import purchases
+from credit_app.billing import auto_topup, purchases
 from credit_app.billing.subscriptions import (
     apply_subscription,
     customer_conflict,
@@ -47,6 +47,7 @@ DEFER_AT_MOST = timedelta(hours=6)
 # The events whose handlers record a Purchase (a pack's payment, a paid invoice).
 RECORDS_PURCHASES = (
     "checkout.session.completed",
+    "payment_intent.succeeded",
     "checkout.session.async_payment_succeeded",
     "invoice.paid",
 )
@@ -483,3 +484,16 @@ def dispute_changed(session: Session, event: dict[str, Any], facts: Facts) -> Ha
         handled = _change_purchase(session, event, facts, restore, unchanged=EventOutcome.IGNORED)
         return Handled(handled.outcome, f"{inquiry}; {handled.detail}", handled.user_ids)
     return Handled.ignored(f"ignored: dispute status {status!r} is not one this app acts on")
+
+
+@registry.handles("payment_intent.succeeded")
+def payment_intent_succeeded(session: Session, event: dict[str, Any], facts: Facts) -> Handled:
+    """An auto top-up's charge was paid: its pack is granted (billing.auto_topup). Other
+    payments (a pack bought at Checkout, an invoice) are granted by their own events."""
+    return auto_topup.payment_succeeded(session, event["data"]["object"])
+
+
+@registry.handles("payment_intent.payment_failed")
+def payment_intent_failed(session: Session, event: dict[str, Any], facts: Facts) -> Handled:
+    """An auto top-up's charge failed: recorded once, the person told."""
+    return auto_topup.payment_failed(session, event["data"]["object"])

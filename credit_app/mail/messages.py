@@ -13,6 +13,8 @@ class MailKind(StrEnum):
     EMAIL_CHANGED = "email_changed"
     PASSWORD_CHANGED = "password_changed"
     ACCOUNT_DELETED = "account_deleted"
+    # An auto top-up charge failed (declined, or the bank wants the person to confirm).
+    TOPUP_FAILED = "topup_failed"
 
 
 @dataclass(frozen=True)
@@ -90,4 +92,21 @@ def account_deleted(name: str | None) -> Mail:
         f"{_greeting(name)}\n\nYour Credit App account was deleted as you asked: your "
         f"subscription is cancelled, your remaining credits are gone and your personal "
         f"details are erased. This is the last message you will get from us.{_SIGNATURE}",
+    )
+
+
+def topup_failed(name: str | None, *, reason: str, switched_off: bool, link: str) -> Mail:
+    """An auto top-up charge failed; `link` leads to paying with another card."""
+    off = (
+        "After three failed payments in a row, auto top-up has switched itself off; turn "
+        "it on again on your dashboard once your card works."
+        if switched_off
+        else "We will try again the next time your balance falls below your threshold."
+    )
+    return Mail(
+        MailKind.TOPUP_FAILED,
+        "Auto top-up could not charge your card",
+        f"{_greeting(name)}\n\nAuto top-up tried to buy credits with your saved card, but "
+        f"the payment did not go through: {reason}\n\n{off}\n\nTo pay with another card "
+        f"(it is saved for auto top-up), open:\n{link}{_SIGNATURE}",
     )

@@ -16,7 +16,7 @@ from credit_app.billing.webhooks import Facts, apply_event
 from credit_app.credits import report_files, tool_runs
 from credit_app.db import session_scope
 from credit_app.mail import messages
-from credit_app.models import EmailTokenPurpose, User, utcnow
+from credit_app.models import AutoTopUp, EmailTokenPurpose, TopUpCharge, User, utcnow
 from tests import stripe_payloads as sp
 from tests.factories import make_user
 
@@ -84,6 +84,20 @@ def _fill(engine, user_id: uuid.UUID) -> dict[str, str]:
         engine,
     )
     assert outcome.outcome == "applied", outcome.detail
+    with session_scope(engine) as session:
+        session.add(
+            AutoTopUp(
+                user_id=user_id,
+                enabled=True,
+                threshold=50,
+                plan_id="pack_500",
+                monthly_cap=2400,
+                payment_method_id="pm_export",
+                consent_text="I allow ...",
+                consented_at=utcnow(),
+            )
+        )
+        session.add(TopUpCharge(user_id=user_id, plan_id="pack_500", amount=800, currency="usd"))
     return {"email": email, "customer": customer, "token": token, "link": link_token}
 
 

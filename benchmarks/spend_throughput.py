@@ -9,9 +9,11 @@ yardstick: the same conditional UPDATE and keyed INSERT built with SQLAlchemy Co
 session (five round trips: BEGIN, UPDATE, INSERT, COMMIT, plus the session's own). "With
 lots" is `credits.spend` today, for a user whose credits sit in three lots (welcome
 credits expiring, plan credits expiring, pack credits that never expire): its UPDATE also
-checks the lots' next expiry and the monthly limit, and one more statement draws from the
-lots in the burn order and records the allocation (one data-modifying CTE). The ratio
-with/before is what lots cost the spend path.
+checks the lots' next expiry and the monthly limit, and its INSERT also draws from the
+lots in the burn order and records the allocation (one statement of data-modifying CTEs,
+so still two statements a spend). The ratio with/before is what lots cost the spend path:
+the database's extra work inside the user's row lock (the window over the user's lots, a
+lot row updated, an allocation row inserted).
 
 Run: .venv/bin/python -m benchmarks.spend_throughput [--spends-per-thread 200]
 """

@@ -16,9 +16,10 @@ transaction. A spend's conditional UPDATE also checks that no lot with free cred
 past its expiry (`users.next_lot_expiry`; if one is, its expiry is written first) and the
 person's monthly spending limit, so all three are one atomic step.
 
-The common path is three statements (UPDATE ... RETURNING, INSERT ... RETURNING, and the
-lot draw), against the two of the hand-written SQL it is benchmarked against
-(benchmarks/spend_throughput.py).
+A spend is two statements on PostgreSQL, like the hand-written SQL it is benchmarked
+against (benchmarks/spend_throughput.py): the conditional UPDATE ... RETURNING, then one
+statement that inserts the entry and draws from the lots (lots.spend_and_draw); on SQLite
+the entry and the draw are separate statements in the same transaction.
 
 Public entry points, one per kind of entry: `grant`, `spend`, `refund`, `clawback`,
 `forfeit` (account deletion), `expire_due` (lots past their date), and `capture_entry`
@@ -123,7 +124,7 @@ def spend(
     InsufficientCredits (SpendingLimitReached past the person's monthly limit), writing
     nothing."""
     check_amount(amount)
-    result = _apply(
+    return _apply(
         session,
         user_id=user_id,
         delta=-amount,
@@ -134,9 +135,6 @@ def spend(
         now=now or utcnow(),
         spending=True,
     )
-    if not result.replayed:
-        lots.draw(session, user_id=user_id, amount=amount, entry_id=result.entry_id)
-    return result
 
 
 def refund(
@@ -320,6 +318,8 @@ def _apply(
     description: str | None = None,
     spending: bool = False,
 ) -> LedgerResult:
+    # `spending`: a spend, checked by take_spendable and paid from the lots in the burn
+    # order in this step (other kinds move lots in their own functions).
     # 1. The conditional UPDATE changes the balance and, in the same round trip, takes the
     #    user's row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock).
     #    A concurrent change to this user waits here until we commit or roll back.
@@ -347,23 +347,39 @@ def _apply(
     #    transaction, so a repeated request changes nothing and returns the first result.
     #    Under the row lock, an earlier use of the key for this user has committed and is
     #    visible (READ COMMITTED takes a fresh snapshot per statement).
-    inserted = session.execute(
-        insert_unless_exists(session, _LEDGER, key="idempotency_key")
-        .values(
+    if spending and session.get_bind().dialect.name == "postgresql":
+        # The entry and the lot draw in one statement (lots.spend_and_draw).
+        inserted = lots.spend_and_draw(
+            session,
             user_id=user_id,
+            amount=-delta,
+            balance_after=new_balance,
+            key=idempotency_key,
             kind=kind,
-            source=source,
             feature=feature,
             description=description,
-            delta=delta,
-            balance_after=new_balance,
-            idempotency_key=idempotency_key,
-            # The service's `now` (the application clock), so an entry and the limit month
-            # or expiry it is compared with are on one clock.
             created_at=now,
         )
-        .returning(_LEDGER.c.id, _LEDGER.c.created_at)
-    ).first()
+    else:
+        inserted = session.execute(
+            insert_unless_exists(session, _LEDGER, key="idempotency_key")
+            .values(
+                user_id=user_id,
+                kind=kind,
+                source=source,
+                feature=feature,
+                description=description,
+                delta=delta,
+                balance_after=new_balance,
+                idempotency_key=idempotency_key,
+                # The service's `now` (the application clock), so an entry and the limit
+                # month or expiry it is compared with are on one clock.
+                created_at=now,
+            )
+            .returning(_LEDGER.c.id, _LEDGER.c.created_at)
+        ).first()
+        if inserted is not None and spending:
+            lots.draw(session, user_id=user_id, amount=-delta, entry_id=inserted[0])
     if inserted is None:
         users = _USERS.c
         undo = {"credits": users.credits - delta}
@@ -374,12 +390,13 @@ def _apply(
         assert existing is not None  # it conflicted, and rows are never deleted
         return _replay(existing, user_id=user_id, kind=kind, delta=delta)
 
+    entry_id, created_at = inserted
     return LedgerResult(
-        entry_id=inserted.id,
+        entry_id=entry_id,
         user_id=user_id,
         delta=delta,
         balance_after=new_balance,
-        created_at=inserted.created_at,
+        created_at=created_at,
         replayed=False,
     )
 

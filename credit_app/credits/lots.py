@@ -12,12 +12,12 @@ The burn order, the one order every spend, hold and take-back uses:
      arrived),
   3. then the oldest lot first.
 
-A spend draws in one statement inside the database (PostgreSQL: one data-modifying CTE;
-SQLite: two statements), so lots cost the spend path one round trip. It needs no check of
-its own: the spend's conditional UPDATE of the user's row has already made sure that
-`credits - held` covers it and that no lot with free credits is past its expiry
-(`users.next_lot_expiry`), so the free credits of the user's lots are all spendable and
-add up to at least the amount.
+A spend draws inside the database: on PostgreSQL in the same statement that inserts its
+ledger entry (`spend_and_draw`, data-modifying CTEs), so lots cost the spend path no round
+trip; on SQLite in two more statements. It needs no check of its own: the spend's
+conditional UPDATE of the user's row has already made sure that `credits - held` covers
+it and that no lot with free credits is past its expiry (`users.next_lot_expiry`), so the
+free credits of the user's lots are all spendable and add up to at least the amount.
 
 Holds pin credits: a reservation moves credits of lots into their `reserved` part
 (lot_reservations), where nothing else can spend them and expiry leaves them alone until
@@ -39,6 +39,7 @@ from credit_app.models import (
     LotAllocation,
     LotReservation,
     User,
+    UTCDateTime,
 )
 
 # Burn-order rank among lots expiring together (rule 2 above).
@@ -167,9 +168,9 @@ def open_returned_lot(
     )
 
 
-# One statement per dialect. `upto` is the running total of free credits in burn order;
-# a lot is drawn on while the credits before it fall short of the amount, and gives what
-# is still missing or all it has.
+# The lots a draw takes from (`gate`: an extra condition on the whole draw). `upto` is the
+# running total of free credits in burn order; a lot is drawn on while the credits before
+# it fall short of the amount, and gives what is still missing or all it has.
 _ORDERED = """
 ordered AS (
   SELECT id, remaining - reserved AS free,
@@ -177,7 +178,7 @@ ordered AS (
            ORDER BY CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, priority, id
            ROWS UNBOUNDED PRECEDING) AS upto
   FROM credit_lots
-  WHERE user_id = :user_id AND remaining > reserved
+  WHERE user_id = :user_id AND remaining > reserved{gate}
 ),
 picks AS (
   SELECT id, CASE WHEN free < :amount - (upto - free) THEN free
@@ -205,7 +206,7 @@ def _statements(dialect: str, target: _Target) -> list:
     table, owner, column, sign = target.table, target.owner, target.column, target.sign
     if dialect == "postgresql":
         sql = [
-            f"""WITH {_ORDERED},
+            f"""WITH {_ORDERED.format(gate="")},
             changed AS (
               UPDATE credit_lots SET {column} = credit_lots.{column} {sign} picks.take
               FROM picks WHERE credit_lots.id = picks.id RETURNING credit_lots.id, picks.take
@@ -217,7 +218,7 @@ def _statements(dialect: str, target: _Target) -> list:
         # SQLite has no data-modifying CTE and its UPDATE ... FROM cannot RETURN the
         # joined value: record the picks, then apply them.
         sql = [
-            f"""WITH {_ORDERED}
+            f"""WITH {_ORDERED.format(gate="")}
             INSERT INTO {table} (user_id, lot_id, {owner}, credits)
             SELECT :user_id, id, :owner, take FROM picks RETURNING credits""",
             f"""UPDATE credit_lots SET {column} = {column} {sign} (
@@ -248,6 +249,64 @@ def draw(session: Session, *, user_id: uuid.UUID, amount: int, entry_id: int) ->
     lots paid for entry `entry_id`. The caller has checked that they are there."""
     taken = _run(session, _DRAW, user_id=user_id, amount=amount, owner=entry_id)
     assert taken == amount, f"lots gave {taken} of {amount}: invariant 5 is broken"
+
+
+# PostgreSQL's spend in one round trip: the ledger entry (unless its key was used) and
+# the draw it pays with, in one statement of data-modifying CTEs. The draw happens only if
+# the entry was inserted (EXISTS (SELECT 1 FROM entry)).
+_SPEND_AND_DRAW = text(
+    f"""WITH entry AS (
+      INSERT INTO ledger_entries (user_id, kind, feature, description, delta, balance_after,
+                                  idempotency_key, created_at)
+      VALUES (:user_id, :kind, :feature, :description, -:amount, :balance_after, :key,
+              :created_at)
+      ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, created_at
+    ),
+    {_ORDERED.format(gate=" AND EXISTS (SELECT 1 FROM entry)")},
+    changed AS (
+      UPDATE credit_lots SET remaining = credit_lots.remaining - picks.take
+      FROM picks WHERE credit_lots.id = picks.id RETURNING credit_lots.id, picks.take
+    ),
+    drawn AS (
+      INSERT INTO lot_allocations (user_id, lot_id, entry_id, credits)
+      SELECT :user_id, changed.id, entry.id, changed.take FROM changed, entry RETURNING credits
+    )
+    SELECT entry.id, entry.created_at, (SELECT COALESCE(SUM(credits), 0) FROM drawn) AS drawn
+    FROM entry"""
+).bindparams(bindparam("user_id", type_=Uuid()), bindparam("created_at", type_=UTCDateTime()))
+
+
+def spend_and_draw(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    amount: int,
+    balance_after: int,
+    key: str,
+    kind: str,
+    feature: str | None,
+    description: str | None,
+    created_at: datetime,
+) -> tuple[int, datetime] | None:
+    """PostgreSQL only: insert the spend's entry and draw `amount` for it in the burn
+    order, in one statement; (entry id, created_at), or None when the key was used."""
+    row = session.execute(
+        _SPEND_AND_DRAW,
+        {
+            "user_id": user_id,
+            "amount": amount,
+            "balance_after": balance_after,
+            "key": key,
+            "kind": kind,
+            "feature": feature,
+            "description": description,
+            "created_at": created_at,
+        },
+    ).first()
+    if row is None:
+        return None
+    assert row.drawn == amount, f"lots gave {row.drawn} of {amount}: invariant 5 is broken"
+    return row.id, row.created_at
 
 
 def pin(session: Session, *, user_id: uuid.UUID, amount: int, hold_id: int) -> None:

@@ -44,13 +44,17 @@ registry = Registry()
 # Objects that name a customer are classified at once: ours wait, others are ignored.
 DEFER_AT_MOST = timedelta(hours=6)
 
-# The events whose handlers record a Purchase (a pack's payment, a paid invoice).
+# The events whose handlers record a Purchase (a pack's payment, a paid invoice): a
+# take-back waits for them, or is refused when they were.
 RECORDS_PURCHASES = (
     "checkout.session.completed",
-    "payment_intent.succeeded",
     "checkout.session.async_payment_succeeded",
     "invoice.paid",
 )
+# After any of these is applied, take-backs that waited for its payment are completed:
+# the above, and an auto top-up's payment (whose event is ignored for every other payment,
+# so it cannot tell a take-back that a payment is not ours).
+COMPLETES_TAKE_BACKS = (*RECORDS_PURCHASES, "payment_intent.succeeded")
 
 # What Stripe's dispute statuses mean for the credits of the disputed payment (API
 # 2026-10-28). Inquiries (`warning_*`) move no money; a chargeback withdraws it from us

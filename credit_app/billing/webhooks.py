@@ -37,7 +37,7 @@ from credit_app.billing import purchases
 from credit_app.billing.stripe_gateway import StripeGateway, StripeObjectMissing
 from credit_app.billing.subscriptions import deleted_account_for
 from credit_app.billing.webhook_handlers import (
-    RECORDS_PURCHASES,
+    COMPLETES_TAKE_BACKS,
     TAKE_BACK_TYPES,
     event_time,
     registry,
@@ -224,7 +224,7 @@ async def process_event(
     except Exception as exc:
         return await asyncio.to_thread(_record_failure, event, exc, engine)
     outcome = await asyncio.to_thread(apply_event, event, facts, engine)
-    if outcome.outcome is EventOutcome.APPLIED and event["type"] in RECORDS_PURCHASES:
+    if outcome.outcome is EventOutcome.APPLIED and event["type"] in COMPLETES_TAKE_BACKS:
         outcome = await _complete_waiting_takebacks(gateway, event, outcome, livemode, engine)
     return outcome
 

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import stripe
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -272,3 +273,20 @@ def test_paying_with_another_card_replaces_the_declined_one(app):
         TopUpStatus.FAILED,
         TopUpStatus.SUCCEEDED,
     ]
+
+
+def test_a_refunded_top_up_takes_its_credits_back_like_a_pack(app):
+    user = _with_saved_card(app)
+    assert _turn_on(app, user, threshold=590).errors == {}
+    _spend(app, user, 20, "cross")
+    assert _run_loop(app) == 1
+    assert app.balance(user) == 1080
+    with session_scope(app.engine) as session:
+        (charge,) = session.scalars(select(TopUpCharge).where(TopUpCharge.user_id == user))
+        payment = charge.payment_intent_id
+    client = stripe.StripeClient(app.api_key, base_addresses={"api": app.sandbox})
+    client.v1.refunds.create(params={"payment_intent": payment})
+    app.wait_idle()
+    assert app.balance(user) == 580
+    with session_scope(app.engine) as session:
+        assert credits.find_lot_drift(session) == []

@@ -30,10 +30,12 @@ def form_field(
     on_check: Any = None,
     error_extra: rx.Component | None = None,
     default_value: Any = None,
+    input_mode: str | None = None,
 ) -> rx.Component:
     """`error` is the state var holding this field's message ("" when valid); `error_extra`
     is shown after the message while there is one (e.g. a link to act on it);
-    `default_value` fills the field when it mounts (e.g. the name on the account page)."""
+    `default_value` fills the field when it mounts (e.g. the name on the account page);
+    `input_mode` picks a phone's keyboard ("numeric", "decimal")."""
     error_id = f"{field_id}-error"
     hint_id = f"{field_id}-hint"
     described_by = " ".join(
@@ -53,6 +55,8 @@ def form_field(
         extra["on_change"] = on_check
     if default_value is not None:
         extra["default_value"] = default_value
+    if input_mode is not None:
+        extra["input_mode"] = input_mode
     return rx.vstack(
         rx.el.label(label, html_for=field_id, style={"fontWeight": 500}),
         rx.input(

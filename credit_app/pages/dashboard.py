@@ -7,6 +7,7 @@ from reflex.vars import ObjectVar
 from credit_app import routes, wording
 from credit_app.billing import catalog
 from credit_app.billing.catalog import PlanSpec
+from credit_app.components.auto_topup import auto_topup_card, auto_topup_notice
 from credit_app.components.credit_lots import balance_split, expiring_notice
 from credit_app.components.hosted_page import hosted_page_redirect
 from credit_app.components.layout import signed_in_layout
@@ -76,6 +77,7 @@ def _recent_activity() -> rx.Component:
 def _content() -> rx.Component:
     return rx.fragment(
         rx.heading("Welcome, ", LiveAccount.name, size="7", as_="h1"),
+        auto_topup_notice(),
         expiring_notice(),
         rx.grid(
             _stat(
@@ -97,6 +99,7 @@ def _content() -> rx.Component:
         balance_split(),
         rx.cond(~LiveAccount.entries.contains("", "positive"), _try_tools()),
         _subscription(),
+        auto_topup_card(),
         _recent_activity(),
     )
 

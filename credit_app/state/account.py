@@ -7,7 +7,7 @@ import reflex as rx
 
 from credit_app import clock
 from credit_app.billing.account import load_account
-from credit_app.state.live import LiveAccount
+from credit_app.state.live import LiveAccount, load_topup
 from credit_app.state.session import SessionState
 
 
@@ -31,9 +31,11 @@ class AccountState(SessionState):
         """Link this tab to the user's live state and write a fresh snapshot into it
         (which every other open tab of the user receives too)."""
         snapshot = await load_account(user_id, now=clock.now())
+        topup = await load_topup(user_id)
         live = await self.get_state(LiveAccount)
         live = await live._link_to(self._live_token)
         live._apply(snapshot)
+        live._apply_topup(topup)
         self.loaded = True
 
     @rx.event

@@ -7,6 +7,7 @@ tab at once. The database stays the source of truth: LiveAccount only holds a sn
 read from it after a commit (billing.account).
 """
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
@@ -14,9 +15,14 @@ from datetime import datetime, tzinfo
 import reflex as rx
 
 from credit_app import clock, wording, zones
+from credit_app.api import app_services
 from credit_app.auth import sessions
-from credit_app.billing import catalog
+from credit_app.billing import auto_topup, catalog
 from credit_app.billing.account import AccountSnapshot, LedgerEntry, LotGroup, load_account
+from credit_app.billing.stripe_gateway import StripeGateway
+from credit_app.state import auto_topup_texts
+
+logger = logging.getLogger(__name__)
 
 # Entry kinds (models.EntryKind values) whose credits were paid by lots a person may want
 # to see (/usage's "Paid from" disclosure): what tools used.
@@ -184,6 +190,26 @@ class LiveAccount(rx.SharedState):
     # to the log-in page, where the failed session check unlinks them.
     signed_out: rx.Field[bool] = rx.field(False)
 
+    # Auto top-up (billing.auto_topup, worded by state/auto_topup_texts.py): read with the
+    # rest after every change, so a charge starting, landing or failing shows in every tab.
+    topup_loaded: rx.Field[bool] = rx.field(False)
+    topup_enabled: rx.Field[bool] = rx.field(False)
+    topup_summary: rx.Field[str] = rx.field("")
+    topup_cap_used: rx.Field[str] = rx.field("")
+    topup_next_charge: rx.Field[str] = rx.field("")
+    topup_card: rx.Field[str] = rx.field("")
+    topup_consent_text: rx.Field[str] = rx.field("")
+    # When the person agreed (ISO-8601 in UTC; components/local_time.py shows it).
+    topup_consented_at: rx.Field[str] = rx.field("")
+    # The last error ("" when none), and whether a payment failed or the cap is reached
+    # (auto_topup_texts.PAYMENT_FAILED / CAP_REACHED).
+    topup_error: rx.Field[str] = rx.field("")
+    topup_error_kind: rx.Field[str] = rx.field("")
+    topup_switched_off: rx.Field[bool] = rx.field(False)
+    topup_in_flight: rx.Field[bool] = rx.field(False)
+    topup_buying: rx.Field[str] = rx.field("")
+    topup_plan_id: rx.Field[str] = rx.field("")
+
     def _apply(self, snapshot: AccountSnapshot) -> None:
         self.name = snapshot.name
         self.email = snapshot.email
@@ -235,6 +261,18 @@ class LiveAccount(rx.SharedState):
         self.time_zone = snapshot.time_zone
         self.signed_out = False
 
+    def _apply_topup(self, view: auto_topup.AutoTopUpView | None) -> None:
+        """The auto top-up card's fields; None (it could not be read) keeps the last. A
+        card not on record yet keeps the one last named: Stripe is asked which card it
+        keeps only when the dashboard's card opens (load_topup(ask_stripe=True)), not on
+        every change of the account."""
+        if view is None:
+            return
+        card = self.topup_card
+        for name, value in auto_topup_texts.live_fields(view).items():
+            setattr(self, name, value)
+        self.topup_card = view.card or card
+
     def _forget(self) -> None:
         """Back to the empty defaults. Not `reset()`: that would also empty Reflex's
         record of which tabs are linked, and the change would reach none of them."""
@@ -256,9 +294,34 @@ async def push_snapshot(app: rx.App, user_id: str) -> None:
     if not tokens:
         return
     snapshot = await load_account(uuid.UUID(user_id), now=clock.now())
+    topup = await load_topup(uuid.UUID(user_id))
     for token in tokens:
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=LiveAccount)) as root:
-            (await root.get_state(LiveAccount))._apply(snapshot)
+            live = await root.get_state(LiveAccount)
+            live._apply(snapshot)
+            live._apply_topup(topup)
+
+
+def payment_gateway() -> StripeGateway | None:
+    """The app's Stripe gateway; None in a process that serves no payments."""
+    try:
+        return app_services.current().gateway
+    except RuntimeError:
+        return None
+
+
+async def load_topup(
+    user_id: uuid.UUID, *, ask_stripe: bool = False
+) -> auto_topup.AutoTopUpView | None:
+    """The person's auto top-up as the card shows it; None when it cannot be read now (the
+    balance and the rest of the account still reach the tabs). `ask_stripe`: name the card
+    Stripe keeps when none is on record yet (a call to Stripe; the database otherwise)."""
+    try:
+        gateway = payment_gateway() if ask_stripe else None
+        return await auto_topup.load_auto_topup(user_id, gateway=gateway)
+    except Exception:
+        logger.exception("reading the auto top-up of %s failed", user_id)
+        return None
 
 
 async def sign_out_tabs(app: rx.App, tokens: list[str]) -> None:

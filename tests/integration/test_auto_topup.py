@@ -112,7 +112,7 @@ def test_turning_on_needs_a_saved_card_consent_and_sane_numbers(app):
             user,
             gateway=_gateway(app),
             enabled=True,
-            threshold="-5",
+            threshold="9" * 5000,
             plan_id="pro_monthly",
             monthly_cap="9" * 30,
             consent=False,

@@ -31,8 +31,9 @@ net_taken_under(session, prefix=); invariant checks: find_drift, find_hold_drift
 (`credit-app reconcile`).
 
 This package is the ledger's public API: code outside credit_app.credits imports it, and
-of its modules only `keys`, `usage`, `tool_runs` and `upkeep` (the import-linter contract
-"Outside code uses the ledger's public API" in pyproject.toml).
+of its modules only `keys`, `usage`, `tool_runs`, `upkeep`, `lot_views`, `limits` and
+`policy` (the import-linter contract "Outside code uses the ledger's public API" in
+pyproject.toml).
 
 One vocabulary: every result has `replayed`, True when the call repeated an earlier one
 (the same idempotency key, the same hold) and changed nothing; it answers as the first

@@ -88,7 +88,8 @@ async def auto_top_up() -> None:
     lost (billing.auto_topup)."""
     while True:
         try:
-            if sent := await auto_topup.run_due(app_services.current().gateway):
+            services = app_services.current()
+            if sent := await auto_topup.run_due(services.gateway, notify=services.account_changed):
                 logger.info("sent %d auto top-up charge(s)", sent)
         except Exception:
             logger.exception("auto top-up failed; retrying")

@@ -27,6 +27,7 @@ pack they chose with their saved card, while they are away (an off-session charg
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -445,15 +446,22 @@ def _record_answer(
 
 
 async def run_due(
-    gateway: StripeGateway, *, now: datetime | None = None, engine: Engine | None = None
+    gateway: StripeGateway,
+    *,
+    now: datetime | None = None,
+    notify: Callable[[list[str]], Awaitable[None]] | None = None,
+    engine: Engine | None = None,
 ) -> int:
     """One turn of the app's loop: start a charge for everyone due, and ask again about
-    charges whose answer was lost. Returns how many charges were sent."""
+    charges whose answer was lost. `notify` is told whose charge started (their open tabs
+    show it in flight). Returns how many charges were sent."""
     now = now or clock.now()
     orders = await in_read(stale_orders, now, engine=engine)
     for user_id in await in_read(due_users, now, engine=engine):
         if (order := await in_transaction(claim, user_id, now, engine=engine)) is not None:
             orders.append(order)
+    if orders and notify is not None:
+        await notify([str(order.user_id) for order in orders])
     for order in orders:
         try:
             await send(order, gateway, engine)

@@ -66,7 +66,7 @@ CAP_MAX = 1_000_000
 CHARGE_KEY = "topup_charge_id"
 NO_CARD = "Buy a pack once to save a card for auto top-up."
 SWITCHED_OFF = "Auto top-up switched itself off after 3 failed payments in a row."
-_MONEY = re.compile(r"\$?\s*(\d{1,3}(?:,\d{3})*|\d+)(?:\.(\d{1,2}))?")
+_MONEY = re.compile(r"\$?\s*([0-9]{1,3}(?:,[0-9]{3})*|[0-9]+)(?:\.([0-9]{1,2}))?")
 _ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -119,7 +119,10 @@ def consent_words(plan_id: str, monthly_cap: int) -> str:
 
 
 def parse_money(raw: str) -> int | None:
-    """Cents of a typed amount ("24", "24.5", "$1,000.00"); None when it is not one."""
+    """Cents of a typed amount ("24", "24.5", "$1,000.00"); None when it is not one (or
+    longer than any amount allowed: int() of a huge digit string is slow or refused)."""
+    if len(raw) > 20:
+        return None
     match = _MONEY.fullmatch(raw.strip())
     if match is None:
         return None
@@ -224,7 +227,7 @@ def check_form(threshold: str, plan_id: str, monthly_cap: str, consent: bool) ->
     pack = catalog.plan_by_id(plan_id)
     if pack is None or pack.kind != PlanKind.PACK:
         errors["plan_id"] = "Choose one of the packs."
-    cap = parse_money(monthly_cap) if len(monthly_cap) <= 20 else None
+    cap = parse_money(monthly_cap)
     if cap is None or cap > CAP_MAX:
         errors["monthly_cap"] = f"Enter an amount in dollars, up to {catalog.price_text(CAP_MAX)}."
     elif pack is not None and cap < pack.price:

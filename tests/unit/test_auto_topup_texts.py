@@ -127,3 +127,20 @@ def test_the_consent_label_is_the_sentence_the_service_stores():
     assert consent_label("pack_500", "twenty") == NO_CAP_YET
     assert consent_label("pro_monthly", "24") == NO_CAP_YET
     assert consent_label("pack_500", "9" * 40) == NO_CAP_YET
+
+
+@pytest.mark.parametrize(
+    ("typed", "cents"),
+    [
+        ("$1,000.50", 100050),
+        (" 24 ", 2400),
+        ("24.5", 2450),
+        ("1,00", None),
+        ("-5", None),
+        ("24.505", None),
+        ("٢٤", None),  # digits, but not ASCII ones
+        ("9" * 5000, None),  # refused before int() is asked for thousands of digits
+    ],
+)
+def test_a_typed_amount_is_read_strictly(typed, cents):
+    assert auto_topup.parse_money(typed) == cents

@@ -13,7 +13,9 @@ checks the lots' next expiry and the monthly limit, and its INSERT also draws fr
 lots in the burn order and records the allocation (one statement of data-modifying CTEs,
 so still two statements a spend). The ratio with/before is what lots cost the spend path:
 the database's extra work inside the user's row lock (the window over the user's lots, a
-lot row updated, an allocation row inserted).
+lot row updated, an allocation row inserted), against the Python time the spend path saves
+by building its conditional UPDATE once (ledger._TAKE) where the pre-lots path built it
+on every call.
 
 Run: .venv/bin/python -m benchmarks.spend_throughput [--spends-per-thread 200]
 """

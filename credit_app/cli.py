@@ -8,10 +8,12 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select
-from sqlmodel import col
 
 from credit_app import clock, credits, migrations, routes
+from credit_app.admin import accounts as accounts_admin
+from credit_app.admin import adjustments, audit, checks, customer_text, customers
+from credit_app.admin import events as admin_events
+from credit_app.admin import shortfalls as admin_shortfalls
 from credit_app.auth import accounts, throttle
 from credit_app.billing import (
     catalog,
@@ -25,9 +27,9 @@ from credit_app.billing import (
 from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.billing.webhook_handlers import registry
-from credit_app.credits import keys, policy, upkeep
+from credit_app.credits import keys, upkeep
 from credit_app.db import read_scope, session_scope
-from credit_app.models import EventOutcome, GrantSource, Shortfall, SubscriptionPlan, User, utcnow
+from credit_app.models import EventOutcome, ShortfallStatus, SubscriptionPlan, utcnow
 from credit_app.settings import Settings, get_settings
 
 
@@ -81,36 +83,50 @@ def cmd_balance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adjust(args: argparse.Namespace, delta: int, key: str) -> int:
+    now = clock.now()
+    with session_scope() as session:
+        user_id = _user_id(session, args.email)
+        try:
+            done = adjustments.adjust_credits(
+                session,
+                actor=audit.Actor.cli(),
+                user_id=user_id,
+                delta=delta,
+                reason=args.reason,
+                key=key,
+                expires_at=getattr(args, "expires", None),
+                take_available=getattr(args, "take_available", False),
+                now=now,
+            )
+        except adjustments.AdjustRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    note = " (already applied earlier; nothing changed)" if done.replayed else ""
+    verb = "granted" if done.delta > 0 else "deducted"
+    print(
+        f"{verb} {abs(done.delta)} credits {'to' if done.delta > 0 else 'from'} {args.email}; "
+        f"balance {done.balance_before} -> {done.balance_after}{note}"
+    )
+    return 0
+
+
 def cmd_grant(args: argparse.Namespace) -> int:
     try:
         key = keys.admin_grant(args.idempotency_key)
     except ValueError as exc:
         print(f"error: --idempotency-key: {exc}", file=sys.stderr)
         return 2
-    now = clock.now()
-    with session_scope() as session:
-        result = credits.grant(
-            session,
-            user_id=_user_id(session, args.email),
-            amount=args.amount,
-            idempotency_key=key,
-            source=GrantSource.ADMIN,
-            description=args.reason,
-            terms=policy.admin_terms(now),
-            now=now,
-        )
-    note = " (already applied earlier; nothing changed)" if result.replayed else ""
-    print(f"granted {args.amount} credits to {args.email}; balance {result.balance_after}{note}")
-    return 0
+    return _adjust(args, args.amount, key)
+
+
+def cmd_deduct(args: argparse.Namespace) -> int:
+    return _adjust(args, -args.amount, keys.admin_grant())
 
 
 def cmd_reconcile(_args: argparse.Namespace) -> int:
     with session_scope() as session:
-        drift = (
-            credits.find_drift(session)
-            + credits.find_hold_drift(session)
-            + credits.find_lot_drift(session)
-        )
+        drift = checks.reconcile(session, actor=audit.Actor.cli(), now=utcnow())
     if not drift:
         print(
             "ok: every cached balance equals its ledger sum and its lots, every held total "
@@ -150,23 +166,121 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def cmd_shortfalls(_args: argparse.Namespace) -> int:
+def cmd_shortfalls(args: argparse.Namespace) -> int:
     """Credits refunds or disputes could not take back because they were already spent."""
+    with read_scope() as session:
+        page = admin_shortfalls.list_shortfalls(session, status=args.status)
+    if not page.rows:
+        print("no shortfalls" if args.status is None else f"no {args.status} shortfalls")
+    for row in page.rows:
+        print(
+            f"#{row.id} {row.created_at:%Y-%m-%d %H:%M} {row.email}: {row.outstanding} of "
+            f"{row.credits} credits not recovered, {row.status} ({row.reference})"
+        )
+    return 0
+
+
+def _decide_shortfall(args: argparse.Namespace, decide) -> int:
     with session_scope() as session:
-        rows = session.execute(
-            select(
-                col(Shortfall.created_at),
-                col(User.email),
-                col(Shortfall.credits),
-                col(Shortfall.reference),
+        try:
+            decide(
+                session,
+                actor=audit.Actor.cli(),
+                shortfall_id=args.shortfall_id,
+                reason=args.reason,
+                now=clock.now(),
             )
-            .join(User, col(User.id) == col(Shortfall.user_id))
-            .order_by(col(Shortfall.created_at))
-        ).all()
+        except adjustments.AdjustRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def cmd_write_off(args: argparse.Namespace) -> int:
+    done = _decide_shortfall(args, admin_shortfalls.write_off)
+    if done == 0:
+        print(f"shortfall #{args.shortfall_id} written off")
+    return done
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    done = _decide_shortfall(args, admin_shortfalls.recover)
+    if done == 0:
+        print(f"shortfall #{args.shortfall_id} will be taken from the customer's next paid grants")
+    return done
+
+
+def _set_admin(args: argparse.Namespace, admin: bool) -> int:
+    with session_scope() as session:
+        changed = accounts_admin.set_admin(
+            session,
+            actor=audit.Actor.cli(),
+            user_id=_user_id(session, args.email),
+            admin=admin,
+            reason=args.reason,
+            now=utcnow(),
+        )
+    role = "an admin" if admin else "not an admin"
+    print(f"{args.email} is {role}" + ("" if changed else " already; nothing changed"))
+    return 0
+
+
+def cmd_make_admin(args: argparse.Namespace) -> int:
+    return _set_admin(args, True)
+
+
+def cmd_revoke_admin(args: argparse.Namespace) -> int:
+    return _set_admin(args, False)
+
+
+def cmd_revoke_sessions(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        try:
+            revoked = accounts_admin.revoke_sessions(
+                session,
+                actor=audit.Actor.cli(),
+                user_id=_user_id(session, args.email),
+                reason=args.reason,
+                now=utcnow(),
+            )
+        except adjustments.AdjustRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(f"signed {args.email} out of {revoked} session(s)")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """The audit log, newest first."""
+    with read_scope() as session:
+        target = _user_id(session, args.email) if args.email else None
+        rows = audit.entries(
+            session,
+            where=audit.AuditFilter(action=args.action, target_user_id=target),
+            limit=args.limit,
+        )
     if not rows:
-        print("no shortfalls")
-    for created_at, email, short, reference in rows:
-        print(f"{created_at:%Y-%m-%d %H:%M} {email}: {short} credits not recovered ({reference})")
+        print("no audit entries")
+    for row in rows:
+        whom = row.target_email or row.target_user_id or ""
+        change = f" {row.before or '{}'} -> {row.after or '{}'}"
+        reason = f" reason: {row.reason}" if row.reason else ""
+        ref = f" [{row.target_ref}]" if row.target_ref else ""
+        when = f"{row.created_at:%Y-%m-%d %H:%M:%S}"
+        print(f"{when} {row.actor} {row.action} {whom}{ref}{change}{reason}")
+    return 0
+
+
+def cmd_customer(args: argparse.Namespace) -> int:
+    """What the admin console's customer page shows, as text."""
+    now = clock.now()
+    with read_scope() as session:
+        user_id = _user_id(session, args.email)
+        view = customers.customer_view(session, user_id=user_id, now=now)
+        recent = credits.recent_entries(session, user_id=user_id, limit=10)
+    assert view is not None
+    for line in customer_text.lines(view, recent):
+        print(line)
     return 0
 
 
@@ -224,7 +338,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     one is left as it is."""
     gateway, livemode = _replay_gateway(get_settings())
     try:
-        outcome = asyncio.run(webhooks.replay_event(gateway, args.event_id, livemode=livemode))
+        outcome = asyncio.run(
+            admin_events.replay(
+                gateway, actor=audit.Actor.cli(), event_id=args.event_id, livemode=livemode
+            )
+        )
     except webhooks.ReplayRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -349,14 +467,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("email")
     p.set_defaults(func=cmd_balance)
 
-    p = sub.add_parser("grant", help="grant credits to a user (recorded in the ledger)")
+    p = sub.add_parser(
+        "grant",
+        help="add credits to a user (ledger: 'Adjusted by support'; reason in the audit log)",
+    )
     p.add_argument("email")
     p.add_argument("amount", type=_positive_int)
-    p.add_argument("--reason", required=True, help="why, shown to the user in their ledger")
+    p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.add_argument(
         "--idempotency-key", help="repeat-safe key; running again with it grants nothing more"
     )
+    p.add_argument(
+        "--expires",
+        type=_moment,
+        help="promotional credits: when they expire (ISO 8601; default: plans.toml [grants])",
+    )
     p.set_defaults(func=cmd_grant)
+
+    p = sub.add_parser("deduct", help="remove credits from a user (never below what is available)")
+    p.add_argument("email")
+    p.add_argument("amount", type=_positive_int)
+    p.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    p.add_argument(
+        "--take-available",
+        action="store_true",
+        help="when fewer are available, deduct those (and say the shortfall)",
+    )
+    p.set_defaults(func=cmd_deduct)
+
+    for name, func, what in (
+        ("make-admin", cmd_make_admin, "give a user the admin role (the console at /admin)"),
+        ("revoke-admin", cmd_revoke_admin, "take the admin role away"),
+    ):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("email")
+        p.add_argument("--reason", help="why (kept in the audit log)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("revoke-sessions", help="sign a user out of every session")
+    p.add_argument("email")
+    p.add_argument("--reason", required=True)
+    p.set_defaults(func=cmd_revoke_sessions)
+
+    p = sub.add_parser("customer", help="everything about one customer (as the console shows)")
+    p.add_argument("email")
+    p.set_defaults(func=cmd_customer)
+
+    p = sub.add_parser("audit", help="the audit log of admin and operator actions, newest first")
+    p.add_argument("--action", choices=[a.value for a in audit.Action])
+    p.add_argument("--email", help="only actions about this customer")
+    p.add_argument("--limit", type=_positive_int, default=50)
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("reconcile", help="check every balance against the ledger (exit 1 on drift)")
     p.set_defaults(func=cmd_reconcile)
@@ -370,9 +531,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--now", type=_moment, default=None, help="the time to act at (ISO 8601; default: now)"
     )
     p.set_defaults(func=cmd_expire)
-    sub.add_parser(
-        "shortfalls", help="list credits refunds/disputes could not take back"
-    ).set_defaults(func=cmd_shortfalls)
+    p = sub.add_parser(
+        "shortfalls",
+        help="list credits refunds/disputes could not take back (open and recovering ones)",
+    )
+    p.add_argument("--status", choices=[s.value for s in ShortfallStatus])
+    p.set_defaults(func=cmd_shortfalls)
+    for name, func, what in (
+        ("write-off", cmd_write_off, "give up on a shortfall"),
+        ("recover", cmd_recover, "take a shortfall from the customer's next paid grants"),
+    ):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("shortfall_id", type=_positive_int, metavar="SHORTFALL_ID")
+        p.add_argument("--reason", required=True)
+        p.set_defaults(func=func)
 
     p = sub.add_parser(
         "stripe-events", help="print the `stripe listen` command for the events the app handles"

@@ -7,6 +7,12 @@ from reflex_base import constants
 from credit_app import background, routes
 from credit_app.api import server
 from credit_app.pages.account import account_deleted_page, account_page, confirm_email_page
+from credit_app.pages.admin.audit import audit_page
+from credit_app.pages.admin.customer import customer_page
+from credit_app.pages.admin.customers import customers_page
+from credit_app.pages.admin.events import events_page
+from credit_app.pages.admin.overview import overview_page
+from credit_app.pages.admin.shortfalls import shortfalls_page
 from credit_app.pages.billing_success import billing_success_page
 from credit_app.pages.dashboard import dashboard_page
 from credit_app.pages.forgot_password import forgot_password_page
@@ -22,6 +28,12 @@ from credit_app.pages.usage import usage_page
 from credit_app.pages.verify_email import verify_email_page
 from credit_app.state.account import AccountState
 from credit_app.state.account_settings import AccountSettingsState, ConfirmEmailState
+from credit_app.state.admin_audit import AdminAuditState
+from credit_app.state.admin_customer import AdminCustomerState
+from credit_app.state.admin_customers import AdminCustomersState
+from credit_app.state.admin_events import AdminEventsState
+from credit_app.state.admin_overview import AdminOverviewState
+from credit_app.state.admin_shortfalls import AdminShortfallsState
 from credit_app.state.billing import BillingState, ConfirmState
 from credit_app.state.landing import LandingState
 from credit_app.state.live import push_snapshot, sign_out_tabs
@@ -90,6 +102,13 @@ PAGES = [
         ConfirmEmailState.confirm,
     ),
     (account_deleted_page, routes.ACCOUNT_DELETED, "Account deleted", LandingState.load_public),
+    # The admin console: every on_load (and every handler) re-checks session and role.
+    (overview_page, routes.ADMIN, "Admin", AdminOverviewState.load),
+    (customers_page, routes.ADMIN_CUSTOMERS, "Customers · Admin", AdminCustomersState.load),
+    (customer_page, routes.ADMIN_CUSTOMER, "Customer · Admin", AdminCustomerState.load),
+    (events_page, routes.ADMIN_EVENTS, "Stripe events · Admin", AdminEventsState.load),
+    (shortfalls_page, routes.ADMIN_SHORTFALLS, "Shortfalls · Admin", AdminShortfallsState.load),
+    (audit_page, routes.ADMIN_AUDIT, "Audit log · Admin", AdminAuditState.load),
     (terms_page, routes.TERMS, "Terms", LandingState.load_public),
     (privacy_page, routes.PRIVACY, "Privacy", LandingState.load_public),
     (refunds_page, routes.REFUNDS, "Refund policy", LandingState.load_public),

@@ -134,6 +134,9 @@ class User(SQLModel, table=True):
     limit_used: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     limit_month_start: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     limit_month_end: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # When the person last used credits: set by the same UPDATE that takes them
+    # (ledger.take_spendable), so it costs a spend nothing; sorts the admin's customer list.
+    last_activity_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class EntryKind(StrEnum):
@@ -150,6 +153,12 @@ class EntryKind(StrEnum):
     FORFEIT = "forfeit"
     # The unspent remainder of a credit lot at its expiry date (credits.expiry).
     EXPIRE = "expire"
+    # Credits an operator added or removed (admin.adjustments): the customer reads
+    # "Adjusted by support"; which operator did it is only in the audit log.
+    ADJUST = "adjust"
+    # Credits a refund or dispute could not take back, taken from the customer's next
+    # paid grant because an operator chose to recover them (credits.shortfalls).
+    RECOVER = "recover"
 
 
 class GrantSource(StrEnum):
@@ -160,6 +169,8 @@ class GrantSource(StrEnum):
     DISPUTE_WON = "dispute_won"
     # The balance a user had when lots arrived (revision 0010): one lot that never expires.
     EARLIER = "earlier"
+    # Promotional credits an operator granted with an expiry date of their choosing.
+    PROMO = "promo"
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -198,6 +209,9 @@ class AuthSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     expires_at: datetime = Field(sa_column=_timestamp())
     revoked_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # When the person last typed their password again in this session (auth.reauth): an
+    # admin action that moves credits or roles needs it within the last 10 minutes.
+    reauthenticated_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class LoginThrottle(SQLModel, table=True):
@@ -352,6 +366,22 @@ class StripeEvent(SQLModel, table=True):
     stripe_customer_id: str | None = Field(default=None, max_length=STRIPE_ID_MAX, index=True)
 
 
+class StripeEventEntry(SQLModel, table=True):
+    """A ledger entry a Stripe event's processing wrote (recorded in the same transaction),
+    so the admin console shows what each event did. Events processed before revision 0011
+    have none recorded."""
+
+    __tablename__ = "stripe_event_entries"
+
+    event_id: str = Field(max_length=STRIPE_ID_MAX, primary_key=True)
+    entry_id: int = Field(
+        sa_type=BigIntId,
+        foreign_key="ledger_entries.id",
+        primary_key=True,
+        sa_column_kwargs={"autoincrement": False},
+    )
+
+
 class CheckoutRecord(SQLModel, table=True):
     """A Checkout Session we created, so the return page can tell ours from unknown or
     foreign ids without asking Stripe."""
@@ -386,10 +416,20 @@ class Purchase(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
+class ShortfallStatus(StrEnum):
+    OPEN = "open"
+    # An operator chose to take it from the customer's next paid grants (credits.shortfalls).
+    RECOVERING = "recovering"
+    RECOVERED = "recovered"
+    # An operator gave up on it (audited).
+    WRITTEN_OFF = "written_off"
+
+
 class Shortfall(SQLModel, table=True):
     """Credits a clawback could not take because the user had already spent them."""
 
     __tablename__ = "shortfalls"
+    __table_args__ = (CheckConstraint("recovered <= credits", name="recovered_within_credits"),)
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
@@ -397,6 +437,15 @@ class Shortfall(SQLModel, table=True):
     reference: str = Field(max_length=255, unique=True)
     credits: int
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    status: str = Field(
+        default=ShortfallStatus.OPEN,
+        max_length=16,
+        sa_column_kwargs={"server_default": ShortfallStatus.OPEN.value},
+    )
+    # Taken so far from paid grants while recovering (RECOVER entries).
+    recovered: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # When it was written off or fully recovered.
+    settled_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class HoldStatus(StrEnum):
@@ -710,3 +759,32 @@ class LotsStarted(SQLModel, table=True):
     after_entry_id: int = Field(
         sa_type=BigIntId, primary_key=True, sa_column_kwargs={"autoincrement": False}
     )
+
+
+class ActorKind(StrEnum):
+    ADMIN = "admin"  # a signed-in admin, in the admin console
+    CLI = "cli"  # an operator at `credit-app` (with the OS user)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One admin or operator action (admin.audit). Append-only: the database refuses any
+    UPDATE or DELETE of these rows (triggers, revision 0011). It names people by id, never
+    copies their personal data, so an account's deletion has nothing to erase here."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(index=True))
+    actor_kind: str = Field(max_length=8)  # an ActorKind
+    # The admin who acted (no foreign key: the row outlives any account).
+    actor_user_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, index=True)
+    # For ActorKind.CLI: the operating-system user who ran the command.
+    actor_os_user: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=32, index=True)  # an admin.audit.Action
+    target_user_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, index=True)
+    # What else the action was about: a Stripe event id, a shortfall or ledger entry id.
+    target_ref: str | None = Field(default=None, max_length=255)
+    # JSON of the state before and after (balances, roles, statuses: never personal data).
+    before: str | None = Field(default=None, sa_type=Text)
+    after: str | None = Field(default=None, sa_type=Text)
+    reason: str | None = Field(default=None, max_length=500)

@@ -26,6 +26,15 @@ ACCOUNT = "/account"
 ACCOUNT_CONFIRM_EMAIL = "/account/confirm-email"
 ACCOUNT_DELETED = "/account/deleted"
 
+# The admin console (role admin): the overview, then one page per job. A customer's page
+# takes their id in the query (`?id=<uuid>`, admin_customer()).
+ADMIN = "/admin"
+ADMIN_CUSTOMERS = "/admin/customers"
+ADMIN_CUSTOMER = "/admin/customer"
+ADMIN_EVENTS = "/admin/events"
+ADMIN_SHORTFALLS = "/admin/shortfalls"
+ADMIN_AUDIT = "/admin/audit"
+
 # HTTP endpoints beside the pages (credit_app.api).
 HEALTH = "/api/health"
 STRIPE_WEBHOOK = "/api/webhooks/stripe"
@@ -44,6 +53,11 @@ def with_token(page: str, token: str) -> str:
 def absolute(app_url: str, path: str) -> str:
     """A path of ours as a full URL under APP_URL (links in e-mails)."""
     return app_url.rstrip("/") + path
+
+
+def admin_customer(user_id: str) -> str:
+    """The admin's page of one customer."""
+    return f"{ADMIN_CUSTOMER}?{urlencode({'id': user_id})}"
 
 
 def pricing_for(plan_id: str) -> str:

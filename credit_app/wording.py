@@ -32,6 +32,7 @@ TAKEN_BACK = "Taken back (payment refunded)"
 RESERVED = "Reserved"  # held while a long tool runs (not a ledger entry; see credits.holds)
 FORFEITED = "Forfeited (account deleted)"
 EXPIRED = "Expired"  # the unspent rest of credits that reached their expiry date
+ADJUSTED = "Adjusted by support"  # an operator's correction (who: the audit log only)
 
 KIND_WORDS: Mapping[str, str] = {
     "grant": ADDED,
@@ -39,8 +40,11 @@ KIND_WORDS: Mapping[str, str] = {
     "capture": USED,
     "refund": RETURNED,
     "clawback": TAKEN_BACK,
+    # Credits a refund could not take back at the time, taken from a later paid grant.
+    "recover": TAKEN_BACK,
     "forfeit": FORFEITED,
     "expire": EXPIRED,
+    "adjust": ADJUSTED,
 }
 
 # What each word means, for the README's glossary and for tooltips.
@@ -51,12 +55,15 @@ GLOSSARY: Mapping[str, str] = {
     RETURNED: "Credits given back because the tool you paid for failed; you are not charged "
     "for a run that did not finish.",
     TAKEN_BACK: "Credits removed because the payment that bought them was refunded or "
-    "disputed (charged back); never more than you have.",
+    "disputed (charged back); never more than you have. If you had already used them, they "
+    "may be taken from a later payment's credits instead.",
     RESERVED: "Credits set aside while a longer tool (the report) runs; they are used when it "
     "finishes, or returned if it fails.",
     FORFEITED: "The credits left when you deleted your account: they are given up, not refunded.",
     EXPIRED: "Credits that reached their expiry date unused. The dashboard shows which of "
     "your credits expire, and when.",
+    ADJUSTED: "Credits our support team added or removed for you, for example as a goodwill "
+    "gesture or to correct a mistake.",
 }
 
 # The /usage kind filter: a customer word and the entry kinds it stands for, in this order.
@@ -66,8 +73,9 @@ KIND_FILTERS: Mapping[str, tuple[str, ...]] = {
     ADDED: ("grant",),
     USED: ("spend", "capture"),
     RETURNED: ("refund",),
-    TAKEN_BACK: ("clawback",),
+    TAKEN_BACK: ("clawback", "recover"),
     EXPIRED: ("expire",),
+    ADJUSTED: ("adjust",),
 }
 
 
@@ -81,6 +89,7 @@ LOT_WORDS: Mapping[str, str] = {
     "pack": "pack credit",
     "earlier": "earlier credit",
     "admin": "bonus credit",
+    "promo": "promotional credit",
     "dispute_won": "restored credit",
 }
 

@@ -72,6 +72,8 @@ TABLES: dict[str, str] = {
     "lots_started": "not personal (when credit lots began)",
     "auto_topups": "deleted (the saved card's reference and the consent to charge it)",
     "topup_charges": "kept: payments auto top-up made, no personal fields",
+    "audit_log": "kept (append-only): ids and numbers, never copies of personal data",
+    "stripe_event_entries": "not personal (which entries each Stripe event wrote)",
 }
 
 

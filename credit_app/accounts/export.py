@@ -17,16 +17,17 @@ from sqlalchemy import ColumnElement, Engine, Table, or_, select
 from sqlmodel import Session, SQLModel
 
 from credit_app.db import in_read
-from credit_app.models import LoginThrottle, StripeEvent, User, utcnow
+from credit_app.models import AuditEntry, LoginThrottle, StripeEvent, User, utcnow
 
 FORMAT = "credit-app-export/1"
 
 # Tables that find their person by something other than a `user_id` column.
-SPECIAL = ("users", "login_throttles", "stripe_events")
+SPECIAL = ("users", "login_throttles", "stripe_events", "audit_log")
 # Tables that hold nothing about any one person.
 NOT_PERSONAL = {
     "subscription_plans": "the plan catalog",
     "lots_started": "when credit lots began (one ledger entry id)",
+    "stripe_event_entries": "which ledger entries each Stripe event wrote (ids only)",
 }
 # Columns never exported: secrets that would let the file sign someone in, and bulk data.
 OMITTED: dict[str, frozenset[str]] = {
@@ -36,6 +37,8 @@ OMITTED: dict[str, frozenset[str]] = {
     "report_files": frozenset({"pdf"}),
     # The text of a message not yet sent may hold a single-use link; sent ones are blank.
     "mail_outbox": frozenset({"body"}),
+    # What support did to the account is the person's; which operator did it is not.
+    "audit_log": frozenset({"actor_user_id", "actor_os_user"}),
 }
 # Columns holding JSON text, exported as the JSON they hold.
 JSON_COLUMNS = {("stripe_events", "payload")}
@@ -84,6 +87,8 @@ def _condition(
                 events.user_id == user_id, events.stripe_customer_id == user.stripe_customer_id
             )
         return events.user_id == user_id
+    if name == "audit_log":
+        return AuditEntry.__table__.c.target_user_id == user_id  # type: ignore[attr-defined]
     return table.c.user_id == user_id
 
 

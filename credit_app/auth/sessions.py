@@ -30,7 +30,7 @@ class SignedIn:
     live_token: str
 
 
-def _hash_token(token: str) -> str:
+def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -40,7 +40,7 @@ def create_session(session: Session, *, user_id: uuid.UUID, ttl: timedelta) -> s
     session.add(
         AuthSession(
             user_id=user_id,
-            token_hash=_hash_token(token),
+            token_hash=hash_token(token),
             live_token=secrets.token_hex(32),
             expires_at=utcnow() + ttl,
         )
@@ -59,7 +59,7 @@ def check_session(session: Session, token: str, *, now: datetime | None = None) 
         return None
     found = session.execute(
         select(col(AuthSession.user_id), col(AuthSession.live_token)).where(
-            col(AuthSession.token_hash) == _hash_token(token), *_live(now or utcnow())
+            col(AuthSession.token_hash) == hash_token(token), *_live(now or utcnow())
         )
     ).first()
     return SignedIn(found.user_id, found.live_token) if found else None
@@ -97,7 +97,7 @@ def revoke_session(session: Session, token: str) -> None:
         session.execute(
             update(AuthSession)
             .where(
-                col(AuthSession.token_hash) == _hash_token(token),
+                col(AuthSession.token_hash) == hash_token(token),
                 col(AuthSession.revoked_at).is_(None),
             )
             .values(revoked_at=utcnow())
@@ -129,7 +129,7 @@ def list_sessions(
     session: Session, *, user_id: uuid.UUID, current_token: str, now: datetime | None = None
 ) -> list[SessionInfo]:
     """A user's live sessions, newest first, the asking browser's marked `current`."""
-    current_hash = _hash_token(current_token) if current_token else ""
+    current_hash = hash_token(current_token) if current_token else ""
     rows = session.execute(
         select(
             col(AuthSession.id),
@@ -171,7 +171,7 @@ def revoke_other_sessions(session: Session, *, user_id: uuid.UUID, keep_token: s
         .where(
             col(AuthSession.user_id) == user_id,
             col(AuthSession.revoked_at).is_(None),
-            col(AuthSession.token_hash) != _hash_token(keep_token),
+            col(AuthSession.token_hash) != hash_token(keep_token),
         )
         .values(revoked_at=utcnow())
     )

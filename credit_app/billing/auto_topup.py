@@ -149,7 +149,7 @@ def charged_this_month(session: Session, user_id: uuid.UUID, now: datetime) -> i
     )
 
 
-def _view(session: Session, user_id: uuid.UUID, now: datetime) -> AutoTopUpView:
+def topup_view(session: Session, user_id: uuid.UUID, now: datetime) -> AutoTopUpView:
     row = session.get(AutoTopUp, user_id)
     if row is None:
         first = catalog.packs()[0]
@@ -198,7 +198,7 @@ async def load_auto_topup(
 ) -> AutoTopUpView:
     """The dashboard's auto top-up card. With no card on record yet, the newest card
     Stripe keeps for the customer is named (so the form can say which one it will use)."""
-    view = await in_read(_view, user_id, clock.now(), engine=engine)
+    view = await in_read(topup_view, user_id, clock.now(), engine=engine)
     if view.card or gateway is None:
         return view
     customer = await in_read(_customer_of, user_id, engine=engine)
@@ -254,8 +254,8 @@ async def save_auto_topup(
     anything is wrong). Turning it on picks the newest saved card and records consent."""
     now = clock.now()
     if not enabled:
-        await in_transaction(_turn_off, user_id, now, engine=engine)
-        return AutoTopUpChange({}, await in_read(_view, user_id, now, engine=engine))
+        await in_transaction(turn_off, user_id, now, engine=engine)
+        return AutoTopUpChange({}, await in_read(topup_view, user_id, now, engine=engine))
     errors = check_form(threshold, plan_id, monthly_cap, consent)
     if errors:
         return AutoTopUpChange(errors, None)
@@ -267,7 +267,7 @@ async def save_auto_topup(
     assert cap is not None  # checked
     settings = _Settings(int(threshold.strip().replace(",", "")), plan_id, cap)
     await in_transaction(_turn_on, user_id, settings, cards[0], now, engine=engine)
-    return AutoTopUpChange({}, await in_read(_view, user_id, now, engine=engine))
+    return AutoTopUpChange({}, await in_read(topup_view, user_id, now, engine=engine))
 
 
 @dataclass(frozen=True)
@@ -301,7 +301,8 @@ def _turn_on(
     session.add(row)
 
 
-def _turn_off(session: Session, user_id: uuid.UUID, now: datetime) -> None:
+def turn_off(session: Session, user_id: uuid.UUID, now: datetime) -> None:
+    """Switch auto top-up off (the person, or an operator on their behalf)."""
     row = session.get(AutoTopUp, user_id, with_for_update=True)
     if row is not None:
         row.enabled, row.updated_at = False, now

@@ -14,6 +14,7 @@ rule the webhook applies (purchases.invoice_lines: credits follow money).
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -161,16 +162,19 @@ class _Live:
     interval: str | None
 
 
-def _live_subscriptions(engine: Engine | None) -> list[_Live]:
+def _live_subscriptions(engine: Engine | None, user_id: uuid.UUID | None = None) -> list[_Live]:
     with read_scope(engine) as session:
-        rows = session.exec(
+        statement = (
             select(UserSubscription, SubscriptionPlan)
             .join(SubscriptionPlan, col(SubscriptionPlan.id) == col(UserSubscription.plan_id))
             .where(
                 col(UserSubscription.status).in_([str(s) for s in ENTITLED_STATUSES]),
                 col(UserSubscription.stripe_subscription_id).is_not(None),
             )
-        ).all()
+        )
+        if user_id is not None:
+            statement = statement.where(col(UserSubscription.user_id) == user_id)
+        rows = session.exec(statement).all()
         return [
             _Live(
                 str(sub.user_id),
@@ -227,13 +231,14 @@ def _compare(
 
 
 async def check_grants(
-    gateway: StripeGateway, *, engine: Engine | None = None
+    gateway: StripeGateway, *, user_id: uuid.UUID | None = None, engine: Engine | None = None
 ) -> tuple[int, list[GrantDifference]]:
-    """For each live subscription: its paid invoices of the current and previous period
-    against what we granted for each. Returns how many subscriptions were checked and the
-    differences (none: Stripe's money and our grants agree)."""
+    """For each live subscription (of `user_id` only, when given: the admin's customer
+    page): its paid invoices of the current and previous period against what we granted
+    for each. Returns how many subscriptions were checked and the differences (none:
+    Stripe's money and our grants agree)."""
     differences: list[GrantDifference] = []
-    live = await asyncio.to_thread(_live_subscriptions, engine)
+    live = await asyncio.to_thread(_live_subscriptions, engine, user_id)
     for subscription in live:
         try:
             invoices = await gateway.paid_invoices(subscription.subscription_id)

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
+from credit_app import credits
 from credit_app.billing import purchases
 from credit_app.billing.stripe_gateway import StripeGateway, StripeObjectMissing
 from credit_app.billing.subscriptions import deleted_account_for
@@ -54,6 +55,7 @@ from credit_app.models import (
     STRIPE_ID_MAX,
     EventOutcome,
     StripeEvent,
+    StripeEventEntry,
     utcnow,
 )
 
@@ -392,6 +394,11 @@ def _finish(session: Session, event_id: str, handled: Handled) -> None:
     if handled.user_ids:
         values["user_id"] = handled.user_ids[0]
     session.execute(update(StripeEvent).where(col(StripeEvent.id) == event_id).values(**values))
+    # What the event did, for the admin console: the entries written in this transaction.
+    session.add_all(
+        StripeEventEntry(event_id=event_id, entry_id=entry_id)
+        for entry_id in credits.entries_written(session)
+    )
 
 
 def _error_text(exc: BaseException) -> str:

@@ -10,6 +10,8 @@ Changing balances (each call is keyed; see `keys` for every key format):
     spend(session, user_id=, amount=, idempotency_key=, feature=)          -> LedgerResult
     refund(session, user_id=, amount=, idempotency_key=, feature=)         -> LedgerResult
     clawback(session, user_id=, amount=, idempotency_key=, description=)   -> ClawbackResult
+    adjust(session, user_id=, delta=, idempotency_key=, description=)      -> LedgerResult
+        (an operator's correction, + or -; never below what is available)
     forfeit(session, user_id=, idempotency_key=, description=)             -> LedgerResult | None
         (the whole balance, when the account is deleted; keys.account_forfeit)
     expire_lots(now=, engine=)        -> (users, credits): every lot past its date
@@ -69,10 +71,12 @@ from credit_app.credits.holds import (
 from credit_app.credits.ledger import (
     ClawbackResult,
     LedgerResult,
+    adjust,
     available,
     balance,
     check_amount,
     clawback,
+    entries_written,
     entry_delta,
     forfeit,
     grant,
@@ -112,11 +116,13 @@ __all__ = [
     "ReleaseResult",
     "SpendingLimitReached",
     "UnknownUser",
+    "adjust",
     "available",
     "balance",
     "capture",
     "check_amount",
     "clawback",
+    "entries_written",
     "entry_delta",
     "expire_lots",
     "expire_stale",

@@ -205,7 +205,7 @@ def usage_totals(
         until=until,
         granted=by_kind[EntryKind.GRANT],
         spent=sum(per_tool.values()),
-        taken_back=-by_kind[EntryKind.CLAWBACK],
+        taken_back=-by_kind[EntryKind.CLAWBACK] - by_kind[EntryKind.RECOVER],
         spent_per_tool=dict(per_tool),
     )
 

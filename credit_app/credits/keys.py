@@ -32,6 +32,10 @@ Namespaces:
   lot:<lot_id>:expire                       the unspent remainder of a lot at its expiry
   lot:<lot_id>:expire:hold:<hold_id>        credits a hold had pinned in that lot, expired
                                             when the hold gave them back after the date
+  shortfall:<id>:recover:<entry_id>         credits of an unpaid shortfall taken from the
+                                            paid grant that is ledger entry <entry_id>
+An operator's adjustment in the admin console is keyed `admin:<uuid4>` like `credit-app
+grant`: the uuid is drawn when the confirmation opens, so confirming twice applies once.
 """
 
 import re
@@ -39,7 +43,7 @@ import uuid
 
 # The namespaces the app writes itself: an operator's own key may not start with one, or a
 # hand-made "stripe:invoice:in_..." could pre-empt (and so block) that invoice's grant.
-RESERVED_PREFIXES = ("signup:", "tool:", "hold:", "stripe:", "account:", "lot:")
+RESERVED_PREFIXES = ("signup:", "tool:", "hold:", "stripe:", "account:", "lot:", "shortfall:")
 # What the tools page hands each form as its action id (uuid4().hex): fixed length and
 # alphabet, so no action id can spell another key (e.g. end in ":refund").
 _ACTION_ID = re.compile(r"[0-9a-f]{32}")
@@ -64,6 +68,10 @@ def admin_grant(operator_key: str | None = None) -> str:
             f"an operator's key must be non-empty and not start with {', '.join(RESERVED_PREFIXES)}"
         )
     return operator_key
+
+
+def shortfall_recovery(shortfall_id: int, paid_entry_id: int) -> str:
+    return f"shortfall:{shortfall_id}:recover:{paid_entry_id}"
 
 
 def new_action_id() -> str:

@@ -52,6 +52,7 @@ from credit_app.models import (
     GrantSource,
     LedgerEntry,
     Shortfall,
+    ShortfallStatus,
     User,
     UTCDateTime,
     utcnow,
@@ -63,6 +64,16 @@ from credit_app.models import (
 # mapping sets on every table model (library typing noise, not a missing attribute).
 _USERS = User.__table__  # type: ignore[attr-defined]
 _LEDGER = LedgerEntry.__table__  # type: ignore[attr-defined]
+
+
+# Where a session collects the ids of the entries written in its transaction
+# (`entries_written`): a Stripe event's processing records them beside the event.
+ENTRIES_WRITTEN = "credits.entries_written"
+
+
+def entries_written(session: Session) -> list[int]:
+    """The ids of the ledger entries this session's transaction has written so far."""
+    return list(session.info.get(ENTRIES_WRITTEN, ()))
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,120 @@ def grant(
     )
     if not result.replayed:
         _open_lot(session, result, str(source), terms, returns_key, now)
+        if source in PAID_SOURCES:
+            _recover_shortfalls(session, result, idempotency_key, now)
+    return result
+
+
+# Grants someone paid for: what an operator's "recover" takes an unpaid shortfall from.
+PAID_SOURCES = frozenset({GrantSource.SUBSCRIPTION, GrantSource.PACK})
+
+
+def _recover_shortfalls(session: Session, paid: LedgerResult, paid_key: str, now: datetime):
+    """After a paid grant: take what the user's shortfalls being recovered still miss
+    (oldest first) from the credits just granted, as visible RECOVER entries keyed by the
+    shortfall and the grant (keys.shortfall_recovery), so a grant recovers once."""
+    recovering = session.execute(
+        select(col(Shortfall.id), col(Shortfall.credits) - col(Shortfall.recovered))
+        .where(
+            col(Shortfall.user_id) == paid.user_id,
+            col(Shortfall.status) == ShortfallStatus.RECOVERING,
+        )
+        .order_by(col(Shortfall.id))
+        .with_for_update()
+    ).all()
+    left = paid.delta
+    for shortfall_id, missing in recovering:
+        take = min(missing, left, available(session, user_id=paid.user_id))
+        if take <= 0:
+            break
+        entry = _apply(
+            session,
+            user_id=paid.user_id,
+            delta=-take,
+            kind=EntryKind.RECOVER,
+            idempotency_key=keys.shortfall_recovery(shortfall_id, paid.entry_id),
+            description="Recovered: credits an earlier refund or dispute could not take back",
+            now=now,
+        )
+        lots.take_in_order(
+            session,
+            user_id=paid.user_id,
+            lots=lots.free_lots(session, user_id=paid.user_id, prefer_key=paid_key),
+            amount=take,
+            entry_id=entry.entry_id,
+        )
+        done = take == missing
+        session.execute(
+            update(Shortfall)
+            .where(col(Shortfall.id) == shortfall_id)
+            .values(
+                recovered=col(Shortfall.recovered) + take,
+                status=ShortfallStatus.RECOVERED if done else ShortfallStatus.RECOVERING,
+                settled_at=now if done else None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        left -= take
+    if left != paid.delta:
+        lots.refresh_next_expiry(session, user_id=paid.user_id)
+
+
+def adjust(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    delta: int,
+    idempotency_key: str,
+    description: str | None = None,
+    source: GrantSource | str = GrantSource.ADMIN,
+    terms: LotTerms = NEVER_EXPIRES,
+    now: datetime | None = None,
+) -> LedgerResult:
+    """An operator's correction: an ADJUST entry of `delta` credits. Added credits open a
+    lot of `source` on `terms`; removed ones come from the available credits in the burn
+    order (never from credits an active hold reserves), or InsufficientCredits is raised
+    and nothing is written. Not a use of credits: no spending limit, no last activity."""
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+        raise InvalidAmount(delta)
+    now = now or utcnow()
+    if delta > 0:
+        result = _apply(
+            session,
+            user_id=user_id,
+            delta=delta,
+            kind=EntryKind.ADJUST,
+            idempotency_key=idempotency_key,
+            source=str(source),
+            description=description,
+            now=now,
+        )
+        if not result.replayed:
+            _open_lot(session, result, str(source), terms, None, now)
+        return result
+    locked = lock_user(session, user_id)
+    if (existing := _entry_by_key(session, idempotency_key)) is not None:
+        return _replay(existing, user_id=user_id, kind=EntryKind.ADJUST, delta=delta)
+    # Credits past their date are expired first: a deduction takes what is spendable.
+    if locked.next_lot_expiry is not None and locked.next_lot_expiry <= now:
+        expire_due(session, user_id=user_id, now=now)
+    result = _apply(
+        session,
+        user_id=user_id,
+        delta=delta,
+        kind=EntryKind.ADJUST,
+        idempotency_key=idempotency_key,
+        description=description,
+        now=now,
+    )
+    lots.take_in_order(
+        session,
+        user_id=user_id,
+        lots=lots.free_lots(session, user_id=user_id),
+        amount=-delta,
+        entry_id=result.entry_id,
+    )
+    lots.refresh_next_expiry(session, user_id=user_id)
     return result
 
 
@@ -392,6 +517,7 @@ def _apply(
         return _replay(existing, user_id=user_id, kind=kind, delta=delta)
 
     entry_id, created_at = inserted
+    session.info.setdefault(ENTRIES_WRITTEN, []).append(entry_id)
     return LedgerResult(
         entry_id=entry_id,
         user_id=user_id,
@@ -426,7 +552,7 @@ def _take_statement(hold: bool):
     return (
         update(_USERS)
         .where(users.id == bindparam("user_id"), allowed)
-        .values(**moved, limit_used=_counted(users, amount))
+        .values(**moved, limit_used=_counted(users, amount), last_activity_at=now)
         .returning(users.held if hold else users.credits)
     )
 

@@ -46,6 +46,7 @@ from credit_app.models import (
 PRIORITY: dict[str, int] = {
     GrantSource.SIGNUP: 0,
     GrantSource.ADMIN: 0,
+    GrantSource.PROMO: 0,
     GrantSource.SUBSCRIPTION: 1,
     GrantSource.PACK: 2,
     GrantSource.EARLIER: 2,

@@ -79,14 +79,16 @@ class UsageOverview:
     tz: tzinfo = UTC  # the zone the days were counted in, for showing dates in it
 
 
-def _page(
+def entries_page(
     session: Session,
     user_id: uuid.UUID,
     kind: Kinds,
     tool: str | None,
     page: int,
-    per_page: int,
+    per_page: int = PER_PAGE,
 ) -> UsagePage:
+    """One page of a user's entries with /usage's filters (the admin's customer page
+    shows the same)."""
     where = _where(kind, tool)
     total = history.count_entries(session, user_id=user_id, where=where)
     page_count = max(1, -(-total // per_page))
@@ -119,7 +121,7 @@ def usage_overview(
     last 30 days' spending per tool (calendar days in `tz`, today last), and the totals
     since `period_start`."""
     return UsageOverview(
-        page=_page(session, user_id, kind, tool, page, per_page),
+        page=entries_page(session, user_id, kind, tool, page, per_page),
         chart=history.spending_by_day(
             session, user_id=user_id, days=CHART_DAYS, now=now or utcnow(), tz=tz
         ),

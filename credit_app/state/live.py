@@ -63,6 +63,7 @@ LOT_COLOURS: dict[str, str] = {
     "pack": "var(--teal-11)",
     "earlier": "var(--gray-11)",
     "admin": "var(--crimson-11)",
+    "promo": "var(--pink-11)",
     "dispute_won": "var(--blue-11)",
 }
 OTHER_COLOUR = "var(--gray-11)"

@@ -58,7 +58,9 @@ MAX_MONTHS_IN_CHART = 24
 GRANT, SPEND, CAPTURE, REFUND, CLAWBACK = "grant", "spend", "capture", "refund", "clawback"
 FORFEIT = "forfeit"  # the last entry of a deleted account (never in a report it can ask for)
 EXPIRE = "expire"  # the unspent rest of a credit lot at its expiry date
-ENTRY_KINDS = frozenset({GRANT, SPEND, CAPTURE, REFUND, CLAWBACK, FORFEIT, EXPIRE})
+ADJUST = "adjust"  # an operator's correction, either way
+RECOVER = "recover"  # a refund's shortfall taken from a later paid grant
+ENTRY_KINDS = frozenset({GRANT, SPEND, CAPTURE, REFUND, CLAWBACK, FORFEIT, EXPIRE, ADJUST, RECOVER})
 # Kinds that pay for a tool (spend, capture) or give a failed run's price back (refund).
 CHARGE_KINDS = frozenset({SPEND, CAPTURE})
 TOOL_KINDS = CHARGE_KINDS | {REFUND}
@@ -194,7 +196,7 @@ def summarise(
         closing_balance=entries[-1].balance_after if entries else 0,
         granted=net(GRANT),
         spent=-net(*TOOL_KINDS),
-        taken_back=-net(CLAWBACK),
+        taken_back=-net(CLAWBACK, RECOVER),
         per_tool=tuple(per_tool),
         by_kind=tuple(KindTotals(k, *v) for k, v in sorted(kinds.items())),
         by_month=tuple(MonthTotals(m, *v) for m, v in sorted(months.items())),

@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 from credit_app import credits, mail
 from credit_app.accounts import export
+from credit_app.admin import adjustments, audit
 from credit_app.auth import email_tokens, sessions, throttle
 from credit_app.billing import checkout
 from credit_app.billing.webhooks import Facts, apply_event
@@ -98,6 +99,16 @@ def _fill(engine, user_id: uuid.UUID) -> dict[str, str]:
             )
         )
         session.add(TopUpCharge(user_id=user_id, plan_id="pack_500", amount=800, currency="usd"))
+        # Support's goodwill: an audit row about this person.
+        adjustments.adjust_credits(
+            session,
+            actor=audit.Actor.cli(),
+            user_id=user_id,
+            delta=10,
+            reason="Goodwill",
+            key=adjustments.new_key(),
+            now=utcnow(),
+        )
     return {"email": email, "customer": customer, "token": token, "link": link_token}
 
 

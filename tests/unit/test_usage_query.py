@@ -25,7 +25,14 @@ def test_the_url_carries_kind_tool_and_page():
 
 def test_every_kind_filter_has_a_slug_that_round_trips():
     assert set(KIND_SLUGS.values()) == set(KIND_FILTERS)
-    assert set(KIND_SLUGS) == {"added", "used", "returned", "taken-back", "expired"}
+    assert set(KIND_SLUGS) == {
+        "added",
+        "used",
+        "returned",
+        "taken-back",
+        "expired",
+        "adjusted-by-support",
+    }
     for slug, value in KIND_SLUGS.items():
         assert parse_usage_query({"kind": slug}, TOOLS).kind == value
         assert usage_url(UsageQuery(kind=value)) == f"/usage?kind={slug}"

@@ -1,0 +1,9 @@
+"""STUB: Customers (admin console). To be written."""
+
+import reflex as rx
+
+from credit_app.components.admin_layout import admin_layout
+
+
+def customers_page() -> rx.Component:
+    return admin_layout(rx.heading("Customers", as_="h1", size="6"))

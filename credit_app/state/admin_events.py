@@ -1,0 +1,10 @@
+"""STUB: Stripe events (admin console). To be written."""
+
+from credit_app.state.admin import AdminState
+
+
+class AdminEventsState(AdminState):
+    async def load(self):
+        if await self._admin() is None:
+            return self._refused()
+        await self._load_banner()

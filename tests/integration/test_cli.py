@@ -190,3 +190,63 @@ def test_replay_runs_a_stored_event_through_the_same_path(database_url, engine, 
 
     missing = _cli(database_url, "replay", "evt_never_sent", **stripe_api)
     assert missing.returncode == 1 and "no event evt_never_sent" in missing.stderr
+
+
+def test_operator_commands_are_audited_with_the_os_user(database_url, engine):
+    import getpass
+
+    from credit_app.admin import audit
+    from credit_app.db import read_scope
+
+    user = make_user(engine, email="cust@example.com")
+    make_user(engine, email="boss@example.com")
+    with session_scope(engine) as session:
+        credits.clawback(session, user_id=user, amount=130, idempotency_key="cb", description="t")
+        sessions_before = session.execute(text("SELECT count(*) FROM auth_sessions")).scalar()
+    steps = [
+        (["make-admin", "boss@example.com", "--reason", "new ops hire"], "is an admin"),
+        (["make-admin", "boss@example.com"], "already; nothing changed"),
+        (["grant", "cust@example.com", "40", "--reason", "Goodwill"], "granted 40"),
+        (["deduct", "cust@example.com", "50", "--reason", "Fraud"], "error: Only 40"),
+        (
+            ["deduct", "cust@example.com", "50", "--reason", "Fraud", "--take-available"],
+            "deducted 40 credits from cust@example.com; balance 40 -> 0",
+        ),
+        (["shortfalls"], "30 of 30 credits not recovered, open"),
+        (["recover", "1", "--reason", "take it back"], "next paid grants"),
+        (["write-off", "1", "--reason", "not worth it"], "written off"),
+        (["write-off", "1", "--reason", "again"], "error: This shortfall is already written"),
+        (["revoke-sessions", "cust@example.com", "--reason", "stolen laptop"], "0 session"),
+        (["revoke-admin", "boss@example.com"], "is not an admin"),
+        (["reconcile"], "ok:"),
+    ]
+    for args, expected in steps:
+        done = _cli(database_url, *args)
+        assert expected in done.stdout + done.stderr, (args, done.stdout, done.stderr)
+    shown = _cli(database_url, "customer", "cust@example.com")
+    assert shown.returncode == 0, shown.stderr
+    assert "balance 0 (0 available, 0 held)" in shown.stdout
+    assert "Adjusted by support" in shown.stdout and "written_off" in shown.stdout
+
+    with read_scope(engine) as session:
+        rows = audit.entries(session, where=audit.AuditFilter(), limit=50)
+    me = f"cli ({getpass.getuser()})"
+    assert {row.actor for row in rows} == {me}
+    assert [row.action for row in rows] == [
+        "reconcile",
+        "revoke_admin",
+        "revoke_sessions",
+        "write_off",
+        "recover",
+        "deduct",
+        "grant",
+        "make_admin",
+    ]
+    listed = _cli(database_url, "audit", "--email", "cust@example.com")
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 5 and all(me in line for line in lines)
+    assert "reason: Fraud" in listed.stdout
+    with session_scope(engine) as session:
+        assert session.execute(text("SELECT count(*) FROM auth_sessions")).scalar() == (
+            sessions_before
+        )

@@ -62,7 +62,7 @@ async def expire_stale_holds() -> None:
     """Holds left by work that died (a crashed worker) release themselves; yearly plans'
     months due are granted, then credit lots past their date expire (by the application
     clock); log-in back-off rows of pairs idle for a day are forgotten; kept report PDFs
-    past 30 days are deleted."""
+    past 30 days are deleted; the ledger's daily totals (the admin overview's) catch up."""
     while True:
         try:
             if released := await upkeep.expire_stale_holds():
@@ -77,6 +77,7 @@ async def expire_stale_holds() -> None:
                 logger.info("forgot %d idle log-in back-off row(s)", forgotten)
             if purged := await upkeep.purge_reports():
                 logger.info("deleted %d report PDF(s) past 30 days", purged)
+            await upkeep.roll_up_daily_totals(now=now)
         except Exception:
             logger.exception("expiring holds failed; retrying")
         await asyncio.sleep(HOLD_EXPIRY_SECONDS)

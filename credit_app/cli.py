@@ -27,7 +27,7 @@ from credit_app.billing import (
 from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.billing.webhook_handlers import registry
-from credit_app.credits import keys, upkeep
+from credit_app.credits import daily, keys, upkeep
 from credit_app.db import read_scope, session_scope
 from credit_app.models import EventOutcome, ShortfallStatus, SubscriptionPlan, utcnow
 from credit_app.settings import Settings, get_settings
@@ -130,14 +130,25 @@ def cmd_reconcile(_args: argparse.Namespace) -> int:
     if not drift:
         print(
             "ok: every cached balance equals its ledger sum and its lots, every held total "
-            "its holds and pinned credits, no lot is over-consumed, and every entry that "
-            "added credits opened one lot"
+            "its holds and pinned credits, no lot is over-consumed, every entry that "
+            "added credits opened one lot, and the daily totals match the ledger"
         )
         return 0
     print(f"DRIFT in {len(drift)} account(s):")
     for item in drift:
         print(f"  {item.describe()}")
     return 1
+
+
+def cmd_rollup(args: argparse.Namespace) -> int:
+    """Bring the ledger's daily totals (the admin overview's) up to date, or rebuild them."""
+    with session_scope() as session:
+        if args.rebuild:
+            added = daily.rebuild(session, now=clock.now())
+        else:
+            added = daily.roll_up(session, now=clock.now())
+    print(f"{'rebuilt from' if args.rebuild else 'added'} {added} ledger entries")
+    return 0
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
@@ -521,6 +532,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="check every balance against the ledger (exit 1 on drift)")
     p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser(
+        "rollup", help="bring the ledger's daily totals (the admin overview's) up to date"
+    )
+    p.add_argument("--rebuild", action="store_true", help="recompute them from the ledger")
+    p.set_defaults(func=cmd_rollup)
 
     p = sub.add_parser(
         "expire",

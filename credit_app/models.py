@@ -180,10 +180,13 @@ class LedgerEntry(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("delta <> 0", name="delta_nonzero"),
         CheckConstraint("balance_after >= 0", name="balance_nonnegative"),
+        # A person's entries newest first (/usage, the admin's customer page) straight
+        # from the index, however many entries they have (benchmarks/admin_queries.py).
+        Index("ix_ledger_entries_user_id_id", "user_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
-    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id", index=True)
+    user_id: uuid.UUID = Field(sa_type=Uuid, foreign_key="users.id")
     kind: str = Field(max_length=16)
     source: str | None = Field(default=None, max_length=32)
     feature: str | None = Field(default=None, max_length=64)
@@ -342,6 +345,7 @@ class StripeEvent(SQLModel, table=True):
             "outcome IN ('applied', 'ignored', 'duplicate', 'deferred', 'failed', 'processing')",
             name="outcome_known",
         ),
+        Index("ix_stripe_events_user_id_received_at", "user_id", "received_at"),
     )
 
     id: str = Field(max_length=STRIPE_ID_MAX, primary_key=True)
@@ -360,9 +364,10 @@ class StripeEvent(SQLModel, table=True):
     # fields are blanked when the user deletes their account. None for events recorded
     # before revision 0005.
     payload: str | None = Field(default=None, sa_type=Text)
-    # Whose event it is, to find a user's events when their account is deleted. No
-    # foreign key: the record outlives the account.
-    user_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, index=True)
+    # Whose event it is, to find a user's events (newest first: ix_stripe_events_user_id_
+    # received_at) and erase them when their account is deleted. No foreign key: the
+    # record outlives the account.
+    user_id: uuid.UUID | None = Field(default=None, sa_type=Uuid)
     stripe_customer_id: str | None = Field(default=None, max_length=STRIPE_ID_MAX, index=True)
 
 
@@ -757,6 +762,29 @@ class LotsStarted(SQLModel, table=True):
     __tablename__ = "lots_started"
 
     after_entry_id: int = Field(
+        sa_type=BigIntId, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+
+
+class LedgerDaily(SQLModel, table=True):
+    """The ledger's totals per UTC day, entry kind and tool (credits.daily): a cache the
+    admin overview reads, rebuilt from the ledger at will and checked by reconcile."""
+
+    __tablename__ = "ledger_daily"
+
+    day: str = Field(max_length=10, primary_key=True)  # "2026-11-26"
+    kind: str = Field(max_length=16, primary_key=True)
+    feature: str = Field(max_length=64, primary_key=True)  # "" for no tool
+    credits: int = Field(sa_type=BigInteger)
+    entries: int = Field(sa_type=BigInteger)
+
+
+class LedgerDailyThrough(SQLModel, table=True):
+    """One row: the newest ledger entry id the daily totals include."""
+
+    __tablename__ = "ledger_daily_through"
+
+    entry_id: int = Field(
         sa_type=BigIntId, primary_key=True, sa_column_kwargs={"autoincrement": False}
     )
 

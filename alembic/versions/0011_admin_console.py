@@ -11,6 +11,8 @@ Existing data carried forward:
 - auth_sessions.reauthenticated_at NULL: an admin types their password again before the
   first action that moves credits or roles.
 - audit_log starts empty; the database refuses UPDATE and DELETE on it from the start.
+- ledger_daily (the overview's daily totals) starts empty with its bookmark at entry 0:
+  the first roll-up totals the existing ledger.
 - stripe_event_entries starts empty: which entries an event wrote is recorded from now on
   (the console says "not recorded" for older events).
 """
@@ -89,6 +91,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_id", "entry_id", name=op.f("pk_stripe_event_entries")),
     )
 
+    op.create_table(
+        "ledger_daily",
+        sa.Column("day", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("feature", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("credits", sa.BigInteger(), nullable=False),
+        sa.Column("entries", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "kind", "feature", name=op.f("pk_ledger_daily")),
+    )
+    op.create_table(
+        "ledger_daily_through",
+        sa.Column(
+            "entry_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_ledger_daily_through")),
+    )
+    # Nothing rolled up yet: the app's minute task (or `credit-app rollup`) totals the
+    # existing ledger on its first run; until then the overview counts it live.
+    op.execute("INSERT INTO ledger_daily_through (entry_id) VALUES (0)")
+
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reauthenticated_at", sa.DateTime(timezone=True)))
 
@@ -120,9 +145,38 @@ def upgrade() -> None:
     op.execute(f"CREATE INDEX ix_users_email_prefix ON users (lower(email_key){ops})")
     op.execute(f"CREATE INDEX ix_users_name_prefix ON users (lower(name){ops})")
 
+    # A person's ledger and Stripe events newest first, from the index alone (measured on
+    # 1M users and 50M entries: benchmarks/admin_queries.py). Each replaces the index on
+    # user_id alone, so a write still updates one index. On PostgreSQL they are built
+    # CONCURRENTLY, outside the migration's transaction, so a deployed ledger keeps taking
+    # spends while they build.
+    swaps = [
+        ("ledger_entries", "ix_ledger_entries_user_id", "ix_ledger_entries_user_id_id", "id"),
+        (
+            "stripe_events",
+            "ix_stripe_events_user_id",
+            "ix_stripe_events_user_id_received_at",
+            "received_at",
+        ),
+    ]
+    for table, old, new, second in swaps:
+        if postgres:
+            with op.get_context().autocommit_block():
+                op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {new} ON {table} (user_id, {second})")
+                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {old}")
+        else:
+            op.create_index(new, table, ["user_id", second])
+            op.drop_index(old, table_name=table)
+
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
+    for table, old, new in (
+        ("ledger_entries", "ix_ledger_entries_user_id", "ix_ledger_entries_user_id_id"),
+        ("stripe_events", "ix_stripe_events_user_id", "ix_stripe_events_user_id_received_at"),
+    ):
+        op.create_index(old, table, ["user_id"])
+        op.drop_index(new, table_name=table)
     op.execute("DROP INDEX ix_users_name_prefix")
     op.execute("DROP INDEX ix_users_email_prefix")
     with op.batch_alter_table("users", schema=None) as batch_op:
@@ -134,6 +188,8 @@ def downgrade() -> None:
         batch_op.drop_column("status")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_column("reauthenticated_at")
+    op.drop_table("ledger_daily_through")
+    op.drop_table("ledger_daily")
     op.drop_table("stripe_event_entries")
     op.drop_table("audit_log")
     if postgres:

@@ -74,6 +74,8 @@ TABLES: dict[str, str] = {
     "topup_charges": "kept: payments auto top-up made, no personal fields",
     "audit_log": "kept (append-only): ids and numbers, never copies of personal data",
     "stripe_event_entries": "not personal (which entries each Stripe event wrote)",
+    "ledger_daily": "not personal (the whole ledger's daily totals)",
+    "ledger_daily_through": "not personal (how far the daily totals go)",
 }
 
 

@@ -28,6 +28,8 @@ NOT_PERSONAL = {
     "subscription_plans": "the plan catalog",
     "lots_started": "when credit lots began (one ledger entry id)",
     "stripe_event_entries": "which ledger entries each Stripe event wrote (ids only)",
+    "ledger_daily": "the whole ledger's totals per day (nobody's in particular)",
+    "ledger_daily_through": "how far the daily totals go (one ledger entry id)",
 }
 # Columns never exported: secrets that would let the file sign someone in, and bulk data.
 OMITTED: dict[str, frozenset[str]] = {

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from credit_app import credits
 from credit_app.admin import audit
+from credit_app.credits import daily
 
 
 def reconcile(session: Session, *, actor: audit.Actor, now: datetime) -> list:
@@ -16,6 +17,7 @@ def reconcile(session: Session, *, actor: audit.Actor, now: datetime) -> list:
         credits.find_drift(session)
         + credits.find_hold_drift(session)
         + credits.find_lot_drift(session)
+        + daily.find_daily_drift(session)
     )
     audit.record(
         session, actor=actor, action=audit.Action.RECONCILE, after={"drift": len(drift)}, now=now

@@ -1,10 +1,12 @@
-"""The admin overview's numbers, each computed from the ledger, users, subscriptions, Stripe
-events and audit tables when asked (nothing kept separately, so nothing to drift).
+"""The admin overview's numbers, each computed when asked from the ledger (through its
+daily totals, credits.daily: a cache rebuilt from the ledger at will and checked by
+reconcile), users, subscriptions, Stripe events and the audit log.
 
     overview(session, days=, now=)   -> Overview
 
 Days are UTC calendar days, the last one today. Credits per day and the top tools read
-only the window's ledger rows (by `created_at`); sign-ups read `users.created_at`.
+the window's daily totals plus the entries not rolled up yet; sign-ups read
+`users.created_at`.
 """
 
 import json
@@ -17,11 +19,11 @@ from sqlmodel import Session, col
 
 from credit_app.admin import audit
 from credit_app.admin.events import failed_recently
+from credit_app.credits import daily
 from credit_app.models import (
     AuditEntry,
     EntryKind,
     EventOutcome,
-    LedgerEntry,
     PlanInterval,
     StripeEvent,
     SubscriptionPlan,
@@ -75,23 +77,25 @@ def _day(session: Session, column):
     return func.strftime("%Y-%m-%d", column)
 
 
-def _credits_per_day(session: Session, since: datetime) -> dict[str, dict[str, int]]:
-    day = _day(session, col(LedgerEntry.created_at))
-    rows = session.execute(
-        select(day, col(LedgerEntry.kind), func.sum(col(LedgerEntry.delta)))
-        .where(col(LedgerEntry.created_at) >= since)
-        .group_by(day, col(LedgerEntry.kind))
-    ).all()
+def _ledger_days(session: Session, first_day: str) -> list[daily.DayTotal]:
+    """The window's totals per day, kind and tool: the rolled-up days, plus the entries
+    not rolled up yet counted live."""
+    return daily.totals(session, since_day=first_day) + daily.live_totals(
+        session, since_day=first_day
+    )
+
+
+def _credits_per_day(rows: list[daily.DayTotal]) -> dict[str, dict[str, int]]:
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for on, kind, delta in rows:
-        if kind in ADDED_KINDS:
-            per_day[on]["granted"] += int(delta)
-        elif kind in USED_KINDS:
-            per_day[on]["spent"] -= int(delta)
-        elif kind == EntryKind.EXPIRE:
-            per_day[on]["expired"] -= int(delta)
-        elif kind == EntryKind.ADJUST:
-            per_day[on]["adjusted"] += int(delta)
+    for row in rows:
+        if row.kind in ADDED_KINDS:
+            per_day[row.day]["granted"] += row.credits
+        elif row.kind in USED_KINDS:
+            per_day[row.day]["spent"] -= row.credits
+        elif row.kind == EntryKind.EXPIRE:
+            per_day[row.day]["expired"] -= row.credits
+        elif row.kind == EntryKind.ADJUST:
+            per_day[row.day]["adjusted"] += row.credits
     return per_day
 
 
@@ -130,20 +134,13 @@ def _plans(session: Session) -> list[PlanRevenue]:
     return revenue
 
 
-def _top_tools(session: Session, since: datetime) -> list[tuple[str, int]]:
-    used = func.sum(-col(LedgerEntry.delta))
-    rows = session.execute(
-        select(col(LedgerEntry.feature), used)
-        .where(
-            col(LedgerEntry.created_at) >= since,
-            col(LedgerEntry.kind).in_(USED_KINDS),
-            col(LedgerEntry.feature).is_not(None),
-        )
-        .group_by(col(LedgerEntry.feature))
-        .order_by(used.desc())
-        .limit(TOP_TOOLS)
-    ).all()
-    return [(feature, int(credits)) for feature, credits in rows]
+def _top_tools(rows: list[daily.DayTotal]) -> list[tuple[str, int]]:
+    used: dict[str, int] = defaultdict(int)
+    for row in rows:
+        if row.kind in USED_KINDS and row.feature != daily.NO_TOOL:
+            used[row.feature] -= row.credits
+    ranked = sorted(used.items(), key=lambda item: (-item[1], item[0]))
+    return ranked[:TOP_TOOLS]
 
 
 def _last_reconcile(session: Session) -> tuple[datetime | None, int | None]:
@@ -164,7 +161,8 @@ def overview(session: Session, *, days: int = 30, now: datetime) -> Overview:
         days = WINDOWS[0]
     first: date = now.astimezone(UTC).date() - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    credits = _credits_per_day(session, since)
+    rows = _ledger_days(session, first.isoformat())
+    credits = _credits_per_day(rows)
     signups = _signups_per_day(session, since)
     series = []
     for offset in range(days):
@@ -188,7 +186,7 @@ def overview(session: Session, *, days: int = 30, now: datetime) -> Overview:
     return Overview(
         days=series,
         plans=_plans(session),
-        top_tools=_top_tools(session, since),
+        top_tools=_top_tools(rows),
         reconcile_at=reconcile_at,
         reconcile_drift=drift,
         failed_events=failed,

@@ -40,7 +40,7 @@ def admin_nav() -> rx.Component:
                 )
                 for text, href in ADMIN_LINKS
             ],
-            gap="4",
+            spacing="4",
             wrap="wrap",
             align="center",
         ),
@@ -54,9 +54,17 @@ def failed_events_banner() -> rx.Component:
         rx.callout(
             rx.text(
                 rx.text.strong(AdminState.failed_events),
-                " Stripe event(s) failed in the last 24 hours. ",
-                rx.link("Review and replay them", href=f"{routes.ADMIN_EVENTS}?outcome=failed"),
+                rx.cond(AdminState.failed_events == 1, " Stripe event", " Stripe events"),
+                " failed in the last 24 hours. ",
+                rx.link(
+                    "Review and replay them",
+                    href=f"{routes.ADMIN_EVENTS}?outcome=failed",
+                    color="var(--red-12)",
+                    underline="always",
+                    weight="medium",
+                ),
                 ".",
+                color="var(--red-12)",
             ),
             icon="triangle-alert",
             color_scheme="red",
@@ -73,7 +81,7 @@ def admin_layout(*children: rx.Component) -> rx.Component:
             top_bar(
                 rx.hstack(
                     brand(routes.ADMIN),
-                    rx.badge("Admin", color_scheme="crimson", variant="solid"),
+                    rx.badge("Admin", color_scheme="crimson", variant="soft", high_contrast=True),
                     align="center",
                     spacing="2",
                 ),

@@ -1,7 +1,7 @@
 """What the app's periodic jobs ask of the ledger, each in its own transaction on a worker
 thread, on `engine` (the app's by default): ledger entries committed since the last look
 (by any process), holds left behind by work that died, credit lots past their date, and
-kept reports past 30 days."""
+kept reports past 30 days, the daily totals."""
 
 import asyncio
 import uuid
@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from credit_app.credits import expiry, history, holds, report_files
+from credit_app.credits import daily, expiry, history, holds, report_files
 from credit_app.db import in_read, in_transaction
 
 
@@ -46,3 +46,8 @@ def purge_old_reports(session: Session) -> int:
 async def purge_reports(*, engine: Engine | None = None) -> int:
     """purge_old_reports in its own transaction on a worker thread."""
     return await in_transaction(report_files.purge_old, engine=engine)
+
+
+async def roll_up_daily_totals(*, now: datetime, engine: Engine | None = None) -> int:
+    """The ledger's daily totals brought up to date (credits.daily.roll_up)."""
+    return await in_transaction(daily.roll_up, now=now, engine=engine)

@@ -121,7 +121,12 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 
 def cmd_deduct(args: argparse.Namespace) -> int:
-    return _adjust(args, -args.amount, keys.admin_grant())
+    try:
+        key = keys.admin_grant(args.idempotency_key)
+    except ValueError as exc:
+        print(f"error: --idempotency-key: {exc}", file=sys.stderr)
+        return 2
+    return _adjust(args, -args.amount, key)
 
 
 def cmd_reconcile(_args: argparse.Namespace) -> int:
@@ -185,8 +190,10 @@ def cmd_shortfalls(args: argparse.Namespace) -> int:
         print("no shortfalls" if args.status is None else f"no {args.status} shortfalls")
     for row in page.rows:
         print(
-            f"#{row.id} {row.created_at:%Y-%m-%d %H:%M} {row.email}: {row.outstanding} of "
-            f"{row.credits} credits not recovered, {row.status} ({row.reference})"
+            customer_text.printable(
+                f"#{row.id} {row.created_at:%Y-%m-%d %H:%M} {row.email}: {row.outstanding} of "
+                f"{row.credits} credits not recovered, {row.status} ({row.reference})"
+            )
         )
     return 0
 
@@ -278,7 +285,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         reason = f" reason: {row.reason}" if row.reason else ""
         ref = f" [{row.target_ref}]" if row.target_ref else ""
         when = f"{row.created_at:%Y-%m-%d %H:%M:%S}"
-        print(f"{when} {row.actor} {row.action} {whom}{ref}{change}{reason}")
+        print(
+            customer_text.printable(f"{when} {row.actor} {row.action} {whom}{ref}{change}{reason}")
+        )
     return 0
 
 
@@ -503,6 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--take-available",
         action="store_true",
         help="when fewer are available, deduct those (and say the shortfall)",
+    )
+    p.add_argument(
+        "--idempotency-key", help="repeat-safe key; running again with it deducts nothing more"
     )
     p.set_defaults(func=cmd_deduct)
 

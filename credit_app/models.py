@@ -428,6 +428,8 @@ class ShortfallStatus(StrEnum):
     RECOVERED = "recovered"
     # An operator gave up on it (audited).
     WRITTEN_OFF = "written_off"
+    # Nothing is owed after all: the dispute behind it was won (billing.purchases).
+    CANCELLED = "cancelled"
 
 
 class Shortfall(SQLModel, table=True):

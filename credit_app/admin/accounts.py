@@ -83,8 +83,16 @@ def set_spending_limit(
     """Set or remove the customer's monthly spending limit (limits.InvalidLimit for a bad
     one, nothing written)."""
     reason = check_reason(reason)
-    before = session.scalar(select(col(User.spend_limit)).where(col(User.id) == user_id))
-    limits.set_spend_limit(session, user_id=user_id, limit=limit, now=now)
+    found = session.execute(
+        select(col(User.spend_limit)).where(col(User.id) == user_id, col(User.deleted_at).is_(None))
+    ).first()
+    if found is None:
+        raise AdjustRefused("No such account (or it was deleted).")
+    before = found.spend_limit
+    try:
+        limits.set_spend_limit(session, user_id=user_id, limit=limit, now=now)
+    except limits.InvalidLimit as exc:
+        raise AdjustRefused(str(exc)) from None
     audit.record(
         session,
         actor=actor,

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from credit_app import credits
+from credit_app import clock, credits
 from credit_app.admin import audit
 from credit_app.credits import keys, policy
 from credit_app.models import GrantSource, User
@@ -71,8 +71,15 @@ def _check_delta(delta: int) -> None:
 
 
 def preview(
-    session: Session, *, user_id: uuid.UUID, delta: int, take_available: bool = False
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    delta: int,
+    take_available: bool = False,
+    now: datetime | None = None,
 ) -> Preview:
+    """What the adjustment would do now. Credits past their date whose expiry is not
+    written yet are not available (the deduction would expire them first)."""
     _check_delta(delta)
     row = session.execute(
         select(col(User.credits), col(User.held)).where(
@@ -81,7 +88,8 @@ def preview(
     ).first()
     if row is None:
         raise AdjustRefused("No such customer (or the account was deleted).")
-    available = row.credits - row.held
+    expiring = credits.past_due(session, user_id=user_id, now=now or clock.now())
+    available = row.credits - row.held - expiring
     moved = delta
     shortfall = 0
     if delta < 0 and -delta > available:
@@ -122,7 +130,14 @@ def adjust_credits(
         )
         before = first.balance_after - first.delta
         return Adjusted(first.entry_id, first.delta, before, first.balance_after, True)
-    planned = preview(session, user_id=user_id, delta=delta, take_available=take_available)
+    if delta < 0:
+        # Under the user's row lock, with lots past their date expired: the numbers the
+        # deduction is planned on are the ones it will meet.
+        try:
+            credits.expire_past_due(session, user_id=user_id, now=now)
+        except credits.UnknownUser:
+            raise AdjustRefused("No such customer (or the account was deleted).") from None
+    planned = preview(session, user_id=user_id, delta=delta, take_available=take_available, now=now)
     if planned.delta == 0:
         raise AdjustRefused("Nothing is available to deduct.")
     if planned.shortfall and not take_available:

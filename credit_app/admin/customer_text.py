@@ -7,11 +7,23 @@ from credit_app.admin.customers import CustomerView
 from credit_app.models import LedgerEntry
 
 
+def printable(text: object) -> str:
+    """`text` safe for an operator's terminal: a customer's name or an admin's reason may
+    hold control characters (an escape sequence could rewrite the screen), shown as "?"."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
 def _when(moment) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "never"
 
 
 def lines(view: CustomerView, recent: Sequence[LedgerEntry]) -> Iterator[str]:
+    """The page's lines, each made printable."""
+    for line in _lines(view, recent):
+        yield printable(line)
+
+
+def _lines(view: CustomerView, recent: Sequence[LedgerEntry]) -> Iterator[str]:
     yield f"{view.email}  {view.name or '(no name)'}  id {view.user_id}"
     state = "deleted" if view.deleted else ("verified" if view.email_verified else "unverified")
     yield (

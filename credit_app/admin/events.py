@@ -169,30 +169,38 @@ def failed_recently(session: Session, *, now: datetime) -> int:
     )
 
 
-def _outcome_of(engine: Engine | None, event_id: str) -> StripeEvent | None:
+def _outcome_of(engine: Engine | None, event_id: str) -> str | None:
     with read_scope(engine) as session:
-        return session.get(StripeEvent, event_id)
+        return session.scalar(
+            select(col(StripeEvent.outcome)).where(col(StripeEvent.id) == event_id)
+        )
 
 
-def _record_replay(
-    engine: Engine | None,
+def _audit_replay(
+    session: Session,
     actor: audit.Actor,
     event_id: str,
     before: str | None,
     outcome: webhooks.Outcome,
-    user_id: uuid.UUID | None,
 ) -> None:
+    user_id = session.scalar(
+        select(col(StripeEvent.user_id)).where(col(StripeEvent.id) == event_id)
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.REPLAY,
+        target_user_id=user_id,
+        target_ref=event_id,
+        before={"outcome": before},
+        after={"outcome": str(outcome.outcome), "detail": outcome.detail},
+        now=utcnow(),
+    )
+
+
+def _audit_in_own_transaction(engine, actor, event_id, before, outcome) -> None:
     with session_scope(engine) as session:
-        audit.record(
-            session,
-            actor=actor,
-            action=audit.Action.REPLAY,
-            target_user_id=user_id,
-            target_ref=event_id,
-            before={"outcome": before},
-            after={"outcome": str(outcome.outcome), "detail": outcome.detail},
-            now=utcnow(),
-        )
+        _audit_replay(session, actor, event_id, before, outcome)
 
 
 async def replay(
@@ -203,12 +211,22 @@ async def replay(
     livemode: bool,
     engine: Engine | None = None,
 ) -> webhooks.Outcome:
-    """Run a recorded event again (webhooks.replay_event) and audit it. Raises
-    webhooks.ReplayRefused for an unknown event or one stored without its payload."""
-    row = await asyncio.to_thread(_outcome_of, engine, event_id)
-    before = row.outcome if row is not None else None
-    outcome = await webhooks.replay_event(gateway, event_id, livemode=livemode, engine=engine)
-    after = await asyncio.to_thread(_outcome_of, engine, event_id)
-    user_id = after.user_id if after is not None else None
-    await asyncio.to_thread(_record_replay, engine, actor, event_id, before, outcome, user_id)
+    """Run a recorded event again (webhooks.replay_event) and audit it: the audit row is
+    written in the transaction that records the replay's outcome (with its effects, when
+    it applied), so neither commits without the other. An event that was final already
+    changes nothing and is audited on its own. Raises webhooks.ReplayRefused for an
+    unknown event or one stored without its payload."""
+    before = await asyncio.to_thread(_outcome_of, engine, event_id)
+    audited: list[webhooks.Outcome] = []
+
+    def audit_row(session: Session, outcome: webhooks.Outcome) -> None:
+        # Only this event's: a replayed payment may complete other events waiting for it.
+        if outcome.event_id == event_id and not audited:
+            _audit_replay(session, actor, event_id, before, outcome)
+            audited.append(outcome)
+
+    with webhooks.recording_also(audit_row):
+        outcome = await webhooks.replay_event(gateway, event_id, livemode=livemode, engine=engine)
+    if not audited:
+        await asyncio.to_thread(_audit_in_own_transaction, engine, actor, event_id, before, outcome)
     return outcome

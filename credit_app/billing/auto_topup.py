@@ -557,6 +557,7 @@ def payment_succeeded(session: Session, intent: dict[str, Any]) -> Handled:
         payment_intent=intent_id,
         amount_paid=charge.amount,
         currency=charge.currency,
+        recover_shortfalls=False,
     )
     now = clock.now()
     charge.status, charge.settled_at = TopUpStatus.SUCCEEDED, now

@@ -391,9 +391,12 @@ def grant_pack_payment(
     payment_intent: str,
     amount_paid: int,
     currency: str,
+    recover_shortfalls: bool = True,
 ) -> str:
     """Record a pack's purchase (one line) and grant its credits, once per payment (by
-    Checkout or by auto top-up: the same key, `keys.pack_grant`)."""
+    Checkout or by auto top-up: the same key, `keys.pack_grant`). An auto top-up's pack
+    recovers no shortfall (`recover_shortfalls=False`): taking its credits would leave the
+    balance under the threshold and start the next charge, and the next, up to the cap."""
     key = keys.pack_grant(payment_intent)
     if find_purchase(session, payment_intent=payment_intent, invoice=None) is None:
         purchase = Purchase(
@@ -433,6 +436,7 @@ def grant_pack_payment(
         if days
         else credits.NEVER_EXPIRES,
         now=now,
+        recover_shortfalls=recover_shortfalls,
     )
     if result.replayed:
         return f"already granted ({key})"
@@ -536,8 +540,12 @@ def restore_dispute(session: Session, purchase: Purchase, dispute_id: str) -> st
     _lock_owner(session, purchase)
     taken_key = keys.dispute_takeback(purchase.id, dispute_id)
     drip.set_pending(session, purchase, of=DripStatus.WITHHELD, to=DripStatus.PENDING)
+    # What the dispute could not take is owed no more (and what recovery took comes back).
+    returned = credits.cancel_shortfall(session, reference=taken_key, now=clock.now())
     taken = credits.entry_delta(session, key=taken_key)
     if not taken:
+        if returned:
+            return f"the dispute took nothing; returned {returned} recovered credits"
         return "the dispute took nothing; nothing to restore"
     # The credits come back as a lot like the one the dispute took from, same expiry.
     result = credits.grant(

@@ -26,7 +26,9 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -283,9 +285,12 @@ def _apply(
                 stored = session.exec(
                     select(col(StripeEvent.outcome)).where(col(StripeEvent.id) == event["id"])
                 ).one()
-                return _already(event, stored)
+                return _recorded_also(session, _already(event, stored))
             handled = _unless_account_deleted(session, event) or decide(session)
             _finish(session, event["id"], handled)
+            users = tuple(str(user_id) for user_id in handled.user_ids)
+            outcome = Outcome(event["id"], event["type"], handled.outcome, handled.detail, users)
+            _recorded_also(session, outcome)
     except RetryLater as exc:
         logger.info("stripe event %s %s deferred: %s", event["id"], event["type"], exc)
         return _record_unfinished(event, EventOutcome.DEFERRED, str(exc), None, engine)
@@ -294,8 +299,30 @@ def _apply(
     logger.info(
         "stripe event %s %s %s: %s", event["id"], event["type"], handled.outcome, handled.detail
     )
-    users = tuple(str(user_id) for user_id in handled.user_ids)
-    return Outcome(event["id"], event["type"], handled.outcome, handled.detail, users)
+    return outcome
+
+
+# Something to write in the very transaction that records an attempt's outcome, e.g. the
+# admin console's audit row for a replay, so the two commit (or roll back) together. Set
+# for the duration of one call with `recording_also`; a context variable, so it follows
+# the call onto the worker threads that run the transactions, and nothing else.
+RecordAlso = Callable[[Session, "Outcome"], None]
+_record_also: ContextVar[RecordAlso | None] = ContextVar("record_also", default=None)
+
+
+@contextmanager
+def recording_also(hook: RecordAlso) -> Iterator[None]:
+    token = _record_also.set(hook)
+    try:
+        yield
+    finally:
+        _record_also.reset(token)
+
+
+def _recorded_also(session: Session, outcome: Outcome) -> Outcome:
+    if (hook := _record_also.get()) is not None:
+        hook(session, outcome)
+    return outcome
 
 
 def _unless_account_deleted(session: Session, event: dict[str, Any]) -> Handled | None:
@@ -448,8 +475,10 @@ def _record_unfinished(
                 stored = session.exec(
                     select(col(StripeEvent.outcome)).where(col(StripeEvent.id) == event["id"])
                 ).one()
-                return _already(event, stored)
-    return Outcome(event["id"], event["type"], outcome, detail, error=error)
+                return _recorded_also(session, _already(event, stored))
+        return _recorded_also(
+            session, Outcome(event["id"], event["type"], outcome, detail, error=error)
+        )
 
 
 def _payload(event: dict[str, Any]) -> str:

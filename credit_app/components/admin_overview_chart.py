@@ -82,7 +82,7 @@ def credits_chart(
                     stroke=series_color(i).css,
                     stroke_width=2,
                     dot=False,
-                    type_="monotone",
+                    type_="linear",
                     is_animation_active=False,
                 )
                 for i, (key, name) in enumerate(series)

@@ -34,6 +34,8 @@ Namespaces:
                                             when the hold gave them back after the date
   shortfall:<id>:recover:<entry_id>         credits of an unpaid shortfall taken from the
                                             paid grant that is ledger entry <entry_id>
+  shortfall:<id>:returned                   what was recovered of a shortfall, given back
+                                            when the dispute behind it was won
 An operator's adjustment in the admin console is keyed `admin:<uuid4>` like `credit-app
 grant`: the uuid is drawn when the confirmation opens, so confirming twice applies once.
 """
@@ -72,6 +74,10 @@ def admin_grant(operator_key: str | None = None) -> str:
 
 def shortfall_recovery(shortfall_id: int, paid_entry_id: int) -> str:
     return f"shortfall:{shortfall_id}:recover:{paid_entry_id}"
+
+
+def shortfall_returned(shortfall_id: int) -> str:
+    return f"shortfall:{shortfall_id}:returned"
 
 
 def new_action_id() -> str:

@@ -100,11 +100,13 @@ def grant(
     terms: LotTerms = NEVER_EXPIRES,
     returns_key: str | None = None,
     now: datetime | None = None,
+    recover_shortfalls: bool = True,
 ) -> LedgerResult:
     """Add `amount` credits as one lot of `source` on `terms` (by default: never
     expires). With `returns_key` they are credits coming back (a won dispute's): the lot
-    is like the one the entry under that key took from (lots.open_returned_lot).
-    Repeating the same key returns the first result."""
+    is like the one the entry under that key took from (lots.open_returned_lot). A paid
+    grant (PAID_SOURCES) takes what the user's shortfalls being recovered miss, unless
+    `recover_shortfalls` is False. Repeating the same key returns the first result."""
     check_amount(amount)
     now = now or utcnow()
     result = _apply(
@@ -119,7 +121,7 @@ def grant(
     )
     if not result.replayed:
         _open_lot(session, result, str(source), terms, returns_key, now)
-        if source in PAID_SOURCES:
+        if recover_shortfalls and source in PAID_SOURCES:
             _recover_shortfalls(session, result, idempotency_key, now)
     return result
 
@@ -176,6 +178,61 @@ def _recover_shortfalls(session: Session, paid: LedgerResult, paid_key: str, now
         left -= take
     if left != paid.delta:
         lots.refresh_next_expiry(session, user_id=paid.user_id)
+
+
+def expire_past_due(session: Session, *, user_id: uuid.UUID, now: datetime) -> int:
+    """Take the user's row lock and write the expiry of their lots past their date (what
+    a spend does first when it finds one), so what follows in this transaction sees only
+    spendable credits; the credits expired. UnknownUser for no such user."""
+    locked = lock_user(session, user_id)
+    if locked.next_lot_expiry is not None and locked.next_lot_expiry <= now:
+        return expire_due(session, user_id=user_id, now=now)
+    return 0
+
+
+def past_due(session: Session, *, user_id: uuid.UUID, now: datetime) -> int:
+    """Free credits in the user's lots past their date whose expiry is not written yet:
+    in the balance, but no longer spendable (a read; `expire_past_due` writes it)."""
+    free = col(CreditLot.remaining) - col(CreditLot.reserved)
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(free), 0)).where(
+                col(CreditLot.user_id) == user_id,
+                col(CreditLot.expires_at) <= now,
+                free > 0,
+            )
+        )
+        or 0
+    )
+
+
+def cancel_shortfall(session: Session, *, reference: str, now: datetime) -> int:
+    """The take-back keyed `reference` is owed no more (its dispute was won): its open or
+    recovering shortfall is cancelled, and what recovery had already taken of it is given
+    back (a GRANT of earlier credits, keyed by the shortfall). Returns that amount."""
+    shortfall = session.execute(
+        select(Shortfall).where(col(Shortfall.reference) == reference).with_for_update()
+    ).scalar_one_or_none()
+    live = (ShortfallStatus.OPEN, ShortfallStatus.RECOVERING)
+    if shortfall is None or shortfall.id is None or shortfall.status not in live:
+        return 0
+    session.execute(
+        update(Shortfall)
+        .where(col(Shortfall.id) == shortfall.id)
+        .values(status=ShortfallStatus.CANCELLED, settled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if shortfall.recovered:
+        grant(
+            session,
+            user_id=shortfall.user_id,
+            amount=shortfall.recovered,
+            idempotency_key=keys.shortfall_returned(shortfall.id),
+            source=GrantSource.DISPUTE_WON,
+            description="Dispute resolved in your favour",
+            now=now,
+        )
+    return shortfall.recovered
 
 
 def adjust(

@@ -38,8 +38,9 @@ class AdminState(SessionState):
         access = await console.admin_for(self.session_token)
         if access is None:
             if self.is_admin:
-                self.is_admin = False
-                await self._forget_pages()
+                # Signed out, or the role was revoked: nothing of the console stays in
+                # this tab (the admin states, their customers and payloads included).
+                await (await self.get_state(AdminState)).reset()
             return None
         self.is_admin, self.checked, self.has_session = True, True, True
         self.needs_password = not access.reauthenticated

@@ -45,7 +45,8 @@ NO_SUCH_CUSTOMER = "No such customer."
 AMOUNT_ERROR = f"Enter a whole number of credits, from 1 to {MAX_ADJUSTMENT:,}."
 REASON_ERROR = "Give a reason: it is kept in the audit log."
 REASON_TOO_LONG = f"Keep the reason under {REASON_MAX} characters."
-EXPIRY_ERROR = "Enter a date (YYYY-MM-DD) after today, or leave it empty."
+EXPIRY_ERROR = "Enter a date (YYYY-MM-DD) after today and within 5 years, or leave it empty."
+MAX_PROMOTION = timedelta(days=5 * 366)
 STRIPE_UNREACHABLE = "Could not check with Stripe: {detail}. Try again in a minute."
 # The dialogs of the page's smaller actions (one open at a time).
 DIALOGS = ("topup", "limit", "sessions", "role")
@@ -99,7 +100,10 @@ def parse_expiry(raw: object, tz: tzinfo, now: datetime) -> tuple[datetime | Non
         day = date.fromisoformat(text)
     except ValueError:
         return None, EXPIRY_ERROR
-    if day <= zones.local_day(now, tz):
+    today = zones.local_day(now, tz)
+    # Not after the last day there is (9999-12-31 has no end of day to compute), and not
+    # further than a promotion sensibly runs.
+    if day <= today or day > today + MAX_PROMOTION:
         return None, EXPIRY_ERROR
     return zones.start_of_day(day + timedelta(days=1), tz), ""
 
@@ -131,7 +135,7 @@ def adjusted_text(delta: int, before: int, after: int, replayed: bool) -> str:
 
 def stripe_check_text(checked: int, differences: list[GrantDifference]) -> tuple[str, list[str]]:
     """The answer of "Check with Stripe": a sentence and the differences, one a line."""
-    subscriptions = f"{checked} subscription(s) checked"
+    subscriptions = f"{wording.plural(checked, 'subscription')} checked"
     if not differences:
         return f"ok: {subscriptions}.", []
     return (
@@ -303,6 +307,8 @@ class AdminCustomerState(AdminState):
         wanted = parse_user_id(self.router.url.query_parameters.get("id"))
         if str(wanted or "") != self._customer_id:
             self._reset_page()
+        # A review left open on an earlier visit is never confirmed on this one.
+        self._close_adjust()
         self._customer_id = str(wanted or "")
         self.kind, self.feature, self.page = ALL, ALL, 1
         self.dialog = self.dialog_error = self.action_message = self.adjust_message = ""

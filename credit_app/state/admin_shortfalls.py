@@ -181,8 +181,9 @@ class AdminShortfallsState(AdminState):
 
     @rx.event
     async def confirm(self, form_data: dict):
-        access = await self._admin()
-        if access is None:
+        """Write off or recover, with a reason and (like every change to what a customer
+        owes or has) the admin's password within the last 10 minutes."""
+        if await self._admin() is None:
             yield self._refused()
             return
         shortfall_id = _shortfall_id(self.target.get("id"))
@@ -192,6 +193,13 @@ class AdminShortfallsState(AdminState):
         reason = str(form_data.get("reason", ""))
         if not reason.strip():
             self.reason_error = "Give a reason: it is kept in the audit log."
+            return
+        access, error = await self._admin_confirming(str(form_data.get("password") or ""))
+        if access is None:
+            if error:
+                self.action_error = error
+            else:
+                yield self._refused()
             return
         self.working, self.reason_error, self.action_error = True, "", ""
         yield

@@ -7,6 +7,8 @@ The work (auth.entry.log_in) runs on this event loop without holding a thread wh
 waits (Argon2 has its own pool), so a flood of log-ins never delays other people's pages.
 """
 
+from typing import ClassVar
+
 import reflex as rx
 
 from credit_app.auth import entry, profile
@@ -15,6 +17,8 @@ from credit_app.state.session import SessionState
 
 
 class LoginState(SessionState):
+    # Its form holds nobody's data; its cookie is the browser's zone (SessionState).
+    KEEP_ON_SIGN_OUT: ClassVar[bool] = True
     error: rx.Field[str] = rx.field("")
     email_error: rx.Field[str] = rx.field("")
     password_error: rx.Field[str] = rx.field("")
@@ -59,4 +63,4 @@ class LoginState(SessionState):
         if outcome.session_token and outcome.user_id is not None:
             # The first sign-in gives the account the browser's time zone (tz.js).
             await profile.adopt_browser_time_zone(outcome.user_id, self.browser_time_zone)
-            yield self._signed_in(outcome.session_token)
+            yield await self._signed_in(outcome.session_token)

@@ -8,6 +8,7 @@ persisted). The database keeps only its SHA-256.
 """
 
 import uuid
+from typing import ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -21,6 +22,10 @@ SESSION_COOKIE = "credit_session"
 
 
 class SessionState(rx.State):
+    # True for a state that holds nobody's data, only the browser's own cookies (the
+    # sign-in forms keep the time zone cookie): the sign-out's emptying leaves it alone.
+    KEEP_ON_SIGN_OUT: ClassVar[bool] = False
+
     # The random session token (not the user id). The server keeps only its hash.
     session_token: str = rx.Cookie(
         "",
@@ -63,8 +68,11 @@ class SessionState(rx.State):
             await live._unlink()
         (await self.get_state(LiveAccount))._forget()
 
-    def _signed_in(self, token: str) -> EventSpec:
-        """Keep the new session's token (the cookie) and go where the person was headed."""
+    async def _signed_in(self, token: str) -> EventSpec:
+        """Keep the new session's token (the cookie) and go where the person was headed.
+        Whatever an earlier session left in this tab's pages (one that ended elsewhere,
+        so no log-out here emptied them) is emptied first."""
+        await self._forget_pages()
         self.session_token = token
         self.checked = self.has_session = True
         return self._onward()
@@ -90,12 +98,14 @@ class SessionState(rx.State):
         """Empty every page's state in this tab (usage rows, tool results, forms): the
         next person to sign in here must not see the last one's numbers, not even for the
         moment before their own page has loaded. Walks the state classes, not only the
-        loaded instances, since with Redis a page's state may not be loaded yet."""
-        pending = list(type(self).get_substates())
+        loaded instances, since with Redis a page's state may not be loaded yet; from the
+        session's own state down, so the admin console's pages are emptied too."""
+        pending = list(SessionState.get_substates())
         while pending:
             page_state = pending.pop()
             pending.extend(page_state.get_substates())
-            (await self.get_state(page_state)).reset()
+            if not getattr(page_state, "KEEP_ON_SIGN_OUT", False):
+                (await self.get_state(page_state)).reset()
 
     @rx.event
     async def redirect_if_signed_in(self):

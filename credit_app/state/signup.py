@@ -4,6 +4,8 @@ The work (auth.entry.sign_up_and_in) runs on this event loop without holding a t
 it waits (Argon2 has its own pool), so a flood of sign-ups never delays other people's pages.
 """
 
+from typing import ClassVar
+
 import reflex as rx
 
 from credit_app.auth import entry, profile
@@ -13,6 +15,8 @@ from credit_app.state.session import SessionState
 
 
 class SignupState(SessionState):
+    # Its form holds nobody's data; its cookie is the browser's zone (SessionState).
+    KEEP_ON_SIGN_OUT: ClassVar[bool] = True
     email_error: rx.Field[str] = rx.field("")
     name_error: rx.Field[str] = rx.field("")
     password_error: rx.Field[str] = rx.field("")
@@ -80,4 +84,4 @@ class SignupState(SessionState):
         if outcome.session_token and outcome.user_id is not None:
             # The first sign-in gives the account the browser's time zone (tz.js).
             await profile.adopt_browser_time_zone(outcome.user_id, self.browser_time_zone)
-            yield self._signed_in(outcome.session_token)
+            yield await self._signed_in(outcome.session_token)

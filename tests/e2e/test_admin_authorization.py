@@ -8,7 +8,6 @@ customer (their id in the URL, a real shortfall, a failed Stripe event, correct
 passwords). A handler added without an entry here fails the test, so the table stays
 complete."""
 
-import asyncio
 import json
 import queue
 import uuid
@@ -42,6 +41,7 @@ from credit_app.state.admin_events import AdminEventsState
 from credit_app.state.admin_overview import AdminOverviewState
 from credit_app.state.admin_shortfalls import AdminShortfallsState
 from credit_app.state.login import LoginState
+from tests import async_run
 from tests import stripe_payloads as sp
 from tests.e2e.conftest import RunningApp
 from tests.e2e.helpers import PASSWORD
@@ -95,7 +95,7 @@ class Target:
         sub = sp.subscription(str(self.user_id), customer, "pro_monthly")
         paid = sp.event("invoice.paid", sp.invoice(sub, amount=1200))
         down = StubStripe(fail=stripe.APIConnectionError("down"))
-        failed = asyncio.run(process_event(down, paid, livemode=False, engine=app.engine))
+        failed = async_run.run(process_event(down, paid, livemode=False, engine=app.engine))
         assert failed.outcome == "failed"
         self.event_id = paid["id"]
 
@@ -159,7 +159,7 @@ def _handlers(target: Target) -> dict[tuple[type[AdminState], str], tuple[str, d
         ),
         (AdminShortfallsState, "set_confirming"): (routes.ADMIN_SHORTFALLS, {"is_open": True}),
         (AdminShortfallsState, "check_reason"): (routes.ADMIN_SHORTFALLS, {"value": "x"}),
-        (AdminShortfallsState, "confirm"): (routes.ADMIN_SHORTFALLS, {"form_data": reason}),
+        (AdminShortfallsState, "confirm"): (routes.ADMIN_SHORTFALLS, {"form_data": admin_form}),
         (AdminAuditState, "load"): (routes.ADMIN_AUDIT, {}),
         (AdminAuditState, "set_action"): (routes.ADMIN_AUDIT, {"value": "grant"}),
         (AdminAuditState, "filter_customer"): (

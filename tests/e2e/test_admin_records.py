@@ -27,7 +27,7 @@ from credit_app.db import session_scope
 from credit_app.models import LedgerEntry, Shortfall, StripeEvent, User, UserSubscription, utcnow
 from stripe_sandbox import SandboxControl
 from tests.e2e.conftest import RunningApp, copy_of_project, free_port, running_process, start_app
-from tests.e2e.helpers import expect_balance, log_in, pay_on_checkout, sign_up
+from tests.e2e.helpers import PASSWORD, expect_balance, log_in, pay_on_checkout, sign_up
 
 pytestmark = pytest.mark.e2e
 
@@ -224,7 +224,7 @@ def test_a_failed_renewal_is_replayed_once_from_the_events_page(browser: Browser
     stale = admin_ctx.new_page()  # a second tab, left on the failed list
     admin.goto("/admin/events")
     banner = admin.locator("#failed-events-banner")
-    expect(banner).to_contain_text("1 Stripe event(s) failed")
+    expect(banner).to_contain_text("1 Stripe event failed in the last 24 hours")
     banner.get_by_role("link", name="Review and replay them").click()
     expect(admin).to_have_url(re.compile(r"/admin/events/?\?outcome=failed$"))
     expect(admin.get_by_role("heading", level=1)).to_have_text("Stripe events")
@@ -311,6 +311,10 @@ def test_a_shortfall_is_written_off_and_another_set_to_recover(browser: Browser,
     dialog.get_by_role("button", name="Write off").click()  # no reason yet
     expect(dialog.locator("#shortfall-reason-error")).to_contain_text("Give a reason")
     dialog.get_by_label("Reason (kept in the audit log)").fill("Goodwill: long-time customer")
+    # What a customer owes changes only with the admin's password typed again.
+    dialog.get_by_role("button", name="Write off").click()
+    expect(dialog.locator("#shortfall-action-error")).to_contain_text("Enter your password")
+    dialog.get_by_label("Your password").fill(PASSWORD)
     dialog.get_by_role("button", name="Write off").click()
     expect(dialog).to_have_count(0)
     expect(admin.locator("#shortfalls-message")).to_contain_text(

@@ -4,7 +4,6 @@ the customer view, shortfalls written off or recovered from the next paid grant,
 Stripe event wrote, admin access (role, 12-hour sessions, re-authentication), the
 overview's numbers, and reconcile clean after a mix of admin actions and spends."""
 
-import asyncio
 import json
 import uuid
 from datetime import timedelta
@@ -432,10 +431,10 @@ def test_admin_access_needs_the_role_a_live_session_and_ends_after_12_hours(engi
 
 def test_reauthentication_lasts_ten_minutes(engine, app_db):
     _, token = _admin_session(engine)
-    wrong = asyncio.run(admin_access.reauthenticate(token, "wrong", client="t"))
+    wrong = async_run.run(admin_access.reauthenticate(token, "wrong", client="t"))
     assert wrong and not _access(engine, token).reauthenticated
     assert (
-        asyncio.run(admin_access.reauthenticate(token, "correct horse battery", client="t")) == ""
+        async_run.run(admin_access.reauthenticate(token, "correct horse battery", client="t")) == ""
     )
     assert _access(engine, token).reauthenticated
     assert not _access(engine, token, utcnow() + timedelta(minutes=11)).reauthenticated
@@ -528,3 +527,58 @@ def test_daily_totals_agree_with_the_ledger_and_reconcile_checks_them(engine):
     with session_scope(engine) as session:
         daily.rebuild(session, now=later)
     assert _reconciled(engine) == []
+
+
+def test_credits_past_their_date_are_not_offered_for_deduction(engine):
+    user = make_user(engine)  # 100 welcome credits (they expire in 30 days)
+    soon = utcnow() + timedelta(days=1)
+    with session_scope(engine) as session:
+        credits.grant(
+            session,
+            user_id=user,
+            amount=40,
+            idempotency_key="promo-soon",
+            source=GrantSource.PROMO,
+            terms=credits.LotTerms(expires_at=soon),
+        )
+    later = soon + timedelta(hours=1)  # the 40 are past their date, not expired yet
+    with read_scope(engine) as session:
+        planned = adjustments.preview(
+            session, user_id=user, delta=-140, take_available=True, now=later
+        )
+    assert (planned.available, planned.delta, planned.shortfall) == (100, -100, 40)
+    with session_scope(engine) as session:
+        done = adjustments.adjust_credits(
+            session,
+            actor=CLI,
+            user_id=user,
+            delta=-140,
+            reason="Fraud",
+            key=adjustments.new_key(),
+            take_available=True,
+            now=later,
+        )
+    assert (done.delta, done.balance_after) == (-100, 0)
+    assert [k for k, _ in _entries(engine, user)] == ["grant", "grant", "expire", "adjust"]
+    assert _reconciled(engine) == []
+
+
+def test_an_auto_top_up_pack_recovers_nothing(engine):
+    """Its credits must lift the balance over the threshold, or the next charge starts."""
+    user = make_user(engine)
+    shortfall = _shortfall(engine, user, amount=130)
+    with session_scope(engine) as session:
+        shortfall_service.recover(
+            session, actor=CLI, shortfall_id=shortfall, reason="r", now=utcnow()
+        )
+        credits.grant(
+            session,
+            user_id=user,
+            amount=500,
+            idempotency_key="stripe:payment:pi_topup",
+            source=GrantSource.PACK,
+            recover_shortfalls=False,
+        )
+    assert _entries(engine, user)[-1] == ("grant", 500)
+    _paid_pack(engine, user, 50)  # the next paid grant does
+    assert _entries(engine, user)[-1] == ("recover", -30)

@@ -5,12 +5,18 @@ recorded as deferred) until the payment is recorded or a replay completes them; 
 product's are ignored at once. Events go through `process_event`, signed and verified."""
 
 import time
+import uuid
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
+from credit_app import credits
+from credit_app.admin import audit
+from credit_app.admin import shortfalls as shortfall_service
 from credit_app.billing.webhooks import Facts, apply_event, replay_event
 from credit_app.db import session_scope
-from credit_app.models import EventOutcome, StripeEvent
+from credit_app.models import EventOutcome, GrantSource, Shortfall, StripeEvent, utcnow
 from tests import async_run
 from tests import stripe_payloads as sp
 from tests.integration.conftest import balance
@@ -258,3 +264,49 @@ def test_a_young_dispute_of_an_unknown_payment_waits_an_old_one_is_not_ours(engi
         assert session.get(StripeEvent, young_event["id"]).outcome == APPLIED
         assert session.get(StripeEvent, aged["id"]).outcome == IGNORED
     assert balance(engine, buyer[0]) == 100  # 500 granted, 500 taken back by the dispute
+
+
+def test_a_won_dispute_cancels_its_shortfall_and_gives_back_what_recovery_took(engine, buyer):
+    """The pack's credits were spent, so the chargeback left a shortfall an operator chose
+    to recover from the next paid grant; then the dispute is won: nothing is owed, the
+    shortfall is cancelled and the recovered credits come back."""
+    user_id, customer = buyer
+    user = uuid.UUID(user_id)
+    api = StripeAPI()
+    checkout = _bought_pack(engine, api, user_id, customer)
+    with session_scope(engine) as session:
+        credits.spend(session, user_id=user, amount=2050, idempotency_key="all-in", feature="qr")
+    dp = _dispute(api, checkout, "needs_response")
+    assert deliver(engine, api, sp.event("charge.dispute.created", dp)).outcome is APPLIED
+    assert balance(engine, user_id) == 0  # 50 taken, 1,950 short
+    with session_scope(engine) as session:
+        shortfall = session.scalars(select(Shortfall).where(col(Shortfall.user_id) == user)).one()
+        assert shortfall.credits == 1950
+        shortfall_service.recover(
+            session, actor=audit.Actor.cli(), shortfall_id=shortfall.id, reason="r", now=utcnow()
+        )
+        credits.grant(
+            session,
+            user_id=user,
+            amount=500,
+            idempotency_key="stripe:payment:pi_next",
+            source=GrantSource.PACK,
+        )
+    assert balance(engine, user_id) == 0  # all 500 recovered
+
+    won = _now(api, dp, "won")
+    assert deliver(engine, api, sp.event("charge.dispute.closed", won)).outcome is APPLIED
+    # The 50 the dispute took and the 500 recovery took come back; nothing more is owed.
+    assert balance(engine, user_id) == 550
+    with session_scope(engine) as session:
+        row = session.get(Shortfall, shortfall.id)
+        assert (row.status, row.recovered) == ("cancelled", 500)
+        assert credits.find_drift(session) == [] and credits.find_lot_drift(session) == []
+        credits.grant(
+            session,
+            user_id=user,
+            amount=100,
+            idempotency_key="stripe:payment:pi_after",
+            source=GrantSource.PACK,
+        )
+    assert balance(engine, user_id) == 650  # no more recovery

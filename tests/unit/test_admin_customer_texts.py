@@ -101,6 +101,10 @@ def test_expiry_is_the_end_of_the_day_in_the_customers_zone():
     assert when == datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 29 Nov 00:00 in Tokyo
     for past in ("2026-11-27", "2026-11-26", "2020-01-01"):
         assert parse_expiry(past, tokyo, NOW) == (None, EXPIRY_ERROR)
+    # The last day there is has no end to compute; a promotion past 5 years is a typo.
+    for far in ("9999-12-31", "2032-01-01"):
+        assert parse_expiry(far, tokyo, NOW) == (None, EXPIRY_ERROR)
+    assert parse_expiry("2031-11-01", tokyo, NOW)[1] == ""
     for bad in (
         "28/11/2026",
         "2026-13-01",
@@ -128,10 +132,10 @@ def test_preview_and_result_texts():
 
 
 def test_stripe_check_text():
-    assert stripe_check_text(1, []) == ("ok: 1 subscription(s) checked.", [])
+    assert stripe_check_text(1, []) == ("ok: 1 subscription checked.", [])
     diff = GrantDifference("u", "sub_1", "in_1", 1000, None)
     text, lines = stripe_check_text(2, [diff])
-    assert text == "1 difference found (2 subscription(s) checked):"
+    assert text == "1 difference found (2 subscriptions checked):"
     assert lines == [diff.describe()]
 
 

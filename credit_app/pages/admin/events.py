@@ -317,6 +317,12 @@ def _detail_dialog() -> rx.Component:
                         "Stripe event",
                     ),
                     margin="0",
+                    # An event type is one long word ("customer.subscription.created"):
+                    # it breaks at any point on a phone rather than push the close
+                    # button out of the dialog.
+                    as_="h2",
+                    min_width="0",
+                    word_break="break-all",
                 ),
                 rx.dialog.close(
                     rx.icon_button(
@@ -325,6 +331,7 @@ def _detail_dialog() -> rx.Component:
                         color_scheme="gray",
                         aria_label="Close",
                         type="button",
+                        flex_shrink="0",
                     )
                 ),
                 justify="between",

@@ -121,7 +121,8 @@ def _plans() -> rx.Component:
         rx.vstack(
             rx.text(
                 rx.text.strong(S.subscriptions),
-                " paying subscription(s), MRR ",
+                rx.cond(S.subscriptions == "1", " paying subscription", " paying subscriptions"),
+                ", MRR ",
                 rx.text.strong(S.mrr, id="overview-mrr"),
                 size="2",
             ),
@@ -198,7 +199,7 @@ def _reconcile() -> rx.Component:
                     local_time(S.reconcile_at, with_zone=True),
                     ": ",
                     rx.text.strong(S.reconcile_drift, id="overview-drift"),
-                    " account(s) drifting.",
+                    rx.cond(S.reconcile_drift == "1", " account drifting.", " accounts drifting."),
                     size="2",
                     id="overview-reconcile-last",
                 ),

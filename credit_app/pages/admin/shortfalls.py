@@ -6,6 +6,7 @@ from typing import Any
 import reflex as rx
 from reflex.vars import ObjectVar
 
+from credit_app.components.admin_customer_dialogs import password_field
 from credit_app.components.admin_layout import admin_layout
 from credit_app.components.admin_records_parts import (
     empty_state,
@@ -165,6 +166,7 @@ def _confirmation() -> rx.Component:
                         on_check=S.check_reason,
                         max_length=500,
                     ),
+                    password_field("shortfall-password"),
                     rx.cond(
                         S.action_error != "",
                         rx.text(

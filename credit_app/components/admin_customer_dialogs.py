@@ -7,17 +7,10 @@ from typing import Any
 
 import reflex as rx
 
-from credit_app.components.form_field import posting_form
+from credit_app.components.admin_parts import SUBHEADING, dialog_buttons, dialog_form, error_callout
 from credit_app.state.admin_customer import REASON_MAX, AdminCustomerState
 
 S = AdminCustomerState
-
-
-def _alert(message: rx.Var[str], alert_id: str) -> rx.Component:
-    return rx.cond(
-        message != "",
-        rx.callout(message, icon="triangle-alert", color_scheme="red", role="alert", id=alert_id),
-    )
 
 
 def password_field(field_id: str) -> rx.Component:
@@ -45,34 +38,38 @@ def password_field(field_id: str) -> rx.Component:
     )
 
 
-def reason_field(field_id: str, *, required: bool = True, label: str = "Reason") -> rx.Component:
-    hint = "Kept in the audit log." if required else "Optional; kept in the audit log."
+def reason_field(
+    field_id: str,
+    *,
+    required: bool = True,
+    label: str = "Reason",
+    error: rx.Var[str] | None = None,
+) -> rx.Component:
+    """The reason kept in the audit log. With `error` (the adjustment form, which the server
+    checks) the field says what is wrong with it in place of the hint."""
+    area_props: dict[str, Any]
+    if error is None:
+        note_id = f"{field_id}-hint"
+        hint = "Kept in the audit log." if required else "Optional; kept in the audit log."
+        note = rx.text(hint, id=note_id, size="1", color_scheme="gray")
+        area_props = {"required": required}
+    else:
+        note_id = f"{field_id}-error"
+        note = rx.text(error, id=note_id, role="alert", size="2", color_scheme="red")
+        area_props = {"aria_invalid": rx.cond(error != "", "true", "false")}
     return rx.vstack(
         rx.el.label(label, html_for=field_id, style={"fontWeight": 500}),
         rx.text_area(
             id=field_id,
             name="reason",
             max_length=REASON_MAX,
-            required=required,
             rows="3",
             width="100%",
-            aria_describedby=f"{field_id}-hint",
+            aria_describedby=note_id,
+            **area_props,
         ),
-        rx.text(hint, id=f"{field_id}-hint", size="1", color_scheme="gray"),
+        note,
         spacing="1",
-        width="100%",
-    )
-
-
-def _buttons(submit: str, submit_id: str, running: rx.Var[bool], **submit_props: Any):
-    return rx.flex(
-        rx.dialog.close(
-            rx.button("Cancel", type="button", variant="soft", color_scheme="gray", size="3")
-        ),
-        rx.button(submit, type="submit", size="3", loading=running, id=submit_id, **submit_props),
-        spacing="3",
-        justify="end",
-        wrap="wrap",
         width="100%",
     )
 
@@ -89,22 +86,19 @@ def action_dialog(
     """The dialog of one smaller action, open while AdminCustomerState.dialog == name."""
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(title),
+            rx.dialog.title(title, custom_attrs=SUBHEADING),
             rx.dialog.description(description, size="2"),
-            posting_form(
-                rx.vstack(
-                    *fields,
-                    _alert(S.dialog_error, f"{name}-error"),
-                    _buttons(
-                        submit, f"{name}-confirm", S.dialog_running, color_scheme=color_scheme
-                    ),
-                    spacing="4",
-                    width="100%",
-                    margin_top="1em",
+            dialog_form(
+                *fields,
+                error_callout(S.dialog_error, f"{name}-error"),
+                dialog_buttons(
+                    submit,
+                    submit_id=f"{name}-confirm",
+                    running=S.dialog_running,
+                    size="3",
+                    color_scheme=color_scheme,
                 ),
                 on_submit=on_submit,
-                no_validate=True,
-                width="100%",
             ),
             max_width="32em",
         ),
@@ -119,7 +113,9 @@ def adjust_dialog() -> rx.Component:
     profile: Any = S.profile
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(preview["verb"], " credits for ", profile["email"]),
+            rx.dialog.title(
+                preview["verb"], " credits for ", profile["email"], custom_attrs=SUBHEADING
+            ),
             rx.dialog.description(
                 "Balance ",
                 rx.text.strong(preview["before"], id="adjust-before"),
@@ -147,41 +143,32 @@ def adjust_dialog() -> rx.Component:
                     margin_top="1em",
                 ),
             ),
-            posting_form(
-                rx.vstack(
-                    rx.cond(
-                        preview["shortfall"] != "",
-                        rx.el.label(
-                            rx.checkbox(
-                                checked=S.take_available,
-                                on_change=S.choose_take_available,
-                                name="take_available",
-                                id="adjust-take-available",
-                            ),
-                            rx.text(
-                                "Deduct what is available (",
-                                preview["available"],
-                                ")",
-                                as_="span",
-                            ),
-                            style={"display": "flex", "gap": "0.5em", "alignItems": "center"},
+            dialog_form(
+                rx.cond(
+                    preview["shortfall"] != "",
+                    rx.el.label(
+                        rx.checkbox(
+                            checked=S.take_available,
+                            on_change=S.choose_take_available,
+                            name="take_available",
+                            id="adjust-take-available",
                         ),
+                        rx.text(
+                            "Deduct what is available (", preview["available"], ")", as_="span"
+                        ),
+                        style={"display": "flex", "gap": "0.5em", "alignItems": "center"},
                     ),
-                    password_field("adjust-password"),
-                    _alert(S.adjust_error, "adjust-error"),
-                    _buttons(
-                        "Confirm",
-                        "adjust-confirm",
-                        S.adjusting,
-                        disabled=(preview["shortfall"] != "") & ~S.take_available,
-                    ),
-                    spacing="4",
-                    width="100%",
-                    margin_top="1em",
+                ),
+                password_field("adjust-password"),
+                error_callout(S.adjust_error, "adjust-error"),
+                dialog_buttons(
+                    "Confirm",
+                    submit_id="adjust-confirm",
+                    running=S.adjusting,
+                    size="3",
+                    disabled=(preview["shortfall"] != "") & ~S.take_available,
                 ),
                 on_submit=S.confirm_adjust,
-                no_validate=True,
-                width="100%",
             ),
             max_width="32em",
             id="adjust-dialog",

@@ -1,6 +1,7 @@
 """Pieces the console's record pages share (Stripe events, shortfalls, audit log): a
-labelled select, a labelled email filter, a table that scrolls sideways inside its own box
-(reachable and scrollable by keyboard), skeleton rows, an empty state and a pager."""
+labelled select, a labelled email filter and their bar, a table that scrolls sideways inside
+its own box (reachable and scrollable by keyboard), skeleton rows, an empty state and a
+pager, and the card that holds them."""
 
 from typing import Any
 
@@ -131,6 +132,52 @@ def empty_state(text: rx.Var[str] | str, box_id: str, *actions: rx.Component) ->
         wrap="wrap",
         padding_y="1em",
         id=box_id,
+    )
+
+
+def clearable_empty(
+    *, filtered: rx.Var[bool], box_id: str, no_match: str, nothing: str, on_clear: Any
+) -> rx.Component:
+    """The empty state: `no_match` with "Clear filters" while filters are on, else `nothing`."""
+    return rx.cond(
+        filtered,
+        empty_state(
+            no_match,
+            box_id,
+            rx.button("Clear filters", on_click=on_clear, variant="soft", type="button"),
+        ),
+        empty_state(nothing, box_id),
+    )
+
+
+def records_table(
+    *,
+    loaded: rx.Var[bool],
+    has_rows: rx.Var[bool],
+    loading_id: str,
+    table: rx.Component,
+    below: rx.Component,
+    empty: rx.Component,
+) -> rx.Component:
+    """Skeleton rows until the page has loaded, then the table with `below` it (a pager or
+    "Load more"), or `empty` when there is no row."""
+    return rx.cond(
+        ~loaded,
+        skeleton_rows(loading_id),
+        rx.cond(has_rows, rx.vstack(table, below, spacing="3", width="100%"), empty),
+    )
+
+
+def filter_bar(*filters: rx.Component) -> rx.Component:
+    return rx.flex(*filters, spacing="4", wrap="wrap", align="start", width="100%")
+
+
+def records_card(*children: rx.Component) -> rx.Component:
+    """The page's one card: filters, messages and the table."""
+    return rx.card(
+        rx.vstack(*children, spacing="4", width="100%"),
+        width="100%",
+        size=rx.breakpoints(initial="1", sm="3"),
     )
 
 

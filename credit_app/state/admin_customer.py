@@ -13,7 +13,7 @@ credits once.
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
@@ -595,12 +595,22 @@ class AdminCustomerState(AdminState):
             self.dialog, self.dialog_error = "", ""
         return None
 
-    async def _act(self, done: str, action: Any):
-        """Run `action()` (a console call) for the open dialog; refusals stay in it."""
+    async def _act(
+        self,
+        form_data: dict[str, Any],
+        done: str,
+        action: Callable[[uuid.UUID, str], Awaitable[object]],
+    ):
+        """After the handler's own admin check: `action(customer, reason)` (a console call)
+        for the open dialog, then `done` above the page; refusals stay in the dialog."""
+        user_id, reason = self._customer(), str(form_data.get("reason") or "")
+        if user_id is None:
+            self.dialog_error = NO_SUCH_CUSTOMER
+            return
         self.dialog_running, self.dialog_error = True, ""
         yield
         try:
-            await action()
+            await action(user_id, reason)
         except (AdjustRefused, InvalidLimit) as exc:
             self.dialog_error = exc.message if isinstance(exc, InvalidLimit) else str(exc)
             return
@@ -615,14 +625,11 @@ class AdminCustomerState(AdminState):
         if access is None:
             yield self._refused()
             return
-        admin_id, user_id = access.admin_id, self._customer()
-        reason = str(form_data.get("reason") or "")
-        if user_id is None:
-            self.dialog_error = NO_SUCH_CUSTOMER
-            return
+        admin_id = access.admin_id
         async for step in self._act(
+            form_data,
             "Auto top-up switched off.",
-            lambda: console.switch_off_auto_topup(admin_id, user_id, reason),
+            lambda user_id, reason: console.switch_off_auto_topup(admin_id, user_id, reason),
         ):
             yield step
 
@@ -633,11 +640,7 @@ class AdminCustomerState(AdminState):
         if access is None:
             yield self._refused()
             return
-        admin_id, user_id = access.admin_id, self._customer()
-        reason = str(form_data.get("reason") or "")
-        if user_id is None:
-            self.dialog_error = NO_SUCH_CUSTOMER
-            return
+        admin_id = access.admin_id
         raw = str(form_data.get("limit") or "").strip()
         try:
             limit = parse_limit(raw) if raw else None
@@ -645,8 +648,9 @@ class AdminCustomerState(AdminState):
             self.dialog_error = exc.message
             return
         async for step in self._act(
+            form_data,
             "Spending limit saved." if limit is not None else "Spending limit removed.",
-            lambda: console.set_spending_limit(admin_id, user_id, limit, reason),
+            lambda user_id, reason: console.set_spending_limit(admin_id, user_id, limit, reason),
         ):
             yield step
 
@@ -656,14 +660,11 @@ class AdminCustomerState(AdminState):
         if access is None:
             yield self._refused()
             return
-        admin_id, user_id = access.admin_id, self._customer()
-        reason = str(form_data.get("reason") or "")
-        if user_id is None:
-            self.dialog_error = NO_SUCH_CUSTOMER
-            return
+        admin_id = access.admin_id
         async for step in self._act(
+            form_data,
             "Signed out everywhere.",
-            lambda: console.revoke_sessions(admin_id, user_id, reason),
+            lambda user_id, reason: console.revoke_sessions(admin_id, user_id, reason),
         ):
             yield step
 
@@ -677,15 +678,11 @@ class AdminCustomerState(AdminState):
         if access is None:
             self.dialog_error = error
             return
-        user_id, reason = self._customer(), str(form_data.get("reason") or "")
-        if user_id is None:
-            self.dialog_error = NO_SUCH_CUSTOMER
-            return
-        make = not self.customer_is_admin
-        admin_id = access.admin_id
+        admin_id, make = access.admin_id, not self.customer_is_admin
         async for step in self._act(
+            form_data,
             "Made an admin." if make else "Admin role revoked.",
-            lambda: console.set_admin(admin_id, user_id, make, reason),
+            lambda user_id, reason: console.set_admin(admin_id, user_id, make, reason),
         ):
             yield step
 

@@ -154,6 +154,69 @@ def start_app(workdir: Path, *, cwd: Path = ROOT, port: int | None = None, **ext
             running.engine.dispose()
 
 
+def _wait_for_sandbox(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the sandbox exited"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer in {timeout}s")
+
+
+@contextmanager
+def start_standalone_sandbox(
+    workdir: Path, *, api_key: str, sandbox_args: list[str], **app_env: str
+) -> Iterator[tuple[RunningApp, str]]:
+    """The Stripe sandbox started standalone (its own process, `sandbox_args` added to its
+    command line) and the app on a copy of the project against it, with the plans seeded.
+    Yields the app and the sandbox's URL."""
+    project = copy_of_project(workdir)
+    port, sandbox_port = free_port(), free_port()
+    secret = "whsec_" + uuid.uuid4().hex
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    sandbox = [
+        sys.executable,
+        "-m",
+        "stripe_sandbox",
+        "--port",
+        str(sandbox_port),
+        "--api-key",
+        api_key,
+        "--webhook-secret",
+        secret,
+        "--webhook-url",
+        f"http://127.0.0.1:{port}/api/webhooks/stripe",
+        "--public-url",
+        sandbox_url,
+        *sandbox_args,
+    ]
+    with running_process(
+        sandbox, cwd=project, env=dict(os.environ), log=workdir / "sandbox.log"
+    ) as proc:
+        _wait_for_sandbox(f"{sandbox_url}/_sandbox/health", proc)
+        stripe_env = {
+            "PAYMENTS": "stripe",
+            "STRIPE_SECRET_KEY": api_key,
+            "STRIPE_API_BASE": sandbox_url,
+            "STRIPE_WEBHOOK_SECRET": secret,
+        }
+        # As an operator would before going live: products and prices in "Stripe".
+        seeded = subprocess.run(
+            [sys.executable, "-m", "credit_app.cli", "seed-plans"],
+            env={**os.environ, **stripe_env, "DATABASE_URL": f"sqlite:///{workdir / 'e2e.db'}"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        with start_app(workdir, cwd=project, port=port, **stripe_env, **app_env) as running:
+            yield running, sandbox_url
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory) -> Iterator[RunningApp]:
     """The app on the embedded default: SQLite and the Stripe sandbox it serves itself."""

@@ -5,16 +5,12 @@ This app runs against the Stripe sandbox started standalone with `--max-attempts
 event that fails is not retried by "Stripe", so the admin's replay is what lands it (the
 embedded sandbox has no test controls, and its retries would race the replay)."""
 
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -26,7 +22,7 @@ from credit_app.credits import keys
 from credit_app.db import session_scope
 from credit_app.models import LedgerEntry, Shortfall, StripeEvent, User, UserSubscription, utcnow
 from stripe_sandbox import SandboxControl
-from tests.e2e.conftest import RunningApp, copy_of_project, free_port, running_process, start_app
+from tests.e2e.conftest import RunningApp, start_standalone_sandbox
 from tests.e2e.helpers import PASSWORD, expect_balance, log_in, pay_on_checkout, sign_up
 
 pytestmark = pytest.mark.e2e
@@ -35,19 +31,6 @@ SANDBOX_KEY = "sk_test_admin_records"
 SHOTS = Path("/tmp/shots")
 BLOCKING = {"serious", "critical"}
 _axe = Axe()
-
-
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the sandbox exited"
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer in {timeout}s")
 
 
 class RecordsApp:
@@ -64,66 +47,29 @@ class RecordsApp:
 @pytest.fixture(scope="module")
 def records(tmp_path_factory, browser: Browser) -> Iterator[RecordsApp]:
     workdir = tmp_path_factory.mktemp("admin_records")
-    project = copy_of_project(workdir)
-    port, sandbox_port = free_port(), free_port()
-    secret = "whsec_" + uuid.uuid4().hex
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    sandbox = [
-        sys.executable,
-        "-m",
-        "stripe_sandbox",
-        "--port",
-        str(sandbox_port),
-        "--api-key",
-        SANDBOX_KEY,
-        "--webhook-secret",
-        secret,
-        "--webhook-url",
-        f"http://127.0.0.1:{port}/api/webhooks/stripe",
-        "--public-url",
-        sandbox_url,
-        "--max-attempts",
-        "1",
-    ]
-    with running_process(
-        sandbox, cwd=project, env=dict(os.environ), log=workdir / "sandbox.log"
-    ) as proc:
-        _wait_for(f"{sandbox_url}/_sandbox/health", proc)
-        stripe_env = {
-            "PAYMENTS": "stripe",
-            "STRIPE_SECRET_KEY": SANDBOX_KEY,
-            "STRIPE_API_BASE": sandbox_url,
-            "STRIPE_WEBHOOK_SECRET": secret,
-        }
-        seeded = subprocess.run(
-            [sys.executable, "-m", "credit_app.cli", "seed-plans"],
-            env={**os.environ, **stripe_env, "DATABASE_URL": f"sqlite:///{workdir / 'e2e.db'}"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert seeded.returncode == 0, seeded.stderr
-        with (
-            start_app(workdir, cwd=project, port=port, **stripe_env) as running,
-            SandboxControl(sandbox_url, api_key=SANDBOX_KEY) as control,
-        ):
-            found = RecordsApp(running, control)
-            context = browser.new_context(base_url=running.url)
-            page = context.new_page()
-            sign_up(page, found.admin_email, name="Ann Admin")
-            expect(page).to_have_url(re.compile(r"/dashboard/?$"), timeout=30_000)
-            context.close()
-            with session_scope(running.engine) as session:
-                admin_id = _user_id(session, found.admin_email)
-                accounts.set_admin(
-                    session,
-                    actor=audit.Actor.cli(),
-                    user_id=admin_id,
-                    admin=True,
-                    reason=None,
-                    now=utcnow(),
-                )
-            yield found
+    with (
+        start_standalone_sandbox(
+            workdir, api_key=SANDBOX_KEY, sandbox_args=["--max-attempts", "1"]
+        ) as (running, sandbox_url),
+        SandboxControl(sandbox_url, api_key=SANDBOX_KEY) as control,
+    ):
+        found = RecordsApp(running, control)
+        context = browser.new_context(base_url=running.url)
+        page = context.new_page()
+        sign_up(page, found.admin_email, name="Ann Admin")
+        expect(page).to_have_url(re.compile(r"/dashboard/?$"), timeout=30_000)
+        context.close()
+        with session_scope(running.engine) as session:
+            admin_id = _user_id(session, found.admin_email)
+            accounts.set_admin(
+                session,
+                actor=audit.Actor.cli(),
+                user_id=admin_id,
+                admin=True,
+                reason=None,
+                now=utcnow(),
+            )
+        yield found
 
 
 def _user_id(session, email: str) -> uuid.UUID:

@@ -6,18 +6,14 @@ state in one process's memory, so it is only for the single-worker default)."""
 
 import os
 import re
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.conftest import copy_of_project, free_port, running_process, start_app
+from tests.e2e.conftest import start_standalone_sandbox
 from tests.e2e.helpers import pay_on_checkout, sign_up
 
 pytestmark = pytest.mark.e2e
@@ -35,71 +31,17 @@ def _require_redis() -> None:
         pytest.skip(f"Redis unreachable: {exc}")
 
 
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the sandbox exited"
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer in {timeout}s")
-
-
 @pytest.fixture(scope="module")
 def multi_app(tmp_path_factory):
     _require_redis()
     workdir = tmp_path_factory.mktemp("multiworker")
-    project = copy_of_project(workdir)
-    port, sandbox_port = free_port(), free_port()
-    secret = "whsec_" + uuid.uuid4().hex
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    sandbox = [
-        sys.executable,
-        "-m",
-        "stripe_sandbox",
-        "--port",
-        str(sandbox_port),
-        "--api-key",
-        SANDBOX_KEY,
-        "--webhook-secret",
-        secret,
-        "--webhook-url",
-        f"http://127.0.0.1:{port}/api/webhooks/stripe",
-        "--public-url",
-        sandbox_url,
-        "--retry-base-seconds",
-        "0.2",
-    ]
-    with running_process(
-        sandbox, cwd=project, env=dict(os.environ), log=workdir / "sandbox.log"
-    ) as proc:
-        _wait_for(f"{sandbox_url}/_sandbox/health", proc)
-        stripe_env = {
-            "PAYMENTS": "stripe",
-            "STRIPE_SECRET_KEY": SANDBOX_KEY,
-            "STRIPE_API_BASE": sandbox_url,
-            "STRIPE_WEBHOOK_SECRET": secret,
-        }
-        # As an operator would before going live: products and prices in "Stripe".
-        seeded = subprocess.run(
-            [sys.executable, "-m", "credit_app.cli", "seed-plans"],
-            env={**os.environ, **stripe_env, "DATABASE_URL": f"sqlite:///{workdir / 'e2e.db'}"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert seeded.returncode == 0, seeded.stderr
-        with start_app(
-            workdir,
-            cwd=project,
-            port=port,
-            REDIS_URL=REDIS_URL,
-            **stripe_env,
-        ) as running:
-            yield running
+    with start_standalone_sandbox(
+        workdir,
+        api_key=SANDBOX_KEY,
+        sandbox_args=["--retry-base-seconds", "0.2"],
+        REDIS_URL=REDIS_URL,
+    ) as (running, _):
+        yield running
 
 
 def _processes_in_session(session_id: int) -> int:

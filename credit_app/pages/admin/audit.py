@@ -6,13 +6,15 @@ from reflex.vars import ObjectVar
 
 from credit_app.components.admin_layout import admin_layout
 from credit_app.components.admin_records_parts import (
+    clearable_empty,
     email_filter,
-    empty_state,
+    filter_bar,
     header_row,
     labelled_select,
     multi_line,
+    records_card,
+    records_table,
     scroll_table,
-    skeleton_rows,
     table_body,
 )
 from credit_app.components.local_time import local_time
@@ -56,7 +58,7 @@ def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
 
 
 def _filters() -> rx.Component:
-    return rx.flex(
+    return filter_bar(
         labelled_select(
             "Action",
             select_id="filter-action",
@@ -70,63 +72,49 @@ def _filters() -> rx.Component:
             on_submit=S.filter_customer,
             error=S.customer_error,
         ),
-        spacing="4",
-        wrap="wrap",
-        align="start",
-        width="100%",
     )
 
 
 def _table() -> rx.Component:
-    return rx.cond(
-        ~S.loaded,
-        skeleton_rows("audit-loading"),
-        rx.cond(
-            S.rows.length() > 0,
-            rx.vstack(
-                scroll_table(
-                    header_row("When", "Actor", "Action", "Customer", "Ref", "Change", "Reason"),
-                    table_body(rx.foreach(S.rows, _row)),
-                    label="Audit log",
-                    table_id="audit-table",
-                ),
-                rx.hstack(
-                    rx.cond(
-                        S.has_more,
-                        rx.button(
-                            "Load more",
-                            on_click=S.load_more,
-                            loading=S.loading_more,
-                            variant="soft",
-                            type="button",
-                            id="audit-load-more",
-                        ),
-                    ),
-                    rx.text(
-                        S.rows.length(),
-                        " shown",
-                        size="2",
-                        color_scheme="gray",
-                        role="status",
-                        id="audit-count",
-                    ),
-                    align="center",
-                    spacing="4",
-                ),
-                spacing="3",
-                width="100%",
-            ),
+    return records_table(
+        loaded=S.loaded,
+        has_rows=S.rows.length() > 0,
+        loading_id="audit-loading",
+        table=scroll_table(
+            header_row("When", "Actor", "Action", "Customer", "Ref", "Change", "Reason"),
+            table_body(rx.foreach(S.rows, _row)),
+            label="Audit log",
+            table_id="audit-table",
+        ),
+        below=rx.hstack(
             rx.cond(
-                S.filtered,
-                empty_state(
-                    "No audit entries match these filters.",
-                    "audit-empty",
-                    rx.button(
-                        "Clear filters", on_click=S.clear_filters, variant="soft", type="button"
-                    ),
+                S.has_more,
+                rx.button(
+                    "Load more",
+                    on_click=S.load_more,
+                    loading=S.loading_more,
+                    variant="soft",
+                    type="button",
+                    id="audit-load-more",
                 ),
-                empty_state("Nothing has been audited yet.", "audit-empty"),
             ),
+            rx.text(
+                S.rows.length(),
+                " shown",
+                size="2",
+                color_scheme="gray",
+                role="status",
+                id="audit-count",
+            ),
+            align="center",
+            spacing="4",
+        ),
+        empty=clearable_empty(
+            filtered=S.filtered,
+            box_id="audit-empty",
+            no_match="No audit entries match these filters.",
+            nothing="Nothing has been audited yet.",
+            on_clear=S.clear_filters,
         ),
     )
 
@@ -140,9 +128,5 @@ def audit_page() -> rx.Component:
             color_scheme="gray",
             size="2",
         ),
-        rx.card(
-            rx.vstack(_filters(), _table(), spacing="4", width="100%"),
-            width="100%",
-            size=rx.breakpoints(initial="1", sm="3"),
-        ),
+        records_card(_filters(), _table()),
     )

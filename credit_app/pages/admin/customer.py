@@ -4,6 +4,7 @@ them."""
 from typing import Any
 
 import reflex as rx
+from reflex.vars import ArrayVar
 
 from credit_app import routes
 from credit_app.components.admin_customer_dialogs import (
@@ -13,18 +14,15 @@ from credit_app.components.admin_customer_dialogs import (
     reason_field,
 )
 from credit_app.components.admin_layout import admin_layout
+from credit_app.components.admin_parts import card_grid, compact_table, done_callout
 from credit_app.components.form_field import form_field, posting_form
 from credit_app.components.ledger_table import ledger_table
 from credit_app.components.local_time import local_time
-from credit_app.state.admin_customer import (
-    AMOUNT_DIGITS_MAX,
-    DEDUCT,
-    REASON_MAX,
-    AdminCustomerState,
-)
+from credit_app.state.admin_customer import AMOUNT_DIGITS_MAX, DEDUCT, AdminCustomerState
 
 S = AdminCustomerState
 PROFILE: Any = S.profile
+_LIST = {"listStyle": "none", "padding": 0, "margin": 0, "display": "flex"}
 
 
 def _open(name: str) -> Any:
@@ -49,10 +47,21 @@ def _card(title: str, card_id: str, *children: rx.Component) -> rx.Component:
     )
 
 
-def _status(message: rx.Var[str], status_id: str) -> rx.Component:
+def _opener(label: rx.Var[str] | str, dialog: str, button_id: str, **props: Any) -> rx.Component:
+    """The button that opens one smaller action's dialog."""
+    return rx.box(rx.button(label, on_click=_open(dialog), variant="soft", id=button_id, **props))
+
+
+def _list(rows: ArrayVar, item: Any, empty: rx.Component, **props: Any) -> rx.Component:
+    """`rows` as a plain list (one `item` each), or `empty` when there are none."""
     return rx.cond(
-        message != "",
-        rx.callout(message, icon="circle-check", color_scheme="grass", role="status", id=status_id),
+        rows.length() > 0,
+        rx.el.ul(
+            rx.foreach(rows, item),
+            style={**_LIST, "flexDirection": "column", "gap": "0.3em"},
+            **props,
+        ),
+        empty,
     )
 
 
@@ -130,7 +139,12 @@ def _hold(row: Any) -> rx.Component:
     )
 
 
-_LIST = {"listStyle": "none", "padding": 0, "margin": 0, "display": "flex"}
+def _figure(label: str, value: rx.Var[str], value_id: str, size: str, weight: str) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="2", color_scheme="gray"),
+        rx.text(value, size=size, weight=weight, id=value_id),
+        spacing="0",
+    )
 
 
 def _balance() -> rx.Component:
@@ -138,45 +152,27 @@ def _balance() -> rx.Component:
         "Balance",
         "customer-balance",
         rx.flex(
-            rx.vstack(
-                rx.text("Balance", size="2", color_scheme="gray"),
-                rx.text(S.balance_text, size="7", weight="bold", id="customer-balance-total"),
-                spacing="0",
-            ),
-            rx.vstack(
-                rx.text("Available", size="2", color_scheme="gray"),
-                rx.text(S.available_text, size="5", weight="medium", id="customer-available"),
-                spacing="0",
-            ),
-            rx.vstack(
-                rx.text("Held", size="2", color_scheme="gray"),
-                rx.text(S.held_text, size="5", weight="medium", id="customer-held"),
-                spacing="0",
-            ),
+            _figure("Balance", S.balance_text, "customer-balance-total", "7", "bold"),
+            _figure("Available", S.available_text, "customer-available", "5", "medium"),
+            _figure("Held", S.held_text, "customer-held", "5", "medium"),
             spacing="5",
             align="end",
             wrap="wrap",
         ),
-        rx.cond(
-            S.lots.length() > 0,
-            rx.el.ul(
-                rx.foreach(S.lots, _lot),
-                id="customer-lots",
-                aria_label="Credits by kind and expiry",
-                style={**_LIST, "flexDirection": "column", "gap": "0.3em"},
-            ),
+        _list(
+            S.lots,
+            _lot,
             rx.text("No credits.", size="2", color_scheme="gray"),
+            id="customer-lots",
+            aria_label="Credits by kind and expiry",
         ),
         rx.text("Expiry dates are in the customer's time zone.", size="1", color_scheme="gray"),
         rx.heading("Active holds", size="3", as_="h3"),
-        rx.cond(
-            S.holds.length() > 0,
-            rx.el.ul(
-                rx.foreach(S.holds, _hold),
-                id="customer-holds",
-                style={**_LIST, "flexDirection": "column", "gap": "0.3em"},
-            ),
+        _list(
+            S.holds,
+            _hold,
             rx.text("None.", size="2", color_scheme="gray", id="customer-holds-none"),
+            id="customer-holds",
         ),
     )
 
@@ -222,16 +218,7 @@ def _topup() -> rx.Component:
             rx.text("Last error: ", S.topup_error, size="2", color_scheme="red"),
         ),
         rx.cond(
-            S.topup_enabled,
-            rx.box(
-                rx.button(
-                    "Switch off…",
-                    on_click=_open("topup"),
-                    variant="soft",
-                    color_scheme="red",
-                    id="topup-off-open",
-                )
-            ),
+            S.topup_enabled, _opener("Switch off…", "topup", "topup-off-open", color_scheme="red")
         ),
         action_dialog(
             "topup",
@@ -250,13 +237,8 @@ def _limit() -> rx.Component:
         "Spending limit",
         "customer-limit",
         rx.text(S.limit_text, size="2", id="customer-limit-text"),
-        rx.box(
-            rx.button(
-                rx.cond(S.limit_value != "", "Change or remove…", "Set a limit…"),
-                on_click=_open("limit"),
-                variant="soft",
-                id="limit-open",
-            )
+        _opener(
+            rx.cond(S.limit_value != "", "Change or remove…", "Set a limit…"), "limit", "limit-open"
         ),
         action_dialog(
             "limit",
@@ -297,23 +279,17 @@ def _sessions() -> rx.Component:
     return _card(
         "Sessions",
         "customer-sessions",
-        rx.cond(
-            S.session_rows.length() > 0,
-            rx.el.ul(
-                rx.foreach(S.session_rows, _session_row),
-                style={**_LIST, "flexDirection": "column", "gap": "0.3em"},
-            ),
+        _list(
+            S.session_rows,
+            _session_row,
             rx.text("No active session.", size="2", color_scheme="gray"),
         ),
-        rx.box(
-            rx.button(
-                "Sign out everywhere…",
-                on_click=_open("sessions"),
-                variant="soft",
-                color_scheme="red",
-                disabled=S.session_rows.length() == 0,
-                id="sessions-open",
-            )
+        _opener(
+            "Sign out everywhere…",
+            "sessions",
+            "sessions-open",
+            color_scheme="red",
+            disabled=S.session_rows.length() == 0,
         ),
         action_dialog(
             "sessions",
@@ -339,15 +315,12 @@ def _role() -> rx.Component:
             ),
             size="2",
         ),
-        rx.box(
-            rx.button(
-                rx.cond(S.customer_is_admin, "Revoke admin…", "Make admin…"),
-                on_click=_open("role"),
-                variant="soft",
-                color_scheme=rx.cond(S.customer_is_admin, "red", "indigo"),
-                disabled=S.customer_deleted,
-                id="role-open",
-            )
+        _opener(
+            rx.cond(S.customer_is_admin, "Revoke admin…", "Make admin…"),
+            "role",
+            "role-open",
+            color_scheme=rx.cond(S.customer_is_admin, "red", "indigo"),
+            disabled=S.customer_deleted,
         ),
         action_dialog(
             "role",
@@ -425,27 +398,7 @@ def _adjust_form() -> rx.Component:
                 input_mode="numeric",
                 hint="A whole number, at most 1,000,000.",
             ),
-            rx.vstack(
-                rx.el.label("Reason", html_for="adjust-reason", style={"fontWeight": 500}),
-                rx.text_area(
-                    id="adjust-reason",
-                    name="reason",
-                    max_length=REASON_MAX,
-                    rows="3",
-                    width="100%",
-                    aria_invalid=rx.cond(S.reason_error != "", "true", "false"),
-                    aria_describedby="adjust-reason-error",
-                ),
-                rx.text(
-                    S.reason_error,
-                    id="adjust-reason-error",
-                    role="alert",
-                    size="2",
-                    color_scheme="red",
-                ),
-                spacing="1",
-                width="100%",
-            ),
+            reason_field("adjust-reason", error=S.reason_error),
             rx.cond(
                 S.mode != DEDUCT,
                 rx.vstack(
@@ -517,20 +470,24 @@ def _adjust() -> rx.Component:
             size="2",
             color_scheme="gray",
         ),
-        _status(S.adjust_message, "adjust-done"),
+        done_callout(S.adjust_message, "adjust-done"),
         _adjust_form(),
         adjust_dialog(),
     )
 
 
-def _select(options: Any, value: Any, on_change: Any, select_id: str) -> rx.Component:
-    return rx.select.root(
-        rx.select.trigger(id=select_id),
-        rx.select.content(
-            rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"]))
+def _select(label: str, options: Any, value: Any, on_change: Any, select_id: str):
+    return rx.vstack(
+        rx.el.label(label, html_for=select_id, style={"fontWeight": 500}),
+        rx.select.root(
+            rx.select.trigger(id=select_id),
+            rx.select.content(
+                rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"]))
+            ),
+            value=value,
+            on_change=on_change,
         ),
-        value=value,
-        on_change=on_change,
+        spacing="1",
     )
 
 
@@ -539,16 +496,8 @@ def _ledger() -> rx.Component:
         "Ledger",
         "customer-ledger-card",
         rx.flex(
-            rx.vstack(
-                rx.el.label("Kind", html_for="customer-kind", style={"fontWeight": 500}),
-                _select(S.kinds, S.kind, S.set_kind, "customer-kind"),
-                spacing="1",
-            ),
-            rx.vstack(
-                rx.el.label("Tool", html_for="customer-tool", style={"fontWeight": 500}),
-                _select(S.feature_options, S.feature, S.set_feature, "customer-tool"),
-                spacing="1",
-            ),
+            _select("Kind", S.kinds, S.kind, S.set_kind, "customer-kind"),
+            _select("Tool", S.feature_options, S.feature, S.set_feature, "customer-tool"),
             spacing="4",
             wrap="wrap",
         ),
@@ -570,89 +519,66 @@ def _ledger() -> rx.Component:
     )
 
 
-def _scroll_table(label: str, table: rx.Component) -> rx.Component:
-    return rx.box(
-        table, overflow_x="auto", tab_index=0, role="region", aria_label=label, width="100%"
+def _recent(
+    title: str, card_id: str, rows: Any, table: rx.Component, *after: rx.Component
+) -> rx.Component:
+    """A card of the customer's latest `rows` in a table that scrolls sideways in its own
+    box (reachable by keyboard), or "None."."""
+    return _card(
+        title,
+        card_id,
+        rx.cond(
+            rows.length() > 0,
+            rx.box(
+                table, overflow_x="auto", tab_index=0, role="region", aria_label=title, width="100%"
+            ),
+            rx.text("None.", size="2", color_scheme="gray"),
+        ),
+        *after,
     )
 
 
-def _events() -> rx.Component:
-    return _card(
-        "Recent Stripe events",
-        "customer-events",
-        rx.cond(
-            S.stripe_events.length() > 0,
-            _scroll_table(
-                "Recent Stripe events",
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("Received"),
-                            rx.table.column_header_cell("Type"),
-                            rx.table.column_header_cell("Outcome"),
-                        )
-                    ),
-                    rx.table.body(
-                        rx.foreach(
-                            S.stripe_events,
-                            lambda e: rx.table.row(
-                                rx.table.cell(local_time(e["received"]), white_space="nowrap"),
-                                rx.table.cell(rx.link(e["type"], href=e["href"])),
-                                rx.table.cell(
-                                    rx.badge(
-                                        e["outcome"],
-                                        color_scheme=rx.cond(
-                                            e["outcome"] == "failed", "red", "gray"
-                                        ),
-                                    )
-                                ),
-                            ),
-                        )
-                    ),
-                    size="1",
-                    width="100%",
-                ),
-            ),
-            rx.text("None.", size="2", color_scheme="gray"),
+def _event_row(e: Any) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(local_time(e["received"]), white_space="nowrap"),
+        rx.table.cell(rx.link(e["type"], href=e["href"])),
+        rx.table.cell(
+            rx.badge(e["outcome"], color_scheme=rx.cond(e["outcome"] == "failed", "red", "gray"))
         ),
     )
 
 
+def _shortfall_row(s: Any) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(local_time(s["created"]), white_space="nowrap"),
+        rx.table.cell(s["outstanding"], " of ", s["credits"], text_align="right"),
+        rx.table.cell(s["status"]),
+        rx.table.cell(rx.code(s["reference"], size="1")),
+    )
+
+
+def _events() -> rx.Component:
+    return _recent(
+        "Recent Stripe events",
+        "customer-events",
+        S.stripe_events,
+        compact_table(S.stripe_events, _event_row, "Received", "Type", "Outcome"),
+    )
+
+
 def _shortfalls() -> rx.Component:
-    return _card(
+    return _recent(
         "Shortfalls",
         "customer-shortfalls",
-        rx.cond(
-            S.shortfalls.length() > 0,
-            _scroll_table(
-                "Shortfalls",
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("Opened"),
-                            rx.table.column_header_cell("Outstanding", text_align="right"),
-                            rx.table.column_header_cell("Status"),
-                            rx.table.column_header_cell("Reference"),
-                        )
-                    ),
-                    rx.table.body(
-                        rx.foreach(
-                            S.shortfalls,
-                            lambda s: rx.table.row(
-                                rx.table.cell(local_time(s["created"]), white_space="nowrap"),
-                                rx.table.cell(
-                                    s["outstanding"], " of ", s["credits"], text_align="right"
-                                ),
-                                rx.table.cell(s["status"]),
-                                rx.table.cell(rx.code(s["reference"], size="1")),
-                            ),
-                        )
-                    ),
-                    size="1",
-                    width="100%",
-                ),
-            ),
-            rx.text("None.", size="2", color_scheme="gray"),
+        S.shortfalls,
+        compact_table(
+            S.shortfalls,
+            _shortfall_row,
+            "Opened",
+            "Outstanding",
+            "Status",
+            "Reference",
+            right=("Outstanding",),
         ),
         rx.link("All shortfalls", href=routes.ADMIN_SHORTFALLS, size="2"),
     )
@@ -668,34 +594,12 @@ def _found() -> rx.Component:
             align="center",
             wrap="wrap",
         ),
-        _status(S.action_message, "customer-action-done"),
-        rx.grid(
-            _profile(),
-            _balance(),
-            columns=rx.breakpoints(initial="1", md="2"),
-            spacing="4",
-            width="100%",
-        ),
+        done_callout(S.action_message, "customer-action-done"),
+        card_grid(_profile(), _balance()),
         _adjust(),
-        rx.grid(
-            _subscription(),
-            _topup(),
-            _limit(),
-            _sessions(),
-            _role(),
-            _stripe_check(),
-            columns=rx.breakpoints(initial="1", md="2"),
-            spacing="4",
-            width="100%",
-        ),
+        card_grid(_subscription(), _topup(), _limit(), _sessions(), _role(), _stripe_check()),
         _ledger(),
-        rx.grid(
-            _events(),
-            _shortfalls(),
-            columns=rx.breakpoints(initial="1", md="2"),
-            spacing="4",
-            width="100%",
-        ),
+        card_grid(_events(), _shortfalls()),
         spacing="4",
         width="100%",
     )

@@ -7,15 +7,18 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from credit_app.components.admin_layout import admin_layout
+from credit_app.components.admin_parts import SUBHEADING
 from credit_app.components.admin_records_parts import (
+    clearable_empty,
     email_filter,
-    empty_state,
+    filter_bar,
     header_row,
     labelled_select,
     multi_line,
     pager,
+    records_card,
+    records_table,
     scroll_table,
-    skeleton_rows,
     table_body,
 )
 from credit_app.components.local_time import local_time
@@ -106,7 +109,7 @@ def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
 
 
 def _filters() -> rx.Component:
-    return rx.flex(
+    return filter_bar(
         labelled_select(
             "Type",
             select_id="filter-type",
@@ -127,10 +130,6 @@ def _filters() -> rx.Component:
             on_submit=S.filter_customer,
             error=S.customer_error,
         ),
-        spacing="4",
-        wrap="wrap",
-        align="start",
-        width="100%",
     )
 
 
@@ -162,47 +161,37 @@ def _replay_result(status_id: str) -> rx.Component:
 
 
 def _table() -> rx.Component:
-    return rx.cond(
-        ~S.loaded,
-        skeleton_rows("events-loading"),
-        rx.cond(
-            S.rows.length() > 0,
-            rx.vstack(
-                scroll_table(
-                    header_row(
-                        "Received",
-                        "Type",
-                        "Outcome",
-                        "Attempts",
-                        "Customer",
-                        "Detail",
-                        right=("Attempts",),
-                    ),
-                    table_body(rx.foreach(S.rows, _row)),
-                    label="Stripe events",
-                    table_id="events-table",
-                ),
-                pager(
-                    page=S.page,
-                    has_more=S.has_more,
-                    on_previous=S.previous_page,
-                    on_next=S.next_page,
-                    pager_id="events-pager",
-                ),
-                spacing="3",
-                width="100%",
+    return records_table(
+        loaded=S.loaded,
+        has_rows=S.rows.length() > 0,
+        loading_id="events-loading",
+        table=scroll_table(
+            header_row(
+                "Received",
+                "Type",
+                "Outcome",
+                "Attempts",
+                "Customer",
+                "Detail",
+                right=("Attempts",),
             ),
-            rx.cond(
-                S.filtered,
-                empty_state(
-                    "No events match these filters.",
-                    "events-empty",
-                    rx.button(
-                        "Clear filters", on_click=S.clear_filters, variant="soft", type="button"
-                    ),
-                ),
-                empty_state("No Stripe events have been received yet.", "events-empty"),
-            ),
+            table_body(rx.foreach(S.rows, _row)),
+            label="Stripe events",
+            table_id="events-table",
+        ),
+        below=pager(
+            page=S.page,
+            has_more=S.has_more,
+            on_previous=S.previous_page,
+            on_next=S.next_page,
+            pager_id="events-pager",
+        ),
+        empty=clearable_empty(
+            filtered=S.filtered,
+            box_id="events-empty",
+            no_match="No events match these filters.",
+            nothing="No Stripe events have been received yet.",
+            on_clear=S.clear_filters,
         ),
     )
 
@@ -320,7 +309,7 @@ def _detail_dialog() -> rx.Component:
                     # An event type is one long word ("customer.subscription.created"):
                     # it breaks at any point on a phone rather than push the close
                     # button out of the dialog.
-                    as_="h2",
+                    custom_attrs=SUBHEADING,
                     min_width="0",
                     word_break="break-all",
                 ),
@@ -368,16 +357,10 @@ def events_page() -> rx.Component:
             color_scheme="gray",
             size="2",
         ),
-        rx.card(
-            rx.vstack(
-                _filters(),
-                rx.cond(~S.detail_open, _replay_result("replay-result")),
-                _table(),
-                spacing="4",
-                width="100%",
-            ),
-            width="100%",
-            size=rx.breakpoints(initial="1", sm="3"),
+        records_card(
+            _filters(),
+            rx.cond(~S.detail_open, _replay_result("replay-result")),
+            _table(),
         ),
         _detail_dialog(),
     )

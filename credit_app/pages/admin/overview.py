@@ -14,6 +14,7 @@ from credit_app.components.admin_overview_chart import (
     numbers_table,
     signups_chart,
 )
+from credit_app.components.admin_parts import card_grid, compact_table
 from credit_app.components.local_time import local_time
 from credit_app.state.admin_overview import SERIES, AdminOverviewState
 
@@ -128,26 +129,17 @@ def _plans() -> rx.Component:
             ),
             rx.cond(
                 S.plans.length() > 0,
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("Plan"),
-                            rx.table.column_header_cell("Subscriptions", text_align="right"),
-                            rx.table.column_header_cell("MRR", text_align="right"),
-                        )
+                compact_table(
+                    S.plans,
+                    lambda p: rx.table.row(
+                        rx.table.row_header_cell(p["plan"]),
+                        rx.table.cell(p["subscriptions"], text_align="right"),
+                        rx.table.cell(p["mrr"], text_align="right"),
                     ),
-                    rx.table.body(
-                        rx.foreach(
-                            S.plans,
-                            lambda p: rx.table.row(
-                                rx.table.row_header_cell(p["plan"]),
-                                rx.table.cell(p["subscriptions"], text_align="right"),
-                                rx.table.cell(p["mrr"], text_align="right"),
-                            ),
-                        )
-                    ),
-                    size="1",
-                    width="100%",
+                    "Plan",
+                    "Subscriptions",
+                    "MRR",
+                    right=("Subscriptions", "MRR"),
                 ),
                 rx.text("No paying subscriptions.", color_scheme="gray", size="2"),
             ),
@@ -163,24 +155,15 @@ def _tools() -> rx.Component:
         "overview-tools",
         rx.cond(
             S.top_tools.length() > 0,
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Tool"),
-                        rx.table.column_header_cell("Credits used", text_align="right"),
-                    )
+            compact_table(
+                S.top_tools,
+                lambda t: rx.table.row(
+                    rx.table.row_header_cell(t["tool"]),
+                    rx.table.cell(t["credits"], text_align="right"),
                 ),
-                rx.table.body(
-                    rx.foreach(
-                        S.top_tools,
-                        lambda t: rx.table.row(
-                            rx.table.row_header_cell(t["tool"]),
-                            rx.table.cell(t["credits"], text_align="right"),
-                        ),
-                    )
-                ),
-                size="1",
-                width="100%",
+                "Tool",
+                "Credits used",
+                right=("Credits used",),
             ),
             rx.text("No tool used in this period.", color_scheme="gray", size="2"),
         ),
@@ -282,13 +265,5 @@ def overview_page() -> rx.Component:
             width="100%",
         ),
         _credits_card(),
-        rx.grid(
-            _plans(),
-            _tools(),
-            _reconcile(),
-            _webhooks(),
-            columns=rx.breakpoints(initial="1", md="2"),
-            spacing="4",
-            width="100%",
-        ),
+        card_grid(_plans(), _tools(), _reconcile(), _webhooks()),
     )

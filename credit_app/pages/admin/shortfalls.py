@@ -8,16 +8,18 @@ from reflex.vars import ObjectVar
 
 from credit_app.components.admin_customer_dialogs import password_field
 from credit_app.components.admin_layout import admin_layout
+from credit_app.components.admin_parts import SUBHEADING, dialog_buttons, dialog_form, done_callout
 from credit_app.components.admin_records_parts import (
     empty_state,
     header_row,
     labelled_select,
     pager,
+    records_card,
+    records_table,
     scroll_table,
-    skeleton_rows,
     table_body,
 )
-from credit_app.components.form_field import form_field, posting_form
+from credit_app.components.form_field import form_field
 from credit_app.components.local_time import local_time
 from credit_app.state.admin_shortfalls import AdminShortfallsState as S
 
@@ -94,40 +96,34 @@ def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
 
 
 def _table() -> rx.Component:
-    return rx.cond(
-        ~S.loaded,
-        skeleton_rows("shortfalls-loading"),
-        rx.cond(
-            S.rows.length() > 0,
-            rx.vstack(
-                scroll_table(
-                    header_row(
-                        "Customer",
-                        "Credits",
-                        "Recovered",
-                        "Outstanding",
-                        "Status",
-                        "Take-back",
-                        "Created",
-                        "",
-                        right=("Credits", "Recovered", "Outstanding"),
-                    ),
-                    table_body(rx.foreach(S.rows, _row)),
-                    label="Shortfalls",
-                    table_id="shortfalls-table",
-                ),
-                pager(
-                    page=S.page,
-                    has_more=S.has_more,
-                    on_previous=S.previous_page,
-                    on_next=S.next_page,
-                    pager_id="shortfalls-pager",
-                ),
-                spacing="3",
-                width="100%",
+    return records_table(
+        loaded=S.loaded,
+        has_rows=S.rows.length() > 0,
+        loading_id="shortfalls-loading",
+        table=scroll_table(
+            header_row(
+                "Customer",
+                "Credits",
+                "Recovered",
+                "Outstanding",
+                "Status",
+                "Take-back",
+                "Created",
+                "",
+                right=("Credits", "Recovered", "Outstanding"),
             ),
-            empty_state("No shortfalls with this status.", "shortfalls-empty"),
+            table_body(rx.foreach(S.rows, _row)),
+            label="Shortfalls",
+            table_id="shortfalls-table",
         ),
+        below=pager(
+            page=S.page,
+            has_more=S.has_more,
+            on_previous=S.previous_page,
+            on_next=S.next_page,
+            pager_id="shortfalls-pager",
+        ),
+        empty=empty_state("No shortfalls with this status.", "shortfalls-empty"),
     )
 
 
@@ -135,7 +131,7 @@ def _confirmation() -> rx.Component:
     t = S.target.to(dict[str, str])
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
-            rx.alert_dialog.title(S.action_title, "?"),
+            rx.alert_dialog.title(S.action_title, "?", custom_attrs=SUBHEADING),
             rx.alert_dialog.description(
                 rx.cond(
                     S.action == "write_off",
@@ -156,49 +152,33 @@ def _confirmation() -> rx.Component:
                 ),
                 size="2",
             ),
-            posting_form(
-                rx.vstack(
-                    form_field(
-                        "Reason (kept in the audit log)",
-                        name="reason",
-                        field_id="shortfall-reason",
-                        error=S.reason_error,
-                        on_check=S.check_reason,
-                        max_length=500,
+            dialog_form(
+                form_field(
+                    "Reason (kept in the audit log)",
+                    name="reason",
+                    field_id="shortfall-reason",
+                    error=S.reason_error,
+                    on_check=S.check_reason,
+                    max_length=500,
+                ),
+                password_field("shortfall-password"),
+                rx.cond(
+                    S.action_error != "",
+                    rx.text(
+                        S.action_error,
+                        role="alert",
+                        color_scheme="red",
+                        size="2",
+                        id="shortfall-action-error",
                     ),
-                    password_field("shortfall-password"),
-                    rx.cond(
-                        S.action_error != "",
-                        rx.text(
-                            S.action_error,
-                            role="alert",
-                            color_scheme="red",
-                            size="2",
-                            id="shortfall-action-error",
-                        ),
-                    ),
-                    rx.flex(
-                        rx.alert_dialog.cancel(
-                            rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
-                        ),
-                        rx.button(
-                            S.action_title,
-                            type="submit",
-                            loading=S.working,
-                            id="shortfall-confirm",
-                        ),
-                        spacing="3",
-                        justify="end",
-                        wrap="wrap",
-                        width="100%",
-                    ),
-                    spacing="4",
-                    width="100%",
-                    margin_top="1em",
+                ),
+                dialog_buttons(
+                    S.action_title,
+                    submit_id="shortfall-confirm",
+                    running=S.working,
+                    cancel=rx.alert_dialog.cancel,
                 ),
                 on_submit=S.confirm,
-                no_validate=True,
-                width="100%",
             ),
             max_width="30em",
             id="shortfall-dialog",
@@ -218,32 +198,16 @@ def shortfalls_page() -> rx.Component:
             color_scheme="gray",
             size="2",
         ),
-        rx.card(
-            rx.vstack(
-                labelled_select(
-                    "Status",
-                    select_id="filter-status",
-                    options=S.status_options,
-                    value=S.status,
-                    on_change=S.set_status,
-                ),
-                rx.cond(
-                    S.message != "",
-                    rx.callout(
-                        S.message,
-                        icon="circle-check",
-                        color_scheme="grass",
-                        role="status",
-                        id="shortfalls-message",
-                        width="100%",
-                    ),
-                ),
-                _table(),
-                spacing="4",
-                width="100%",
+        records_card(
+            labelled_select(
+                "Status",
+                select_id="filter-status",
+                options=S.status_options,
+                value=S.status,
+                on_change=S.set_status,
             ),
-            width="100%",
-            size=rx.breakpoints(initial="1", sm="3"),
+            done_callout(S.message, "shortfalls-message", width="100%"),
+            _table(),
         ),
         _confirmation(),
     )

@@ -11,6 +11,7 @@ complete."""
 import json
 import queue
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from sqlmodel import col
 
 from credit_app import credits, routes
 from credit_app.admin import accounts, audit
+from credit_app.auth import sessions
 from credit_app.auth.accounts import user_id_by_email
 from credit_app.billing.webhooks import process_event
 from credit_app.db import session_scope
@@ -29,7 +31,6 @@ from credit_app.models import (
     AutoTopUp,
     LedgerEntry,
     Shortfall,
-    StripeEvent,
     User,
     utcnow,
 )
@@ -66,6 +67,8 @@ class Target:
             user = session.get(User, self.user_id)
             assert user is not None
             user.stripe_customer_id = customer
+            # A signed-in browser of theirs, which "sign out everywhere" would revoke.
+            sessions.create_session(session, user_id=self.user_id, ttl=timedelta(hours=1))
             credits.clawback(
                 session,
                 user_id=self.user_id,
@@ -182,22 +185,27 @@ def _every_admin_handler() -> set[tuple[type[AdminState], str]]:
 
 
 def _snapshot(app: RunningApp, target: Target) -> dict[str, Any]:
-    """Everything an admin action could change."""
+    """Everything an admin action could change. The customer's own rows only where the
+    app's background work (lot expiry, the Stripe sync retrying the failed event) may
+    change other rows meanwhile; a replay of the event is seen by its audit row, which
+    every replay writes."""
+    victim = target.user_id
     with session_scope(app.engine) as session:
         return {
             "audit": session.scalar(select(func.count()).select_from(AuditEntry)),
-            "entries": session.scalar(select(func.count()).select_from(LedgerEntry)),
-            "credits": session.scalar(select(func.sum(col(User.credits)))),
-            "roles": sorted(map(tuple, session.execute(select(col(User.id), col(User.role))))),
-            "limits": session.scalar(
-                select(col(User.spend_limit)).where(col(User.id) == target.user_id)
+            "entries": session.scalar(
+                select(func.count()).where(col(LedgerEntry.user_id) == victim)
             ),
+            "credits": session.scalar(select(col(User.credits)).where(col(User.id) == victim)),
+            "roles": sorted(map(tuple, session.execute(select(col(User.id), col(User.role))))),
+            "limits": session.scalar(select(col(User.spend_limit)).where(col(User.id) == victim)),
             "shortfall": session.get(Shortfall, target.shortfall_id).status,  # type: ignore[union-attr]
             "revoked": session.scalar(
-                select(func.count()).where(col(AuthSession.revoked_at).is_not(None))
+                select(func.count()).where(
+                    col(AuthSession.user_id) == victim, col(AuthSession.revoked_at).is_not(None)
+                )
             ),
-            "topup": session.get(AutoTopUp, target.user_id).enabled,  # type: ignore[union-attr]
-            "event": session.get(StripeEvent, target.event_id).outcome,  # type: ignore[union-attr]
+            "topup": session.get(AutoTopUp, victim).enabled,  # type: ignore[union-attr]
         }
 
 

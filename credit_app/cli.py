@@ -12,9 +12,10 @@ import httpx
 from credit_app import clock, credits, migrations, routes
 from credit_app.admin import accounts as accounts_admin
 from credit_app.admin import adjustments, audit, checks, customer_text, customers
+from credit_app.admin import api_keys as admin_api_keys
 from credit_app.admin import events as admin_events
 from credit_app.admin import shortfalls as admin_shortfalls
-from credit_app.auth import accounts, throttle
+from credit_app.auth import accounts, api_keys, throttle
 from credit_app.billing import (
     catalog,
     checkout,
@@ -153,6 +154,57 @@ def cmd_rollup(args: argparse.Namespace) -> int:
         else:
             added = daily.roll_up(session, now=clock.now())
     print(f"{'rebuilt from' if args.rebuild else 'added'} {added} ledger entries")
+    return 0
+
+
+def cmd_api_key(args: argparse.Namespace) -> int:
+    """Issue, revoke or list credits API keys (audited); a new key is printed once."""
+    now = clock.now()
+    with session_scope() as session:
+        owner = _user_id(session, args.email) if args.email else None
+        try:
+            if args.action == "create":
+                if (owner is None) != args.service:
+                    raise api_keys.KeyRefused(
+                        "name the customer (EMAIL) for a user key, or pass --service alone"
+                    )
+                issued = admin_api_keys.issue_key(
+                    session,
+                    actor=audit.Actor.cli(),
+                    owner=owner,
+                    name=args.name or "",
+                    scope=args.scope,
+                    expires_at=args.expires,
+                    now=now,
+                )
+            elif args.action == "revoke":
+                if args.key_id is None:
+                    raise api_keys.KeyRefused("give the key's id (--id, from `api-key list`)")
+                admin_api_keys.revoke_key(
+                    session, actor=audit.Actor.cli(), key_id=args.key_id, now=now
+                )
+            else:
+                listed = api_keys.list_keys(session, owner=owner, service=owner is None)
+        except api_keys.KeyRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if args.action == "create":
+        kind = "service key" if owner is None else f"key for {args.email}"
+        print(f"{kind} #{issued.info.id} ({issued.info.scope}): {issued.key}")
+        print("it is shown this once; only its hash is stored")
+    elif args.action == "revoke":
+        print(f"key #{args.key_id} revoked")
+    else:
+        if not listed:
+            print("no keys")
+        for key in listed:
+            state = "revoked" if key.revoked_at else "active"
+            used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+            print(
+                customer_text.printable(
+                    f"#{key.id} {key.prefix}… {key.scope} {state} {key.name!r} last used {used}"
+                )
+            )
     return 0
 
 
@@ -544,6 +596,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="check every balance against the ledger (exit 1 on drift)")
     p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser(
+        "api-key",
+        help="credits API keys: create EMAIL (or --service) --name N --scope read|spend, "
+        "revoke --id ID, list [EMAIL]",
+    )
+    p.add_argument("action", choices=["create", "revoke", "list"])
+    p.add_argument("email", nargs="?", help="the customer a user key acts as")
+    p.add_argument("--service", action="store_true", help="a key for your own backend")
+    p.add_argument("--name", help="what the key is for")
+    p.add_argument("--scope", choices=["read", "spend"], default="read")
+    p.add_argument("--expires", type=_moment, help="when the key stops working (ISO 8601)")
+    p.add_argument("--id", dest="key_id", type=_positive_int, help="the key to revoke")
+    p.set_defaults(func=cmd_api_key)
 
     p = sub.add_parser(
         "rollup", help="bring the ledger's daily totals (the admin overview's) up to date"

@@ -818,3 +818,31 @@ class AuditEntry(SQLModel, table=True):
     before: str | None = Field(default=None, sa_type=Text)
     after: str | None = Field(default=None, sa_type=Text)
     reason: str | None = Field(default=None, max_length=500)
+
+
+class ApiKeyScope(StrEnum):
+    READ = "read"  # balance, holds and ledger only
+    SPEND = "spend"  # also spend and hold credits
+
+
+class ApiKey(SQLModel, table=True):
+    """A credential for the credits API (auth.api_keys). Only the SHA-256 of the key is
+    stored; `prefix` (its first characters) is what pages show to tell keys apart. A user
+    key acts as its owner; a service key (`user_id` None) is the operator's backend, which
+    names the user in every call."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID | None = Field(
+        default=None, sa_type=Uuid, foreign_key="users.id", index=True
+    )
+    name: str = Field(max_length=64)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True)
+    scope: str = Field(max_length=8)  # an ApiKeyScope
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    expires_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # Updated at most once a minute (a request does not write a row each time).
+    last_used_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

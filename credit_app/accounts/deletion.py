@@ -29,7 +29,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from credit_app import credits, mail
-from credit_app.auth import profile
+from credit_app.auth import api_keys, profile
 from credit_app.billing import auto_topup, customers, drip, webhook_records
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.credits import keys, report_files
@@ -74,6 +74,7 @@ TABLES: dict[str, str] = {
     "topup_charges": "kept: payments auto top-up made, no personal fields",
     "audit_log": "kept (append-only): ids and numbers, never copies of personal data",
     "stripe_event_entries": "not personal (which entries each Stripe event wrote)",
+    "api_keys": "kept revoked (a key of a deleted account never works again)",
     "ledger_daily": "not personal (the whole ledger's daily totals)",
     "ledger_daily_through": "not personal (how far the daily totals go)",
 }
@@ -142,6 +143,7 @@ def erase_account(session: Session, user_id: uuid.UUID, now: datetime) -> int:
     customers.end_subscription_of_deleted_account(session, user_id=user_id)
     drip.cancel_for_deleted_account(session, user_id=user_id)
     auto_topup.forget(session, user_id=user_id)
+    api_keys.revoke_all_of(session, user_id=user_id, now=now)
     # While the customer id is still known: events may name only the customer.
     webhook_records.erase_personal_data_from_events(
         session, user_id=user_id, stripe_customer_id=customer

@@ -41,6 +41,8 @@ OMITTED: dict[str, frozenset[str]] = {
     "mail_outbox": frozenset({"body"}),
     # What support did to the account is the person's; which operator did it is not.
     "audit_log": frozenset({"actor_user_id", "actor_os_user"}),
+    # The key itself is never stored; its hash would only help someone guess it.
+    "api_keys": frozenset({"key_hash"}),
 }
 # Columns holding JSON text, exported as the JSON they hold.
 JSON_COLUMNS = {("stripe_events", "payload")}

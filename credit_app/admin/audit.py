@@ -34,6 +34,8 @@ class Action(StrEnum):
     RECOVER = "recover"  # a shortfall to be taken from the customer's next paid grants
     SETTINGS = "settings"  # a customer's auto top-up or spending limit changed
     RECONCILE = "reconcile"  # invariants checked (its drift count is the overview's)
+    API_KEY_CREATE = "api_key_create"  # a credits API key issued (admin.api_keys)
+    API_KEY_REVOKE = "api_key_revoke"
 
 
 @dataclass(frozen=True)

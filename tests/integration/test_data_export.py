@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 from credit_app import credits, mail
 from credit_app.accounts import export
 from credit_app.admin import adjustments, audit
-from credit_app.auth import email_tokens, sessions, throttle
+from credit_app.auth import api_keys, email_tokens, sessions, throttle
 from credit_app.billing import checkout
 from credit_app.billing.webhooks import Facts, apply_event
 from credit_app.credits import report_files, tool_runs
@@ -99,6 +99,9 @@ def _fill(engine, user_id: uuid.UUID) -> dict[str, str]:
             )
         )
         session.add(TopUpCharge(user_id=user_id, plan_id="pack_500", amount=800, currency="usd"))
+        api_keys.issue(
+            session, owner=user_id, name="Backend", scope="spend", expires_at=None, now=utcnow()
+        )
         # Support's goodwill: an audit row about this person.
         adjustments.adjust_credits(
             session,
@@ -135,7 +138,7 @@ def test_the_export_holds_every_table_of_the_person_and_nothing_of_anyone_else(a
     for value in (str(them), theirs["email"], theirs["customer"]):
         assert value not in text
     # No secrets and no bulk: token hashes, the password hash, the PDF.
-    for column in ("token_hash", "live_token", "password_hash", "pdf", "body"):
+    for column in ("token_hash", "live_token", "password_hash", "pdf", "body", "key_hash"):
         assert f'"{column}"' not in text
     assert mine["token"] not in data.decode() and mine["link"] not in data.decode()
     assert "secret bytes" not in data.decode()

@@ -7,34 +7,14 @@ from typing import Any
 
 import reflex as rx
 
-from credit_app.components.usage_chart import AXIS_TEXT, CARD_BACKGROUND, TEXT, series_color
+from credit_app.components.usage_chart import CARD_BACKGROUND, TEXT, day_axes, series_color
 
 CHART_HEIGHT = 260
 SIGNUPS_HEIGHT = 140
 
 
 def _axes() -> list[rx.Component]:
-    return [
-        rx.recharts.x_axis(
-            data_key="day",
-            font_size=12,
-            stroke=AXIS_TEXT.css,
-            tick={"fill": AXIS_TEXT.css},
-            interval="preserveStartEnd",
-            min_tick_gap=16,
-        ),
-        rx.recharts.y_axis(
-            allow_decimals=False,
-            font_size=12,
-            width=48,
-            stroke=AXIS_TEXT.css,
-            tick={"fill": AXIS_TEXT.css},
-        ),
-        rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
-        rx.recharts.graphing_tooltip(
-            item_style={"color": TEXT.css}, label_style={"color": TEXT.css}
-        ),
-    ]
+    return day_axes(min_tick_gap=16, y_width=48)
 
 
 def legend(series: Sequence[tuple[str, str]], legend_id: str) -> rx.Component:

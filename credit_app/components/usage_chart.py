@@ -103,26 +103,7 @@ def _bars(data: rx.Var, series: Sequence[Series], summary: rx.Var[str]) -> rx.Co
                 )
                 for i, s in enumerate(series)
             ],
-            rx.recharts.x_axis(
-                data_key="day",
-                font_size=12,
-                stroke=AXIS_TEXT.css,
-                tick={"fill": AXIS_TEXT.css},
-                interval="preserveStartEnd",
-                min_tick_gap=12,
-            ),
-            rx.recharts.y_axis(
-                allow_decimals=False,
-                font_size=12,
-                width=40,
-                stroke=AXIS_TEXT.css,
-                tick={"fill": AXIS_TEXT.css},
-            ),
-            rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
-            rx.recharts.graphing_tooltip(
-                item_style={"color": TEXT.css},
-                label_style={"color": TEXT.css},
-            ),
+            *day_axes(min_tick_gap=12, y_width=40),
             data=data,
             width="100%",
             height=CHART_HEIGHT,
@@ -248,3 +229,29 @@ def usage_chart(
         size="3",
         aria_busy=rx.cond(loaded, "false", "true"),
     )
+
+
+def day_axes(*, min_tick_gap: int, y_width: int) -> list[rx.Component]:
+    """A per-day chart's axes, grid and tooltip, in the colours measured for contrast
+    above (the usage chart and the admin overview's)."""
+    return [
+        rx.recharts.x_axis(
+            data_key="day",
+            font_size=12,
+            stroke=AXIS_TEXT.css,
+            tick={"fill": AXIS_TEXT.css},
+            interval="preserveStartEnd",
+            min_tick_gap=min_tick_gap,
+        ),
+        rx.recharts.y_axis(
+            allow_decimals=False,
+            font_size=12,
+            width=y_width,
+            stroke=AXIS_TEXT.css,
+            tick={"fill": AXIS_TEXT.css},
+        ),
+        rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
+        rx.recharts.graphing_tooltip(
+            item_style={"color": TEXT.css}, label_style={"color": TEXT.css}
+        ),
+    ]

@@ -109,11 +109,41 @@ def grant(
     `recover_shortfalls` is False. Repeating the same key returns the first result."""
     check_amount(amount)
     now = now or utcnow()
+    result = _add(
+        session,
+        user_id,
+        amount,
+        EntryKind.GRANT,
+        idempotency_key,
+        source,
+        description,
+        terms,
+        returns_key,
+        now,
+    )
+    if not result.replayed and recover_shortfalls and source in PAID_SOURCES:
+        _recover_shortfalls(session, result, idempotency_key, now)
+    return result
+
+
+def _add(
+    session: Session,
+    user_id: uuid.UUID,
+    amount: int,
+    kind: EntryKind,
+    idempotency_key: str,
+    source: GrantSource | str,
+    description: str | None,
+    terms: LotTerms,
+    returns_key: str | None,
+    now: datetime,
+) -> LedgerResult:
+    """Credits added by a grant or an operator's adjustment: the entry, and its lot."""
     result = _apply(
         session,
         user_id=user_id,
         delta=amount,
-        kind=EntryKind.GRANT,
+        kind=kind,
         idempotency_key=idempotency_key,
         source=str(source),
         description=description,
@@ -121,8 +151,6 @@ def grant(
     )
     if not result.replayed:
         _open_lot(session, result, str(source), terms, returns_key, now)
-        if recover_shortfalls and source in PAID_SOURCES:
-            _recover_shortfalls(session, result, idempotency_key, now)
     return result
 
 
@@ -254,19 +282,18 @@ def adjust(
         raise InvalidAmount(delta)
     now = now or utcnow()
     if delta > 0:
-        result = _apply(
+        return _add(
             session,
-            user_id=user_id,
-            delta=delta,
-            kind=EntryKind.ADJUST,
-            idempotency_key=idempotency_key,
-            source=str(source),
-            description=description,
-            now=now,
+            user_id,
+            delta,
+            EntryKind.ADJUST,
+            idempotency_key,
+            source,
+            description,
+            terms,
+            None,
+            now,
         )
-        if not result.replayed:
-            _open_lot(session, result, str(source), terms, None, now)
-        return result
     locked = lock_user(session, user_id)
     if (existing := _entry_by_key(session, idempotency_key)) is not None:
         return _replay(existing, user_id=user_id, kind=EntryKind.ADJUST, delta=delta)

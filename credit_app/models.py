@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
     text,
 )
@@ -794,6 +795,8 @@ class LedgerDailyThrough(SQLModel, table=True):
 class ActorKind(StrEnum):
     ADMIN = "admin"  # a signed-in admin, in the admin console
     CLI = "cli"  # an operator at `credit-app` (with the OS user)
+    # A customer acting on their own account's integrations (API keys, webhook endpoints).
+    USER = "user"
 
 
 class AuditEntry(SQLModel, table=True):
@@ -846,3 +849,109 @@ class ApiKey(SQLModel, table=True):
     # Updated at most once a minute (a request does not write a row each time).
     last_used_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class ApiRequest(SQLModel, table=True):
+    """The first answer to a credits API request sent with an `Idempotency-Key`
+    (credits_api.requests): a repeat of the key with the same body gets this answer again
+    (a 402 included), another body under the key is refused. Written in the transaction of
+    the change it answers, so a change and its stored answer exist together or not at all.
+    Answers that changed nothing and may change on retry (400, 429, 5xx) are never kept."""
+
+    __tablename__ = "api_requests"
+    __table_args__ = (UniqueConstraint("scope", "idempotency_key", name="uq_api_requests_key"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    # Whose key space: "user:<uuid>" for a user key, "service" for the operator's keys.
+    scope: str = Field(max_length=48)
+    idempotency_key: str = Field(max_length=255)
+    # SHA-256 of the method, path, acting user and canonical JSON body.
+    request_hash: str = Field(max_length=64)
+    # The account the request acted on (export and deletion find its rows by it).
+    user_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, index=True)
+    status_code: int
+    response: str = Field(sa_type=Text)  # the JSON body sent
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(index=True))
+
+
+class WebhookEvent(StrEnum):
+    """What a customer's endpoint can subscribe to (outbound.events)."""
+
+    LOW_BALANCE = "credits.low_balance"
+    GRANTED = "credits.granted"
+    SPENT = "credits.spent"
+    EXPIRED = "credits.expired"
+    SUBSCRIPTION_UPDATED = "subscription.updated"
+    AUTO_TOPUP_FAILED = "auto_topup.failed"
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A URL of the customer's that is sent the events it picked, signed with its secret
+    (outbound). `user_id` None: an operator's endpoint, sent every user's events."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    user_id: uuid.UUID | None = Field(
+        default=None, sa_type=Uuid, foreign_key="users.id", index=True
+    )
+    url: str = Field(max_length=2048)
+    # Comma-separated WebhookEvent values.
+    events: str = Field(max_length=255)
+    # credits.low_balance is sent when a change takes the balance from at least this
+    # below it.
+    low_balance_threshold: int = Field(default=20)
+    # Signs each delivery (HMAC-SHA256). Kept in the clear because signing needs it; shown
+    # to its owner once, when the endpoint is added.
+    secret: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    # Removed endpoints keep their rows (the delivery log points at them) and get nothing.
+    removed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its next attempt
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # gave up after the retry window (3 days); a resend starts again
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one event for one endpoint, written in the transaction of the change it
+    reports, then sent by the delivery worker until the endpoint answers 2xx or the retry
+    window ends. `event_id` is the event's (the same for every endpoint it goes to):
+    receivers drop repeats by it, since delivery is at least once."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_event"),
+        # The worker's query: due pending deliveries, oldest first.
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    endpoint_id: int = Field(sa_type=BigIntId, foreign_key="webhook_endpoints.id", index=True)
+    event_id: str = Field(max_length=40)  # "evt_" + 32 hex characters
+    type: str = Field(max_length=32)  # a WebhookEvent
+    # Whose change it reports (export and deletion find the rows by it).
+    user_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, index=True)
+    payload: str = Field(sa_type=Text)  # the JSON body, sent and signed byte for byte
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=12)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(sa_column=_timestamp())
+    # A worker's claim while it sends (another worker skips the row until then).
+    lease_until: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try at sending a delivery: the delivery log a customer reads."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    delivery_id: int = Field(sa_type=BigIntId, foreign_key="webhook_deliveries.id", index=True)
+    attempted_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    status_code: int | None = None  # None: no answer (refused, timed out, address not allowed)
+    error: str | None = Field(default=None, max_length=255)
+    duration_ms: int = Field(default=0)

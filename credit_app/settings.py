@@ -117,6 +117,17 @@ class Settings(BaseSettings):
     # Spending needs a verified address (sign-ups scripted to farm welcome credits get
     # none to spend). Unset: on for a public APP_URL, off on a loopback one.
     require_verified_email: bool | None = None
+    # The credits API (/api/v1). Requests per API key, as `limits` parses it ("120/minute",
+    # "10/second"); shared by every worker through REDIS_URL when set.
+    api_rate_limit: str = "120/minute"
+    # Browser origins allowed to call /api/v1 with CORS (comma-separated, exact
+    # scheme://host[:port]); empty: none (the API is for servers, which need no CORS).
+    # Never "*": a key in a browser page is a leaked key.
+    api_cors_origins: str = ""
+    # Outgoing webhooks may go to loopback and private addresses (10/8, 192.168/16, ...):
+    # off, so a customer cannot make the server call the operator's own network (SSRF).
+    # On for a development machine whose receiver runs locally.
+    webhooks_allow_private: bool = False
     # Test-only: moves the application clock (credit_app.clock) this many seconds ahead,
     # so a running app's expiry, monthly drip, "expiring soon" and monthly limits can be
     # shown without waiting. Refused with real payments or on a public APP_URL.

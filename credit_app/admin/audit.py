@@ -36,11 +36,15 @@ class Action(StrEnum):
     RECONCILE = "reconcile"  # invariants checked (its drift count is the overview's)
     API_KEY_CREATE = "api_key_create"  # a credits API key issued (admin.api_keys)
     API_KEY_REVOKE = "api_key_revoke"
+    WEBHOOK_ADD = "webhook_add"  # an outgoing webhook endpoint registered (credits_api)
+    WEBHOOK_REMOVE = "webhook_remove"
+    WEBHOOK_RESEND = "webhook_resend"  # a delivery queued again by hand
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acted: a signed-in admin, or an operator at the command line."""
+    """Who acted: a signed-in admin, an operator at the command line, or a customer on
+    their own integrations."""
 
     kind: ActorKind
     user_id: uuid.UUID | None = None
@@ -49,6 +53,11 @@ class Actor:
     @classmethod
     def admin(cls, user_id: uuid.UUID) -> "Actor":
         return cls(ActorKind.ADMIN, user_id=user_id)
+
+    @classmethod
+    def user(cls, user_id: uuid.UUID) -> "Actor":
+        """A customer on their own account page (their API keys and webhook endpoints)."""
+        return cls(ActorKind.USER, user_id=user_id)
 
     @classmethod
     def cli(cls) -> "Actor":
@@ -143,6 +152,8 @@ def entries(
     for entry, actor_email, target_email in session.execute(statement):
         if entry.actor_kind == ActorKind.CLI:
             actor = f"cli ({entry.actor_os_user or 'unknown'})"
+        elif entry.actor_kind == ActorKind.USER:
+            actor = f"customer {actor_email or entry.actor_user_id}"
         else:
             actor = f"admin {actor_email or entry.actor_user_id}"
         rows.append(

@@ -939,6 +939,8 @@ class WebhookDelivery(SQLModel, table=True):
     status: str = Field(default=DeliveryStatus.PENDING, max_length=12)
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(sa_column=_timestamp())
+    # Retries stop after this (3 days after queueing, or after the last resend).
+    retry_until: datetime = Field(sa_column=_timestamp())
     # A worker's claim while it sends (another worker skips the row until then).
     lease_until: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     delivered_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from credit_app import clock, mail
+from credit_app import clock, mail, outbound
 from credit_app.api import app_services
 from credit_app.auth import sessions, throttle
 from credit_app.billing import auto_topup, drip, sync
@@ -27,6 +27,8 @@ ENDED_SESSIONS_SECONDS = 1.0
 
 # Mail leaves the outbox within this long of being queued.
 MAIL_DELIVERY_SECONDS = 1.0
+# So does a webhook event (or its retry, once due).
+WEBHOOK_DELIVERY_SECONDS = 1.0
 # How soon an auto top-up starts after a spend crosses the threshold (one indexed query
 # per turn when nobody is due).
 AUTO_TOPUP_SECONDS = 1.0
@@ -125,6 +127,19 @@ async def deliver_mail() -> None:
         except Exception:
             logger.exception("delivering mail failed; retrying")
         await asyncio.sleep(MAIL_DELIVERY_SECONDS)
+
+
+async def deliver_webhooks() -> None:
+    """Send the webhook deliveries that are due (new events, retries, resends) to their
+    endpoints (outbound.delivery). Several workers may run it at once: each delivery is
+    claimed by one."""
+    while True:
+        try:
+            if tried := await outbound.deliver_due():
+                logger.info("webhooks: %d delivery attempt(s)", tried)
+        except Exception:
+            logger.exception("delivering webhooks failed; retrying")
+        await asyncio.sleep(WEBHOOK_DELIVERY_SECONDS)
 
 
 # The first Stripe sync waits this long after start (the embedded sandbox answers through

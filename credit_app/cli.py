@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from credit_app import clock, credits, migrations, routes
+from credit_app import clock, credits, migrations, outbound, routes
 from credit_app.admin import accounts as accounts_admin
 from credit_app.admin import adjustments, audit, checks, customer_text, customers
 from credit_app.admin import api_keys as admin_api_keys
@@ -29,6 +29,7 @@ from credit_app.billing.payments import UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.billing.webhook_handlers import registry
 from credit_app.credits import daily, keys, upkeep
+from credit_app.credits_api import webhooks as endpoint_admin
 from credit_app.db import read_scope, session_scope
 from credit_app.models import EventOutcome, ShortfallStatus, SubscriptionPlan, utcnow
 from credit_app.settings import Settings, get_settings
@@ -205,6 +206,117 @@ def cmd_api_key(args: argparse.Namespace) -> int:
                     f"#{key.id} {key.prefix}… {key.scope} {state} {key.name!r} last used {used}"
                 )
             )
+    return 0
+
+
+def cmd_webhook_add(args: argparse.Namespace) -> int:
+    """Register an endpoint for a customer (or, with --all-users, for every customer's
+    events); its signing secret is printed once."""
+    now = clock.now()
+    try:
+        # The host is resolved (and checked) before the transaction opens.
+        checked = outbound.check_url(args.url)
+        with session_scope() as session:
+            owner = _user_id(session, args.email) if args.email else None
+            added = endpoint_admin.add(
+                session,
+                actor=audit.Actor.cli(),
+                owner=owner,
+                url=checked,
+                events=args.events.split(","),
+                low_balance_threshold=args.low_balance,
+                now=now,
+            )
+    except outbound.EndpointRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    whose = f"for {args.email}" if args.email else "for every customer"
+    print(f"endpoint #{added.info.id} {whose}: {added.info.url}")
+    print(f"events: {', '.join(added.info.events)}")
+    print(f"signing secret: {added.secret}")
+    print("it is shown this once")
+    return 0
+
+
+def cmd_webhook_list(args: argparse.Namespace) -> int:
+    """Live endpoints of a customer (--email), or the operator's (--all-users ones)."""
+    with read_scope() as session:
+        owner = _user_id(session, args.email) if args.email else None
+        listed = outbound.live_endpoints(session, owner=owner)
+    if not listed:
+        print("no endpoints")
+    for endpoint in listed:
+        print(
+            customer_text.printable(
+                f"#{endpoint.id} {endpoint.url} [{','.join(endpoint.events)}] low balance "
+                f"below {endpoint.low_balance_threshold}, added {endpoint.created_at:%Y-%m-%d}"
+            )
+        )
+    return 0
+
+
+def cmd_webhook_remove(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        try:
+            endpoint_admin.remove(
+                session,
+                actor=audit.Actor.cli(),
+                endpoint_id=args.endpoint_id,
+                owner=None,
+                any_owner=True,
+                now=clock.now(),
+            )
+        except outbound.EndpointRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(f"endpoint #{args.endpoint_id} removed; its pending deliveries were given up")
+    return 0
+
+
+def cmd_webhook_log(args: argparse.Namespace) -> int:
+    """Deliveries, newest first: a customer's endpoints' (--email) or the operator's."""
+    with read_scope() as session:
+        owner = _user_id(session, args.email) if args.email else None
+        page = outbound.deliveries_of(
+            session, owner=owner, endpoint_id=args.endpoint, limit=args.limit
+        )
+    if not page.deliveries:
+        print("no deliveries")
+    for delivery in page.deliveries:
+        last = delivery.last_attempts[0] if delivery.last_attempts else None
+        said = f" last: {last.status_code or '-'} {last.error or ''}".rstrip() if last else ""
+        print(
+            customer_text.printable(
+                f"#{delivery.id} {delivery.created_at:%Y-%m-%d %H:%M:%S} {delivery.event_id} "
+                f"{delivery.type} -> endpoint #{delivery.endpoint_id}: {delivery.status} after "
+                f"{delivery.attempts} attempt(s){said}"
+            )
+        )
+    return 0
+
+
+def cmd_webhook_resend(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        try:
+            info = endpoint_admin.resend_delivery(
+                session,
+                actor=audit.Actor.cli(),
+                delivery_id=args.delivery_id,
+                owner=None,
+                any_owner=True,
+                now=clock.now(),
+            )
+        except outbound.EndpointRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(f"delivery #{info.id} ({info.event_id}) queued again; `webhook deliver` sends it now")
+    return 0
+
+
+def cmd_webhook_deliver(_args: argparse.Namespace) -> int:
+    """Send what is due now, once (what the app's background task does every second)."""
+    tried = asyncio.run(outbound.deliver_due())
+    print(f"{tried} delivery attempt(s)")
     return 0
 
 
@@ -526,6 +638,58 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _webhook_parsers(sub) -> None:
+    hook = sub.add_parser(
+        "webhook",
+        help="outgoing webhook endpoints: add, list, remove, log, resend, deliver",
+    )
+    actions = hook.add_subparsers(dest="webhook_action", required=True)
+
+    p = actions.add_parser("add", help="register an endpoint (prints its signing secret once)")
+    p.add_argument("url", metavar="URL")
+    p.add_argument(
+        "--events",
+        required=True,
+        help="comma-separated, from: " + ", ".join(outbound.EVENT_TYPES),
+    )
+    whose = p.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--email", help="the customer whose events it gets")
+    whose.add_argument(
+        "--all-users", action="store_true", help="an endpoint of yours, sent every customer's"
+    )
+    p.add_argument(
+        "--low-balance",
+        type=int,
+        metavar="N",
+        help="credits.low_balance when a balance falls below N (default: LOW_BALANCE_THRESHOLD)",
+    )
+    p.set_defaults(func=cmd_webhook_add)
+
+    p = actions.add_parser("list", help="live endpoints (of --email, else the --all-users ones)")
+    p.add_argument("--email")
+    p.set_defaults(func=cmd_webhook_list)
+
+    p = actions.add_parser("remove", help="remove an endpoint (its log is kept)")
+    p.add_argument("endpoint_id", type=_positive_int, metavar="ID")
+    p.set_defaults(func=cmd_webhook_remove)
+
+    p = actions.add_parser(
+        "log", help="deliveries, newest first (of --email's endpoints, else the --all-users ones)"
+    )
+    p.add_argument("--email")
+    p.add_argument("--endpoint", type=_positive_int, metavar="ID", help="only this endpoint's")
+    p.add_argument("--limit", type=_positive_int, default=20)
+    p.set_defaults(func=cmd_webhook_log)
+
+    p = actions.add_parser("resend", help="send a delivered or failed delivery again")
+    p.add_argument("delivery_id", type=_positive_int, metavar="DELIVERY_ID")
+    p.set_defaults(func=cmd_webhook_resend)
+
+    actions.add_parser("deliver", help="send the deliveries due now, once").set_defaults(
+        func=cmd_webhook_deliver
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="credit-app", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -610,6 +774,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expires", type=_moment, help="when the key stops working (ISO 8601)")
     p.add_argument("--id", dest="key_id", type=_positive_int, help="the key to revoke")
     p.set_defaults(func=cmd_api_key)
+
+    _webhook_parsers(sub)
 
     p = sub.add_parser(
         "rollup", help="bring the ledger's daily totals (the admin overview's) up to date"

@@ -3,9 +3,11 @@
 import reflex as rx
 from reflex.utils.prerequisites import get_web_dir
 from reflex_base import constants
+from starlette.applications import Starlette
 
 from credit_app import background, routes
 from credit_app.api import server
+from credit_app.api.cors import CorsOutsideTheApi
 from credit_app.pages.account import account_deleted_page, account_page, confirm_email_page
 from credit_app.pages.admin.audit import audit_page
 from credit_app.pages.admin.customer import customer_page
@@ -32,9 +34,11 @@ from credit_app.state.admin_audit import AdminAuditState
 from credit_app.state.admin_customer import AdminCustomerState
 from credit_app.state.admin_customers import AdminCustomersState
 from credit_app.state.admin_events import AdminEventsState
+from credit_app.state.admin_integrations import AdminIntegrationsState
 from credit_app.state.admin_overview import AdminOverviewState
 from credit_app.state.admin_shortfalls import AdminShortfallsState
 from credit_app.state.billing import BillingState, ConfirmState
+from credit_app.state.integrations import IntegrationsState
 from credit_app.state.landing import LandingState
 from credit_app.state.live import push_snapshot, sign_out_tabs
 from credit_app.state.password_reset import ForgotPasswordState, ResetPasswordState
@@ -52,6 +56,23 @@ async def _push_to_open_tabs(user_id: str) -> None:
     """Refresh every open tab of one user (after a webhook or another process's write)."""
     await push_snapshot(app, user_id)
 
+
+def _cors_outside_the_api(api: Starlette) -> None:
+    """Reflex's CORS (the app's own origins, with credentials) for everything but the
+    credits API, which answers CORS with its own explicit origins (API_CORS_ORIGINS, no
+    credentials): Reflex wraps the whole backend in its CORS middleware, so without this
+    its policy would answer the API's preflights first (credit_app.api.cors)."""
+    api.add_middleware(
+        CorsOutsideTheApi,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        allow_origins=rx.config.get_config().cors_allowed_origins,
+    )
+
+
+# Reflex calls App._add_cors on its own app and on the outermost one (reflex 0.10).
+rx.App._add_cors = staticmethod(_cors_outside_the_api)  # type: ignore[method-assign]
 
 app = rx.App(
     api_transformer=server(get_web_dir() / constants.Dirs.STATIC, push_account=_push_to_open_tabs),
@@ -72,6 +93,7 @@ app.register_lifespan_task(background.follow_ledger, push=_push_to_open_tabs)
 app.register_lifespan_task(background.expire_stale_holds)
 app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
 app.register_lifespan_task(background.deliver_mail)
+app.register_lifespan_task(background.deliver_webhooks)
 app.register_lifespan_task(background.sync_stripe_events)
 app.register_lifespan_task(background.auto_top_up)
 app.register_lifespan_task(pool.serving)
@@ -94,7 +116,12 @@ PAGES = [
     ),
     (tools_page, routes.TOOLS, "Tools", ToolsState.load),
     (usage_page, routes.USAGE, "Usage", UsageState.load),
-    (account_page, routes.ACCOUNT, "Account", AccountSettingsState.load_settings),
+    (
+        account_page,
+        routes.ACCOUNT,
+        "Account",
+        [AccountSettingsState.load_settings, IntegrationsState.load],
+    ),
     (
         confirm_email_page,
         routes.ACCOUNT_CONFIRM_EMAIL,
@@ -105,7 +132,12 @@ PAGES = [
     # The admin console: every on_load (and every handler) re-checks session and role.
     (overview_page, routes.ADMIN, "Admin", AdminOverviewState.load),
     (customers_page, routes.ADMIN_CUSTOMERS, "Customers · Admin", AdminCustomersState.load),
-    (customer_page, routes.ADMIN_CUSTOMER, "Customer · Admin", AdminCustomerState.load),
+    (
+        customer_page,
+        routes.ADMIN_CUSTOMER,
+        "Customer · Admin",
+        [AdminCustomerState.load, AdminIntegrationsState.load],
+    ),
     (events_page, routes.ADMIN_EVENTS, "Stripe events · Admin", AdminEventsState.load),
     (shortfalls_page, routes.ADMIN_SHORTFALLS, "Shortfalls · Admin", AdminShortfallsState.load),
     (audit_page, routes.ADMIN_AUDIT, "Audit log · Admin", AdminAuditState.load),

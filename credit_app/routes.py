@@ -38,6 +38,10 @@ ADMIN_AUDIT = "/admin/audit"
 # HTTP endpoints beside the pages (credit_app.api).
 HEALTH = "/api/health"
 STRIPE_WEBHOOK = "/api/webhooks/stripe"
+# The credits API (credit_app.api.v1), its OpenAPI document and its reference page.
+API_V1 = "/api/v1"
+API_OPENAPI = "/api/v1/openapi.json"
+API_REFERENCE = "/api/v1/docs"
 
 
 def with_next(page: str, next_path: str) -> str:

@@ -8,6 +8,7 @@ setting stops at start-up instead of taking money the wrong way.
 
 import ipaddress
 import os
+import re
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from limits import parse_many
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +41,45 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# A host as browsers send it: DNS letters (punycode for others), IPv4, or IPv6 (with ":").
+_ORIGIN_HOST = re.compile(r"[a-z0-9.:-]+")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def exact_origin(text: str) -> str:
+    """`text` if it is one browser origin exactly as a browser sends it in `Origin`:
+    http(s)://host[:port], lower case, no default port, path, query, user or "*"; else
+    ValueError (an origin spelled otherwise would silently never match)."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not an origin: {text!r}") from None
+    host = parts.hostname or ""
+    shown_host = f"[{host}]" if ":" in host else host
+    default_port = {"http": 80, "https": 443}.get(parts.scheme)
+    shown_port = f":{port}" if port is not None else ""
+    if (
+        default_port is None
+        or not _ORIGIN_HOST.fullmatch(host)
+        or (":" in host and not _is_ip(host))
+        or port in (0, default_port)
+        or text != f"{parts.scheme}://{shown_host}{shown_port}"
+    ):
+        raise ValueError(
+            f"not an exact origin (http(s)://host[:port], lower case, no default port, path "
+            f"or *): {text!r}"
+        )
+    return text
 
 
 class Settings(BaseSettings):
@@ -117,6 +158,10 @@ class Settings(BaseSettings):
     # Spending needs a verified address (sign-ups scripted to farm welcome credits get
     # none to spend). Unset: on for a public APP_URL, off on a loopback one.
     require_verified_email: bool | None = None
+    # Reverse proxies in front of the app whose X-Forwarded-For entries name the client
+    # address (0: the header is ignored, since a client can write it). Reflex reads the
+    # same variable (rxconfig.py) for the pages' per-address limits; the credits API here.
+    trusted_proxy_hops: int = Field(default=0, ge=0)
     # The credits API (/api/v1). Requests per API key, as `limits` parses it ("120/minute",
     # "10/second"); shared by every worker through REDIS_URL when set.
     api_rate_limit: str = "120/minute"
@@ -132,6 +177,27 @@ class Settings(BaseSettings):
     # so a running app's expiry, monthly drip, "expiring soon" and monthly limits can be
     # shown without waiting. Refused with real payments or on a public APP_URL.
     clock_offset_seconds: int = 0
+
+    @field_validator("api_rate_limit")
+    @classmethod
+    def _one_rate(cls, value: str) -> str:
+        """One rate the `limits` library reads, of at least one request: a typo must stop
+        the start, not leave the API unlimited or closed."""
+        try:
+            items = parse_many(value)
+        except ValueError:
+            raise ValueError(f"API_RATE_LIMIT is not a rate like 120/minute: {value!r}") from None
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError(f"API_RATE_LIMIT must be one rate of 1 or more: {value!r}")
+        return value
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: str) -> str:
+        for origin in value.split(","):
+            if origin.strip():
+                exact_origin(origin.strip())
+        return value
 
     @model_validator(mode="after")
     def _clock_offset_only_in_tests(self) -> "Settings":
@@ -165,6 +231,11 @@ class Settings(BaseSettings):
         port = f":{parts.port}" if parts.port else ""
         hosts = ("localhost", "127.0.0.1", "[::1]")
         return [f"{parts.scheme}://{host}{port}" for host in hosts]
+
+    @property
+    def api_cors_origin_list(self) -> list[str]:
+        """API_CORS_ORIGINS as a list (each checked by `exact_origin` at start)."""
+        return [origin.strip() for origin in self.api_cors_origins.split(",") if origin.strip()]
 
     @property
     def https(self) -> bool:

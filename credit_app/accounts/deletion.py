@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlmodel import Session, col
 
 from credit_app import credits, mail
@@ -35,7 +35,8 @@ from credit_app.billing.stripe_gateway import StripeGateway
 from credit_app.credits import keys, report_files
 from credit_app.db import in_read, in_transaction
 from credit_app.mail import messages
-from credit_app.models import User, utcnow
+from credit_app.models import ApiRequest, User, utcnow
+from credit_app.outbound.erasure import erase_webhooks_of
 from credit_app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ TABLES: dict[str, str] = {
     "api_keys": "kept revoked (a key of a deleted account never works again)",
     "ledger_daily": "not personal (the whole ledger's daily totals)",
     "ledger_daily_through": "not personal (how far the daily totals go)",
+    "api_requests": "deleted (the stored answers to the person's credits API requests)",
+    "webhook_endpoints": "kept removed, with the address and the signing secret erased",
+    "webhook_deliveries": "deleted, sent or not (their bodies tell the person's activity)",
+    "webhook_attempts": "deleted with their deliveries",
 }
 
 
@@ -144,6 +149,10 @@ def erase_account(session: Session, user_id: uuid.UUID, now: datetime) -> int:
     drip.cancel_for_deleted_account(session, user_id=user_id)
     auto_topup.forget(session, user_id=user_id)
     api_keys.revoke_all_of(session, user_id=user_id, now=now)
+    # Webhook events are queued when this transaction commits, after the endpoints are
+    # gone: nothing about the deletion is sent to the person's endpoints.
+    erase_webhooks_of(session, user_id=user_id, now=now)
+    session.execute(delete(ApiRequest).where(col(ApiRequest.user_id) == user_id))
     # While the customer id is still known: events may name only the customer.
     webhook_records.erase_personal_data_from_events(
         session, user_id=user_id, stripe_customer_id=customer

@@ -14,15 +14,24 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Table, or_, select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from credit_app.db import in_read
-from credit_app.models import AuditEntry, LoginThrottle, StripeEvent, User, utcnow
+from credit_app.models import (
+    AuditEntry,
+    LoginThrottle,
+    StripeEvent,
+    User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
 
 FORMAT = "credit-app-export/1"
 
 # Tables that find their person by something other than a `user_id` column.
-SPECIAL = ("users", "login_throttles", "stripe_events", "audit_log")
+SPECIAL = ("users", "login_throttles", "stripe_events", "audit_log", "webhook_attempts")
 # Tables that hold nothing about any one person.
 NOT_PERSONAL = {
     "subscription_plans": "the plan catalog",
@@ -43,9 +52,15 @@ OMITTED: dict[str, frozenset[str]] = {
     "audit_log": frozenset({"actor_user_id", "actor_os_user"}),
     # The key itself is never stored; its hash would only help someone guess it.
     "api_keys": frozenset({"key_hash"}),
+    # Signs deliveries: with it, anyone could forge events to the person's endpoint.
+    "webhook_endpoints": frozenset({"secret"}),
 }
 # Columns holding JSON text, exported as the JSON they hold.
-JSON_COLUMNS = {("stripe_events", "payload")}
+JSON_COLUMNS = {
+    ("stripe_events", "payload"),
+    ("webhook_deliveries", "payload"),
+    ("api_requests", "response"),
+}
 
 
 def tables() -> dict[str, Table]:
@@ -93,6 +108,14 @@ def _condition(
         return events.user_id == user_id
     if name == "audit_log":
         return AuditEntry.__table__.c.target_user_id == user_id  # type: ignore[attr-defined]
+    if name == "webhook_attempts":
+        # Attempts at the person's own endpoints only: an operator's endpoint (sent every
+        # customer's events) answers with the operator's system, not the person's data.
+        own = select(col(WebhookEndpoint.id)).where(col(WebhookEndpoint.user_id) == user_id)
+        deliveries = select(col(WebhookDelivery.id)).where(
+            col(WebhookDelivery.user_id) == user_id, col(WebhookDelivery.endpoint_id).in_(own)
+        )
+        return col(WebhookAttempt.delivery_id).in_(deliveries)
     return table.c.user_id == user_id
 
 

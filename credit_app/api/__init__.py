@@ -16,7 +16,9 @@ from credit_app.api import app_services, csp
 from credit_app.api.app_services import AccountPusher, AppServices
 from credit_app.api.guard import AppGuard, LinkTokenFilter, security_headers
 from credit_app.api.health import health
+from credit_app.api.reference import reference_routes
 from credit_app.api.stripe_webhook import stripe_webhook
+from credit_app.api.v1 import create_v1
 from credit_app.billing import runtime
 from credit_app.billing.payments import PaymentSettings, UnsafeSettings, payment_settings
 from credit_app.billing.stripe_gateway import StripeGateway
@@ -28,10 +30,10 @@ logger = logging.getLogger(__name__)
 def build_api(
     settings: Settings | None = None, *, push_account: AccountPusher | None = None
 ) -> Starlette:
-    """Health, the Stripe webhook and, in sandbox mode, the embedded Stripe sandbox, with
-    the app's services (the gateway from the checked payment settings) in
-    `app.state.services`. Unsafe payment or mail settings raise UnsafeSettings, which
-    stops the start."""
+    """Health, the Stripe webhook, the credits API (/api/v1; its FastAPI app in
+    `app.state.api_v1`) and, in sandbox mode, the embedded Stripe sandbox, with the app's
+    services (the gateway from the checked payment settings) in `app.state.services`.
+    Unsafe payment or mail settings raise UnsafeSettings, which stops the start."""
     settings = settings or get_settings()
     payments = payment_settings(settings)
     try:
@@ -58,8 +60,15 @@ def build_api(
         config = runtime.stripe_config(payments)
         if payments.test_mode:
             logger.warning("TEST MODE: Stripe test keys; payments are simulated by Stripe.")
+    services = AppServices(payments, StripeGateway(config), push_account)
+    api_v1 = create_v1(services, settings)
+    # Before the API, whose mount catches everything under /api/v1, and before the Reflex
+    # app, which server() mounts at "" (a catch-all) afterwards.
+    endpoints.extend(reference_routes())
+    endpoints.append(Mount(routes.API_V1, app=api_v1))
     api = Starlette(routes=endpoints)
-    api.state.services = AppServices(payments, StripeGateway(config), push_account)
+    api.state.services = services
+    api.state.api_v1 = api_v1
     return api
 
 

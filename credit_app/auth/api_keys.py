@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlmodel import Session, col
 
 from credit_app.models import ApiKey, ApiKeyScope, User
@@ -31,6 +31,9 @@ from credit_app.models import ApiKey, ApiKeyScope, User
 KEY_PREFIX = "cak_"
 SHOWN = 12  # characters of the key kept to tell keys apart ("cak_Xy3k9Qa1")
 NAME_MAX = 64
+# Live keys one account may have: each key has its own rate limit, so unlimited keys
+# would be an unlimited budget (service keys are the operator's and are not counted).
+MAX_LIVE_KEYS = 20
 # A request writes last_used_at at most this often (not a row write per request).
 LAST_USED_EVERY = timedelta(minutes=1)
 
@@ -109,11 +112,27 @@ def issue(
     if expires_at is not None and expires_at <= now:
         raise KeyRefused("The expiry must be in the future.")
     if owner is not None:
+        # The owner's row locked: two issues at once cannot both pass the count below.
         live = session.scalar(
-            select(col(User.id)).where(col(User.id) == owner, col(User.deleted_at).is_(None))
+            select(col(User.id))
+            .where(col(User.id) == owner, col(User.deleted_at).is_(None))
+            .with_for_update()
         )
         if live is None:
             raise KeyRefused("No such account (or it was deleted).")
+        working = session.execute(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(
+                col(ApiKey.user_id) == owner,
+                col(ApiKey.revoked_at).is_(None),
+                col(ApiKey.expires_at).is_(None) | (col(ApiKey.expires_at) > now),
+            )
+        ).scalar_one()
+        if working >= MAX_LIVE_KEYS:
+            raise KeyRefused(
+                f"An account can have {MAX_LIVE_KEYS} working keys; revoke one you no longer use."
+            )
     raw = KEY_PREFIX + secrets.token_urlsafe(30)
     row = ApiKey(
         user_id=owner,

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 from sqlmodel import Session, col
 
-from credit_app import clock, mail, routes, zones
+from credit_app import clock, mail, outbound, routes, zones
 from credit_app.billing import catalog, purchases
 from credit_app.billing.stripe_gateway import OffSessionCharge, SavedCard, StripeGateway
 from credit_app.billing.webhook_registry import Handled
@@ -446,7 +446,7 @@ def _record_answer(
             card.last4[:4],
         )
     if outcome.failure is not None:
-        record_failure(session, charge, outcome.failure, clock.now())
+        record_failure(session, charge, outcome.failure, clock.now(), code=outcome.code)
 
 
 async def run_due(
@@ -482,9 +482,12 @@ def _lock_user(session: Session, user_id: uuid.UUID) -> None:
     session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
 
 
-def record_failure(session: Session, charge: TopUpCharge, reason: str, now: datetime) -> bool:
+def record_failure(
+    session: Session, charge: TopUpCharge, reason: str, now: datetime, *, code: str | None
+) -> bool:
     """A charge failed (the caller holds the user's lock): record it once, count it, switch
-    off after FAILURES_BEFORE_OFF in a row, tell the person (dashboard and e-mail)."""
+    off after FAILURES_BEFORE_OFF in a row, tell the person (dashboard, e-mail, and the
+    auto_topup.failed webhook; `code` is Stripe's decline code)."""
     if charge.status != TopUpStatus.STARTED:
         return False
     charge.status, charge.error, charge.settled_at = TopUpStatus.FAILED, reason[:255], now
@@ -508,6 +511,17 @@ def record_failure(session: Session, charge: TopUpCharge, reason: str, now: date
             messages.topup_failed(user.name, reason=reason, switched_off=switched_off, link=link),
             to=user.email,
             user_id=user.id,
+        )
+        outbound.auto_topup_failed(
+            session,
+            user_id=user.id,
+            reason=reason,
+            code=code,
+            amount=charge.amount,
+            currency=charge.currency,
+            plan_id=charge.plan_id,
+            switched_off=switched_off,
+            now=now,
         )
     return True
 
@@ -581,7 +595,8 @@ def payment_failed(session: Session, intent: dict[str, Any]) -> Handled:
     session.refresh(charge, with_for_update=True)
     error = intent.get("last_payment_error") or {}
     reason = error.get("message") or "the payment failed"
-    if record_failure(session, charge, reason, clock.now()):
+    code = error.get("decline_code") or error.get("code")
+    if record_failure(session, charge, reason, clock.now(), code=code):
         return Handled.applied(f"auto top-up charge {charge.id} failed: {reason}", charge.user_id)
     return Handled.duplicate(
         f"auto top-up charge {charge.id}: already {charge.status}", charge.user_id

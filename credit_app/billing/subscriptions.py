@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from credit_app import zones
+from credit_app import outbound, zones
 from credit_app.billing.purchases import plan_for_line_price
 from credit_app.models import (
     PlanInterval,
@@ -158,6 +158,7 @@ def apply_subscription(session: Session, subscription: dict[str, Any], *, seen_a
     )
     status: str = subscription["status"]
     period_end = from_timestamp(item.get("current_period_end")) or utcnow()
+    before = _reported(row) if row is not None else None
     if row is not None:
         if row.stripe_subscription_id == subscription["id"]:
             if row.stripe_state_at and seen_at < row.stripe_state_at:
@@ -182,7 +183,14 @@ def apply_subscription(session: Session, subscription: dict[str, Any], *, seen_a
     row.updated_at = utcnow()
     session.add(row)
     session.flush()
+    if _reported(row) != before:
+        outbound.subscription_updated(session, row)
     return f"subscription {subscription['id']} is {status} on {plan.id}"
+
+
+def _reported(row: UserSubscription) -> tuple:
+    """What a subscription.updated webhook tells: sent when it changed."""
+    return (row.plan_id, row.status, row.current_period_end, row.cancel_at_period_end)
 
 
 def current_subscription(

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col, select
 
+from credit_app import outbound
 from credit_app.billing import auto_topup, purchases
 from credit_app.billing.subscriptions import (
     apply_subscription,
@@ -335,7 +336,7 @@ def customer_deleted(session: Session, event: dict[str, Any], facts: Facts) -> H
     user.stripe_customer_id = None
     user.stripe_customer_livemode = None
     session.add(user)
-    session.execute(
+    ended = session.execute(
         update(UserSubscription)
         .where(
             col(UserSubscription.user_id) == user.id,
@@ -351,6 +352,9 @@ def customer_deleted(session: Session, event: dict[str, Any], facts: Facts) -> H
             updated_at=utcnow(),
         )
     )
+    assert isinstance(ended, CursorResult)
+    if ended.rowcount and (subscription := session.get(UserSubscription, user.id)) is not None:
+        outbound.subscription_updated(session, subscription)
     return Handled.applied(f"customer {customer_id} deleted: forgotten", user.id)
 
 

@@ -159,10 +159,12 @@ def capture(
     now: datetime | None = None,
 ) -> CaptureResult:
     """Spend `amount` (0..held) of an active hold and release the rest. Capturing an
-    already captured hold changes nothing and answers as the first capture did (replayed).
+    already captured hold again for the same amount changes nothing and answers as the
+    first capture did (replayed); for another amount it is HoldNotActive, so a caller that
+    meant to capture `amount` never takes someone else's capture for its own.
     Raises HoldNotActive (released, expired or unknown) or InvalidCapture."""
     hold = _locked_hold(session, user_id, hold_id)
-    if hold.status == HoldStatus.CAPTURED:
+    if hold.status == HoldStatus.CAPTURED and hold.captured == amount:
         return _capture_result(session, hold, description, replayed=True, now=now or utcnow())
     if hold.status != HoldStatus.ACTIVE:
         raise HoldNotActive(hold_id, hold.status)

@@ -36,20 +36,40 @@ Namespaces:
                                             paid grant that is ledger entry <entry_id>
   shortfall:<id>:returned                   what was recovered of a shortfall, given back
                                             when the dispute behind it was won
+  api:<scope>:<sha256 of Idempotency-Key>   the spend or the hold of one credits API
+                                            request (/api/v1) sent with that header; scope
+                                            is user:<user_id> for a user's key, service for
+                                            the operator's keys (credits_api.requests). The
+                                            header is hashed: any 255 characters of the
+                                            client's fit, and none can spell another key
 An operator's adjustment in the admin console is keyed `admin:<uuid4>` like `credit-app
 grant`: the uuid is drawn when the confirmation opens, so confirming twice applies once.
 """
 
+import hashlib
 import re
 import uuid
 
 # The namespaces the app writes itself: an operator's own key may not start with one, or a
 # hand-made "stripe:invoice:in_..." could pre-empt (and so block) that invoice's grant.
-RESERVED_PREFIXES = ("signup:", "tool:", "hold:", "stripe:", "account:", "lot:", "shortfall:")
+RESERVED_PREFIXES = (
+    "signup:",
+    "tool:",
+    "hold:",
+    "stripe:",
+    "account:",
+    "lot:",
+    "shortfall:",
+    "api:",
+)
 # What the tools page hands each form as its action id (uuid4().hex): fixed length and
 # alphabet, so no action id can spell another key (e.g. end in ":refund").
 _ACTION_ID = re.compile(r"[0-9a-f]{32}")
 _TOOL_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
+# Whose keys a credits API request's key lives among (credits_api.requests.scope_of).
+_API_SCOPE = re.compile(
+    r"service|user:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
 
 
 def signup_grant(user_id: uuid.UUID) -> str:
@@ -109,6 +129,23 @@ def invoice_grant(invoice_id: str) -> str:
 def drip_grant(invoice_id: str, month: int) -> str:
     """Month `month` (0..11) of a yearly invoice's credits; month 0 is the invoice's key."""
     return invoice_grant(invoice_id) if month == 0 else f"{invoice_grant(invoice_id)}:drip:{month}"
+
+
+def api_request(scope: str, idempotency_key: str) -> str:
+    """The ledger's key for the change a credits API request makes: one per (scope,
+    Idempotency-Key), so 20 concurrent repeats of a request charge once."""
+    if not _API_SCOPE.fullmatch(scope) or not idempotency_key:
+        raise ValueError(f"not a credits API scope and key: {scope!r}, {idempotency_key!r}")
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+    return api_requests_of(scope) + digest
+
+
+def api_requests_of(scope: str) -> str:
+    """The prefix of every ledger key the credits API wrote for one scope: the holds an
+    API caller may capture or release are the ones its own scope made."""
+    if not _API_SCOPE.fullmatch(scope):
+        raise ValueError(f"not a credits API scope: {scope!r}")
+    return f"api:{scope}:"
 
 
 def lot_expiry(lot_id: int) -> str:

@@ -1,5 +1,6 @@
-"""/account: name, e-mail, password, time zone, sessions, "download my data" and deleting the
-account; /account/confirm-email (the link sent to a new address) and /account/deleted."""
+"""/account: name, e-mail, password, time zone, sessions, API keys and webhooks (the credits
+API), "download my data" and deleting the account; /account/confirm-email (the link sent to
+a new address) and /account/deleted."""
 
 from typing import Any
 
@@ -10,11 +11,14 @@ from credit_app import routes
 from credit_app.auth.profile import time_zone_choices
 from credit_app.auth.validation import EMAIL_MAX, NAME_MAX, PASSWORD_RULE
 from credit_app.components.a11y import visually_hidden
+from credit_app.components.api_keys import api_keys
 from credit_app.components.form_field import INVALID_BORDER, form_field, posting_form
 from credit_app.components.layout import auth_card, signed_in_layout
 from credit_app.components.local_time import local_time
+from credit_app.components.webhook_endpoints import webhook_endpoints
 from credit_app.state.account_settings import AccountSettingsState as S
 from credit_app.state.account_settings import ConfirmEmailState
+from credit_app.state.integrations import IntegrationsState
 from credit_app.state.live import LiveAccount
 
 # A native <select>, drawn like Radix's text fields (it is keyboard- and phone-friendly,
@@ -326,6 +330,14 @@ def _sessions() -> rx.Component:
     )
 
 
+def _api_keys() -> rx.Component:
+    return _section("API keys", "account-api-keys", api_keys(IntegrationsState))
+
+
+def _webhooks() -> rx.Component:
+    return _section("Webhooks", "account-webhooks", webhook_endpoints(IntegrationsState))
+
+
 def _data() -> rx.Component:
     return _section(
         "Your data",
@@ -454,6 +466,8 @@ def account_page() -> rx.Component:
                 _email(),
                 _password(),
                 _sessions(),
+                _api_keys(),
+                _webhooks(),
                 _data(),
                 _delete(),
                 spacing="5",

@@ -48,7 +48,8 @@ WORKER_POLL_SECONDS = 0.05
 # worker: the worker's own alarm normally ends the run well before.
 BACKSTOP_GRACE_SECONDS = 5.0
 # Below this much room over what a worker needs just to exist (interpreter and tools
-# imported: ~185 MB of address space, measured), a worker could not run anything at all.
+# imported, and the ORM the package's import brings: ~235 MB of address space,
+# measured), a worker could not run anything at all.
 MIN_MEMORY_HEADROOM_MB = 64
 _MESSAGE_BYTES = 120  # a progress message per slot, UTF-8, cut to fit
 _TOO_LONG = "The tool took too long and was stopped."

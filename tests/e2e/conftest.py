@@ -95,6 +95,8 @@ def app_env(port: int, database_url: str, **extra: str) -> dict:
         # Every browser of the suite signs up and logs in from 127.0.0.1.
         "SIGNUP_RATE_LIMIT": "1000/minute",
         "LOGIN_RATE_LIMIT": "1000/minute",
+        # The browser tests' webhook receivers listen on 127.0.0.1.
+        "WEBHOOKS_ALLOW_PRIVATE": "true",
     }
     for name in (
         "REDIS_URL",

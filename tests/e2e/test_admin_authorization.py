@@ -39,6 +39,7 @@ from credit_app.state.admin_audit import AdminAuditState
 from credit_app.state.admin_customer import AdminCustomerState
 from credit_app.state.admin_customers import AdminCustomersState
 from credit_app.state.admin_events import AdminEventsState
+from credit_app.state.admin_integrations import AdminIntegrationsState
 from credit_app.state.admin_overview import AdminOverviewState
 from credit_app.state.admin_shortfalls import AdminShortfallsState
 from credit_app.state.login import LoginState
@@ -140,6 +141,35 @@ def _handlers(target: Target) -> dict[tuple[type[AdminState], str], tuple[str, d
         (AdminCustomerState, "revoke_sessions"): (customer_page, {"form_data": admin_form}),
         (AdminCustomerState, "set_role"): (customer_page, {"form_data": admin_form}),
         (AdminCustomerState, "stripe_check"): (customer_page, {}),
+        (AdminIntegrationsState, "load"): (customer_page, {}),
+        (AdminIntegrationsState, "create_key"): (
+            customer_page,
+            {"form_data": {"name": "hostile", "scope": "spend", **admin_form}},
+        ),
+        (AdminIntegrationsState, "copied_key"): (customer_page, {}),
+        (AdminIntegrationsState, "close_new_key"): (customer_page, {"open_": False}),
+        (AdminIntegrationsState, "ask_revoke_key"): (customer_page, {"key_id": "1"}),
+        (AdminIntegrationsState, "set_revoke_open"): (customer_page, {"open_": False}),
+        (AdminIntegrationsState, "revoke_key"): (customer_page, {}),
+        (AdminIntegrationsState, "pick_low_balance"): (customer_page, {"picked": True}),
+        (AdminIntegrationsState, "add_endpoint"): (
+            customer_page,
+            {
+                "form_data": {
+                    "url": "https://127.0.0.1/hostile",
+                    "event:credits.spent": "on",
+                    **admin_form,
+                }
+            },
+        ),
+        (AdminIntegrationsState, "copied_secret"): (customer_page, {}),
+        (AdminIntegrationsState, "close_new_secret"): (customer_page, {"open_": False}),
+        (AdminIntegrationsState, "ask_remove_endpoint"): (customer_page, {"endpoint_id": "1"}),
+        (AdminIntegrationsState, "set_remove_open"): (customer_page, {"open_": False}),
+        (AdminIntegrationsState, "remove_endpoint"): (customer_page, {}),
+        (AdminIntegrationsState, "load_more_deliveries"): (customer_page, {}),
+        (AdminIntegrationsState, "resend_delivery"): (customer_page, {"delivery_id": "1"}),
+        (AdminIntegrationsState, "refresh_deliveries"): (customer_page, {}),
         (AdminEventsState, "load"): (f"{routes.ADMIN_EVENTS}?id={target.event_id}", {}),
         (AdminEventsState, "set_type"): (routes.ADMIN_EVENTS, {"value": "invoice.paid"}),
         (AdminEventsState, "set_outcome"): (routes.ADMIN_EVENTS, {"value": "failed"}),

@@ -97,6 +97,19 @@ def test_bad_requests_issue_nothing(engine, name, scope, message):
         assert session.scalars(select(ApiKey)).all() == []
 
 
+def test_an_account_has_at_most_twenty_working_keys(engine):
+    """Each key has its own rate limit: minting keys must not mint budget."""
+    user = make_user(engine)
+    keys = [_issue(engine, user) for _ in range(api_keys.MAX_LIVE_KEYS)]
+    with pytest.raises(api_keys.KeyRefused, match="revoke one"):
+        _issue(engine, user)
+    with session_scope(engine) as session:
+        api_keys.revoke(session, key_id=keys[0].info.id, owner=user, now=utcnow(), any_owner=False)
+    assert _issue(engine, user).key.startswith(api_keys.KEY_PREFIX)
+    with session_scope(engine) as session:  # service keys are the operator's: not counted
+        api_keys.issue(session, owner=None, name="S", scope="spend", expires_at=None, now=utcnow())
+
+
 def test_the_operator_commands_issue_list_and_revoke_with_audit_rows(app_db, capsys):
     engine = app_db
     make_user(engine, email="shop@example.com")

@@ -8,18 +8,20 @@ from datetime import timedelta
 
 from sqlmodel import SQLModel
 
-from credit_app import credits, mail
+from credit_app import credits, mail, outbound, settings
 from credit_app.accounts import export
 from credit_app.admin import adjustments, audit
 from credit_app.auth import api_keys, email_tokens, sessions, throttle
 from credit_app.billing import checkout
 from credit_app.billing.webhooks import Facts, apply_event
 from credit_app.credits import report_files, tool_runs
+from credit_app.credits_api import requests, webhooks
 from credit_app.db import session_scope
 from credit_app.mail import messages
 from credit_app.models import AutoTopUp, EmailTokenPurpose, TopUpCharge, User, utcnow
 from tests import stripe_payloads as sp
 from tests.factories import make_user
+from tests.integration.api_server import free_port
 
 
 def _fill(engine, user_id: uuid.UUID) -> dict[str, str]:
@@ -112,10 +114,37 @@ def _fill(engine, user_id: uuid.UUID) -> dict[str, str]:
             key=adjustments.new_key(),
             now=utcnow(),
         )
+    # Their webhook endpoint, an event queued for it by a spend, one attempt to send it
+    # (nothing listens on the port: refused), and an API spend's stored answer.
+    url = outbound.check_url(f"http://127.0.0.1:{free_port()}/hooks")
+    with session_scope(engine) as session:
+        webhooks.add(
+            session,
+            actor=audit.Actor.user(user_id),
+            owner=user_id,
+            url=url,
+            events=["credits.spent"],
+            low_balance_threshold=None,
+            now=utcnow(),
+        )
+    request = requests.IdempotentRequest.of(
+        owner=user_id, key="k1", method="POST", path="/spend", user_id=user_id, body={"a": 1}
+    )
+
+    def api_spend(session):
+        credits.spend(
+            session, user_id=user_id, amount=1, idempotency_key=request.ledger_key, feature="api"
+        )
+        return requests.Answer.of(200, {"spent": 1})
+
+    asyncio.run(requests.answer_once(request, api_spend, engine=engine))
+    assert asyncio.run(outbound.deliver_due(engine=engine)) == 1
     return {"email": email, "customer": customer, "token": token, "link": link_token}
 
 
-def test_the_export_holds_every_table_of_the_person_and_nothing_of_anyone_else(app_db):
+def test_the_export_holds_every_table_of_the_person_and_nothing_of_anyone_else(app_db, monkeypatch):
+    monkeypatch.setenv("WEBHOOKS_ALLOW_PRIVATE", "true")  # the endpoint is on 127.0.0.1
+    settings.get_settings.cache_clear()
     me, them = make_user(app_db), make_user(app_db)
     mine, theirs = _fill(app_db, me), _fill(app_db, them)
 
@@ -138,7 +167,8 @@ def test_the_export_holds_every_table_of_the_person_and_nothing_of_anyone_else(a
     for value in (str(them), theirs["email"], theirs["customer"]):
         assert value not in text
     # No secrets and no bulk: token hashes, the password hash, the PDF.
-    for column in ("token_hash", "live_token", "password_hash", "pdf", "body", "key_hash"):
+    omitted = ("token_hash", "live_token", "password_hash", "pdf", "body", "key_hash", "secret")
+    for column in omitted:
         assert f'"{column}"' not in text
     assert mine["token"] not in data.decode() and mine["link"] not in data.decode()
     assert "secret bytes" not in data.decode()

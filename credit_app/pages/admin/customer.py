@@ -1,5 +1,5 @@
-"""/admin/customer?id=<uuid>: one customer, their ledger, and what an operator does about
-them."""
+"""/admin/customer?id=<uuid>: one customer, their ledger, their API keys and webhooks, and
+what an operator does about them."""
 
 from typing import Any
 
@@ -15,10 +15,13 @@ from credit_app.components.admin_customer_dialogs import (
 )
 from credit_app.components.admin_layout import admin_layout
 from credit_app.components.admin_parts import card_grid, compact_table, done_callout
+from credit_app.components.api_keys import api_keys
 from credit_app.components.form_field import form_field, posting_form
 from credit_app.components.ledger_table import ledger_table
 from credit_app.components.local_time import local_time
+from credit_app.components.webhook_endpoints import webhook_endpoints
 from credit_app.state.admin_customer import AMOUNT_DIGITS_MAX, DEDUCT, AdminCustomerState
+from credit_app.state.admin_integrations import AdminIntegrationsState
 
 S = AdminCustomerState
 PROFILE: Any = S.profile
@@ -584,6 +587,22 @@ def _shortfalls() -> rx.Component:
     )
 
 
+def _api_keys() -> rx.Component:
+    return _card(
+        "API keys",
+        "customer-api-keys",
+        api_keys(AdminIntegrationsState, confirm=password_field("api-key-password")),
+    )
+
+
+def _webhooks() -> rx.Component:
+    return _card(
+        "Webhooks",
+        "customer-webhooks",
+        webhook_endpoints(AdminIntegrationsState, confirm=password_field("webhook-password")),
+    )
+
+
 def _found() -> rx.Component:
     return rx.vstack(
         rx.flex(
@@ -599,6 +618,7 @@ def _found() -> rx.Component:
         _adjust(),
         card_grid(_subscription(), _topup(), _limit(), _sessions(), _role(), _stripe_check()),
         _ledger(),
+        card_grid(_api_keys(), _webhooks()),
         card_grid(_events(), _shortfalls()),
         spacing="4",
         width="100%",

@@ -25,6 +25,7 @@ from credit_app.components.admin_parts import (
 )
 from credit_app.components.form_field import form_field, posting_form
 from credit_app.components.local_time import local_time
+from credit_app.components.shown_once import shown_once_dialog
 from credit_app.state.integrations import KEY_NAME_MAX, IntegrationsSections, IntegrationsState
 
 State = type[IntegrationsSections]
@@ -273,55 +274,20 @@ def _create_form(S: State, confirm: rx.Component | None) -> rx.Component:
 
 
 def _new_key_dialog(S: State) -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Your new API key", custom_attrs=SUBHEADING),
-            rx.dialog.description(
-                rx.text.strong(S.new_key_name),
-                ": copy it now and keep it secret. You won't see it again: we keep only "
-                "a fingerprint of it.",
-                size="2",
-            ),
-            rx.box(
-                rx.code(
-                    S.new_key,
-                    id="new-api-key",
-                    size="3",
-                    variant="ghost",
-                    style={"wordBreak": "break-all", "userSelect": "all"},
-                ),
-                padding="0.75em",
-                border_radius="var(--radius-3)",
-                background="var(--gray-a3)",
-                margin_y="1em",
-            ),
-            rx.flex(
-                rx.button(
-                    rx.icon("copy", size=16),
-                    "Copy key",
-                    on_click=[rx.set_clipboard(S.new_key), S.copied_key],
-                    size="3",
-                    id="new-api-key-copy",
-                ),
-                rx.cond(
-                    S.key_copied,
-                    rx.text("Copied.", role="status", size="2", color_scheme="grass"),
-                ),
-                rx.dialog.close(
-                    rx.button(
-                        "Done", variant="soft", color_scheme="gray", size="3", id="new-key-done"
-                    )
-                ),
-                spacing="3",
-                align="center",
-                justify="end",
-                wrap="wrap",
-            ),
-            max_width="34em",
-            id="new-api-key-dialog",
+    return shown_once_dialog(
+        title="Your new API key",
+        description=rx.dialog.description(
+            rx.text.strong(S.new_key_name),
+            ": copy it now and keep it secret. You won't see it again: we keep only "
+            "a fingerprint of it.",
+            size="2",
         ),
-        open=S.new_key != "",
-        on_open_change=S.close_new_key,
+        value=S.new_key,
+        copied=S.key_copied,
+        on_copy=S.copied_key,
+        on_close=S.close_new_key,
+        copy_label="Copy key",
+        ids="new-api-key",
     )
 
 
@@ -359,7 +325,7 @@ def api_keys(S: State, *, confirm: rx.Component | None = None) -> rx.Component:
         S.integrations_loaded,
         rx.vstack(
             rx.text(
-                "Your backend sends a key as ",
+                "A backend sends a key as ",
                 rx.code("Authorization: Bearer cak_…"),
                 " to read the balance and spend credits over the API, through the same "
                 "checks as the app.",

@@ -32,6 +32,7 @@ from credit_app.components.api_keys import (
 )
 from credit_app.components.form_field import form_field, posting_form
 from credit_app.components.local_time import local_time
+from credit_app.components.shown_once import shown_once_dialog
 from credit_app.credits_api.webhooks import EVENT_TYPES
 from credit_app.state.integrations import (
     EVENT_MEANINGS,
@@ -322,56 +323,21 @@ def _deliveries(S: State) -> rx.Component:
 
 
 def _secret_dialog(S: State) -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Your endpoint's signing secret", custom_attrs=SUBHEADING),
-            rx.dialog.description(
-                "Deliveries to ",
-                rx.text.strong(S.new_secret_url, style={"wordBreak": "break-all"}),
-                " are signed with it: check each signature with it before trusting a "
-                "delivery. Copy it now: you won't see it again.",
-                size="2",
-            ),
-            rx.box(
-                rx.code(
-                    S.new_secret,
-                    id="new-webhook-secret",
-                    size="3",
-                    variant="ghost",
-                    style={"wordBreak": "break-all", "userSelect": "all"},
-                ),
-                padding="0.75em",
-                border_radius="var(--radius-3)",
-                background="var(--gray-a3)",
-                margin_y="1em",
-            ),
-            rx.flex(
-                rx.button(
-                    rx.icon("copy", size=16),
-                    "Copy secret",
-                    on_click=[rx.set_clipboard(S.new_secret), S.copied_secret],
-                    size="3",
-                    id="new-webhook-secret-copy",
-                ),
-                rx.cond(
-                    S.secret_copied,
-                    rx.text("Copied.", role="status", size="2", color_scheme="grass"),
-                ),
-                rx.dialog.close(
-                    rx.button(
-                        "Done", variant="soft", color_scheme="gray", size="3", id="new-secret-done"
-                    )
-                ),
-                spacing="3",
-                align="center",
-                justify="end",
-                wrap="wrap",
-            ),
-            max_width="34em",
-            id="new-webhook-secret-dialog",
+    return shown_once_dialog(
+        title="Your endpoint's signing secret",
+        description=rx.dialog.description(
+            "Deliveries to ",
+            rx.text.strong(S.new_secret_url, style={"wordBreak": "break-all"}),
+            " are signed with it: check each signature with it before trusting a "
+            "delivery. Copy it now: you won't see it again.",
+            size="2",
         ),
-        open=S.new_secret != "",
-        on_open_change=S.close_new_secret,
+        value=S.new_secret,
+        copied=S.secret_copied,
+        on_copy=S.copied_secret,
+        on_close=S.close_new_secret,
+        copy_label="Copy secret",
+        ids="new-webhook-secret",
     )
 
 

@@ -74,6 +74,9 @@ def test_tabs_on_several_workers_all_see_spends_and_webhook_grants(browser: Brow
     first.goto("/tools")
     first.get_by_label("Text or link").fill("https://example.com/multi")
     first.locator("#run-qr").click()
+    # The run itself may wait for a tool worker of this app worker (ten spawn at start on
+    # two cores); the other tabs must follow within a second of the spend's commit.
+    expect(first.locator("#balance-badge")).to_contain_text("99 credit", timeout=20_000)
     for tab in others:
         expect(tab.locator("#dashboard-balance")).to_have_text("99", timeout=1000)
 

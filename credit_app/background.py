@@ -1,6 +1,11 @@
 """Tasks that run for the life of the app process (registered in credit_app.py): loops
 around service calls. What reaches open tabs goes through the callbacks they are given
-(state/live.py, through Reflex)."""
+(state/live.py, through Reflex).
+
+Two kinds: the loops that push to this process's own tabs run in every process (the
+ledger follower, ended sessions: a process can only reach the sockets connected to it),
+while the cluster's jobs (expiry, drip, roll-ups, mail, webhooks, auto top-up, the Stripe
+sync) run in one process of the whole deployment at a time (`cluster_jobs`)."""
 
 import asyncio
 import logging
@@ -8,12 +13,18 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from credit_app import clock, mail, outbound
+from sqlalchemy import Engine
+
+from credit_app import clock, cluster_lock, mail, outbound
 from credit_app.api import app_services
-from credit_app.auth import sessions, throttle
+from credit_app.auth import email_tokens, sessions, throttle
 from credit_app.billing import auto_topup, drip, sync
 from credit_app.credits import upkeep
+from credit_app.credits_api import requests
+from credit_app.db import PRUNE_BATCH, in_transaction
+from credit_app.mail import outbox
 from credit_app.models import utcnow
+from credit_app.outbound import log
 from credit_app.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -179,3 +190,61 @@ async def sync_stripe_events() -> None:
         except Exception:
             logger.exception("the Stripe event sync failed; trying again next time")
         await asyncio.sleep(minutes * 60)
+
+
+# Records nothing uses any more are kept this long (for support and the customer's own
+# delivery log), then deleted by the hourly prune: ended sessions, used or expired e-mail
+# links, sent mail, settled webhook deliveries with their attempts, stored API answers.
+# The ledger, the audit log and Stripe's events are never pruned: they are the record.
+RETENTION = timedelta(days=30)
+PRUNE_SECONDS = 3600
+PRUNERS = (
+    sessions.prune_ended,
+    email_tokens.prune_spent,
+    outbox.prune_done,
+    log.prune_settled,
+    requests.prune,
+)
+
+
+async def prune_old_records() -> None:
+    """Every hour, delete what RETENTION says is no longer kept."""
+    while True:
+        try:
+            if pruned := {name: n for name, n in (await prune_once()).items() if n}:
+                logger.info("pruned old records: %s", pruned)
+        except Exception:
+            logger.exception("pruning old records failed; retrying")
+        await asyncio.sleep(PRUNE_SECONDS)
+
+
+async def prune_once(
+    *, now: datetime | None = None, engine: Engine | None = None
+) -> dict[str, int]:
+    """One pass of every pruner, each in batches of short transactions; returns how many
+    rows each deleted (by the pruner's module name)."""
+    before = (now or utcnow()) - RETENTION
+    counts: dict[str, int] = {}
+    for prune in PRUNERS:
+        total, batch = 0, PRUNE_BATCH
+        while batch == PRUNE_BATCH:
+            batch = await in_transaction(prune, before=before, engine=engine)
+            total += batch
+        counts[prune.__module__.rsplit(".", 1)[-1]] = total
+    return counts
+
+
+async def cluster_jobs() -> None:
+    """The jobs that need one runner per deployment, run by whichever process holds the
+    cluster's lock (cluster_lock); if it dies, another process takes them over within
+    seconds. Each job claims its rows anyway, so a brief overlap repeats no work."""
+    await cluster_lock.lead(
+        [
+            expire_stale_holds,
+            auto_top_up,
+            deliver_mail,
+            deliver_webhooks,
+            sync_stripe_events,
+            prune_old_records,
+        ]
+    )

@@ -6,10 +6,11 @@ import json
 import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
-from credit_app import clock, credits, migrations, outbound, routes
+from credit_app import backups, clock, credits, migrations, outbound, routes
 from credit_app.admin import accounts as accounts_admin
 from credit_app.admin import adjustments, audit, checks, customer_text, customers
 from credit_app.admin import api_keys as admin_api_keys
@@ -145,6 +146,30 @@ def cmd_reconcile(_args: argparse.Namespace) -> int:
     for item in drift:
         print(f"  {item.describe()}")
     return 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    try:
+        backups.backup(get_settings().database_url, Path(args.file))
+    except backups.BackupRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"backed up to {args.file} (integrity checked)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore, bring the schema up to this release, then check the books: the drill the
+    README asks for after every restore."""
+    database_url = get_settings().database_url
+    try:
+        backups.restore(database_url, Path(args.file))
+    except backups.BackupRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"restored from {args.file}; migrating and reconciling")
+    migrations.upgrade(database_url)
+    return cmd_reconcile(args)
 
 
 def cmd_rollup(args: argparse.Namespace) -> int:
@@ -760,6 +785,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="check every balance against the ledger (exit 1 on drift)")
     p.set_defaults(func=cmd_reconcile)
+    p = sub.add_parser("backup", help="copy the SQLite database to FILE while the app runs")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser(
+        "restore", help="put a backup back (app stopped), migrate, then reconcile (exit 1: drift)"
+    )
+    p.add_argument("file")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser(
         "api-key",

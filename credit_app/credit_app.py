@@ -1,11 +1,15 @@
 """The Reflex app: pages, their on_load guards, and the extra HTTP routes."""
 
+import logging
+
 import reflex as rx
+from reflex.app import default_backend_exception_handler
+from reflex.event import EventSpec
 from reflex.utils.prerequisites import get_web_dir
 from reflex_base import constants
 from starlette.applications import Starlette
 
-from credit_app import background, routes
+from credit_app import background, db, routes
 from credit_app.api import server
 from credit_app.api.cors import CorsOutsideTheApi
 from credit_app.pages.account import account_deleted_page, account_page, confirm_email_page
@@ -28,6 +32,7 @@ from credit_app.pages.signup import signup_page
 from credit_app.pages.tools import tools_page
 from credit_app.pages.usage import usage_page
 from credit_app.pages.verify_email import verify_email_page
+from credit_app.state import event_timing
 from credit_app.state.account import AccountState
 from credit_app.state.account_settings import AccountSettingsState, ConfirmEmailState
 from credit_app.state.admin_audit import AdminAuditState
@@ -47,6 +52,14 @@ from credit_app.state.tools import ToolsState
 from credit_app.state.usage import UsageState
 from credit_app.state.verification import VerifyEmailState
 from credit_app.tools import pool
+
+logger = logging.getLogger(__name__)
+
+# What a person sees when an action fails because the database cannot be reached (a
+# restart, a network cut): something they can act on, instead of "contact the website
+# administrator". The transaction did not commit; trying again is safe.
+DATABASE_UNAVAILABLE = "We can't reach our database right now, so that did not go through."
+TRY_AGAIN = "Try again in a moment."
 
 # The HTTP routes, the start-up checks and the guard around everything are put in place
 # when the backend starts serving (credit_app.api.server), not when pages are compiled.
@@ -74,7 +87,24 @@ def _cors_outside_the_api(api: Starlette) -> None:
 # Reflex calls App._add_cors on its own app and on the outermost one (reflex 0.10).
 rx.App._add_cors = staticmethod(_cors_outside_the_api)  # type: ignore[method-assign]
 
+# Reflex 0.10 never calls Middleware.postprocess: each event is timed (and given an id
+# for the log) in Reflex's event processor instead (credit_app/state/event_timing.py).
+event_timing.install()
+
+
+def _when_a_handler_fails(exception: Exception) -> EventSpec:
+    """Reflex's error toast for an event handler that raised, in our words when the
+    database could not be reached."""
+    if db.is_unavailable(exception):
+        logger.warning("an event failed: the database is unavailable (%s)", exception)
+        return rx.toast.error(
+            DATABASE_UNAVAILABLE, description=TRY_AGAIN, id="backend_error", position="top-center"
+        )
+    return default_backend_exception_handler(exception)
+
+
 app = rx.App(
+    backend_exception_handler=_when_a_handler_fails,
     api_transformer=server(get_web_dir() / constants.Dirs.STATIC, push_account=_push_to_open_tabs),
     # The browser's time zone, into the `tz` cookie that sign-up and log-in read: a static
     # file (the CSP allows scripts from our origin only, never inline or eval'd ones), as a
@@ -88,14 +118,11 @@ async def _sign_out_tabs(live_tokens: list[str]) -> None:
     await sign_out_tabs(app, live_tokens)
 
 
-# Work that runs for the life of the process, with what it needs passed in.
+# Work that runs for the life of the process, with what it needs passed in: in every
+# process what reaches its own tabs and its tool pool; the rest once per cluster.
 app.register_lifespan_task(background.follow_ledger, push=_push_to_open_tabs)
-app.register_lifespan_task(background.expire_stale_holds)
 app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
-app.register_lifespan_task(background.deliver_mail)
-app.register_lifespan_task(background.deliver_webhooks)
-app.register_lifespan_task(background.sync_stripe_events)
-app.register_lifespan_task(background.auto_top_up)
+app.register_lifespan_task(background.cluster_jobs)
 app.register_lifespan_task(pool.serving)
 
 # The page table: component, path, title, what runs on load (the session check first).

@@ -6,9 +6,11 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+import psycopg
+from sqlalchemy import ColumnElement, Engine, create_engine, delete, event, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from credit_app.settings import get_settings
@@ -52,8 +54,38 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        hide_parameters=True,
+        # A server that does not answer fails the request in seconds (is_unavailable),
+        # instead of holding a page or an API call until the operating system gives up.
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
+
+
+CONNECT_TIMEOUT_SECONDS = 5
+# SQLSTATEs that say the server, not the request, failed: connection exceptions (class
+# 08) and a server shutting down or not yet accepting connections (57P01-57P03).
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it came from, says the database could not be reached
+    or the connection broke (a restart, a network cut), rather than that the request was
+    wrong. Its transaction did not commit, unless the break came while the commit itself
+    was on the wire: idempotency keys make the retry safe either way."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DBAPIError):
+            if seen.connection_invalidated:
+                return True
+            if isinstance(seen.orig, psycopg.OperationalError):
+                state = seen.orig.sqlstate
+                return state is None or state.startswith(_UNREACHABLE_STATES)
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 _READ_ONLY = "credit_app_read_only"
@@ -129,3 +161,16 @@ def insert_unless_exists(session: Session, model: type, *, key: str | list[str])
     if dialect == "sqlite":
         return sqlite_insert(model).on_conflict_do_nothing(index_elements=columns)
     raise RuntimeError(f"unsupported database: {dialect}")
+
+
+# Rows one pruning transaction deletes at most, so clearing a large backlog never holds
+# locks (or SQLite's write lock) for long: the caller repeats until fewer come back.
+PRUNE_BATCH = 2000
+
+
+def delete_oldest(session: Session, model: Any, *conditions: ColumnElement[bool]) -> int:
+    """Delete up to PRUNE_BATCH rows of `model` (a table with an `id`) matching all of
+    `conditions`, lowest ids first; returns how many."""
+    ids = select(model.id).where(*conditions).order_by(model.id).limit(PRUNE_BATCH)
+    result = session.execute(delete(model).where(model.id.in_(ids.scalar_subquery())))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

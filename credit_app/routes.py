@@ -37,6 +37,10 @@ ADMIN_AUDIT = "/admin/audit"
 
 # HTTP endpoints beside the pages (credit_app.api).
 HEALTH = "/api/health"
+# 200 when the database (and Redis, when REDIS_URL is set) answer: for load balancers.
+READY = "/api/ready"
+# Prometheus metrics: served only to direct peers in METRICS_ALLOW (credit_app.api.metrics).
+METRICS = "/metrics"
 STRIPE_WEBHOOK = "/api/webhooks/stripe"
 # The credits API (credit_app.api.v1), its OpenAPI document and its reference page.
 API_V1 = "/api/v1"

@@ -82,6 +82,12 @@ def exact_origin(text: str) -> str:
     return text
 
 
+def networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated CIDRs ("127.0.0.0/8,::1"; a bare address is one host); ValueError
+    for anything else."""
+    return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
+
+
 class Settings(BaseSettings):
     # An empty variable counts as unset: `STRIPE_SECRET_KEY=` must not mean "a key".
     model_config = SettingsConfigDict(env_file=None, extra="ignore", env_ignore_empty=True)
@@ -173,6 +179,13 @@ class Settings(BaseSettings):
     # off, so a customer cannot make the server call the operator's own network (SSRF).
     # On for a development machine whose receiver runs locally.
     webhooks_allow_private: bool = False
+    # Who may read /metrics: peers connecting directly from these networks (comma-separated
+    # CIDRs). A request that came through a proxy (X-Forwarded-For, Forwarded, X-Real-IP)
+    # is refused whatever its address, so the page never leaks through the public proxy.
+    metrics_allow: str = "127.0.0.0/8,::1"
+    # text: log lines as the server writes them; json: one JSON object per line, with the
+    # request and event ids (credit_app.logs). Anything else stops the start.
+    log_format: Literal["text", "json"] = "text"
     # Test-only: moves the application clock (credit_app.clock) this many seconds ahead,
     # so a running app's expiry, monthly drip, "expiring soon" and monthly limits can be
     # shown without waiting. Refused with real payments or on a public APP_URL.
@@ -199,6 +212,15 @@ class Settings(BaseSettings):
                 exact_origin(origin.strip())
         return value
 
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            networks(value)
+        except ValueError as exc:
+            raise ValueError(f"METRICS_ALLOW is not a list of CIDRs: {exc}") from None
+        return value
+
     @model_validator(mode="after")
     def _clock_offset_only_in_tests(self) -> "Settings":
         if self.clock_offset_seconds and (
@@ -209,6 +231,10 @@ class Settings(BaseSettings):
                 "a public APP_URL, where credits would expire on a made-up date"
             )
         return self
+
+    @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return networks(self.metrics_allow)
 
     @property
     def session_ttl(self) -> timedelta:

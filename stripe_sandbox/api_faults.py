@@ -1,7 +1,9 @@
-"""The API-error fault: a chosen endpoint answers Stripe's 500 `api_error` for N calls.
+"""API faults: a chosen endpoint answers Stripe's 500 `api_error` for N calls, or answers
+only after a delay (a slow Stripe), or both.
 
 Tests use it to make one step of an integration fail on purpose (e.g. the app's re-fetch of
-an invoice while it handles `invoice.paid`), then succeed once the count is used up.
+an invoice while it handles `invoice.paid`), then succeed once the count is used up; and to
+check that a person waiting on a slow Stripe gets an answer in time.
 """
 
 import fnmatch
@@ -12,6 +14,7 @@ from typing import Any
 from .errors import StripeError
 
 MAX_COUNT = 100
+MAX_DELAY_SECONDS = 120.0
 _METHODS = ("GET", "POST", "DELETE", "*")
 
 
@@ -20,14 +23,18 @@ class ApiFault:
     method: str  # GET, POST, DELETE or * (any)
     path: str  # a glob matched against the request path, e.g. /v1/invoices/*
     remaining: int
-    status: int = 500
+    # None: no error (a delay-only fault answers normally once the delay is over).
+    status: int | None = 500
     # Stripe sends `Stripe-Should-Retry: false` with most 500s (the SDK then does not retry);
     # None leaves the header out (the SDK retries if configured to).
     should_retry: bool | None = False
+    # Seconds the sandbox waits before answering (the request's other work waits too).
+    delay_seconds: float = 0.0
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ApiFault":
-        unknown = set(data) - {"method", "path", "count", "status", "should_retry"}
+        fields = {"method", "path", "count", "status", "should_retry", "delay_seconds"}
+        unknown = set(data) - fields
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
         method = str(data.get("method", "*")).upper()
@@ -39,13 +46,21 @@ class ApiFault:
         count = data.get("count", 1)
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
             raise ValueError(f"count must be an integer from 1 to {MAX_COUNT}")
-        status = data.get("status", 500)
-        if status not in (500, 502, 503, 504):
-            raise ValueError("status must be 500, 502, 503 or 504")
+        delay = data.get("delay_seconds", 0)
+        if (
+            not isinstance(delay, int | float)
+            or isinstance(delay, bool)
+            or not 0 <= delay <= MAX_DELAY_SECONDS
+        ):
+            raise ValueError(f"delay_seconds must be a number from 0 to {MAX_DELAY_SECONDS:g}")
+        # A delay alone answers normally afterwards; anything else fails with `status`.
+        status = data.get("status", None if delay and "status" not in data else 500)
+        if status not in (500, 502, 503, 504) and not (delay and status is None):
+            raise ValueError("status must be 500, 502, 503 or 504 (or null with a delay)")
         should_retry = data.get("should_retry", False)
         if should_retry is not None and not isinstance(should_retry, bool):
             raise ValueError("should_retry must be a boolean or null")
-        return cls(method, path, count, status, should_retry)
+        return cls(method, path, count, status, should_retry, float(delay))
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
@@ -81,6 +96,7 @@ class ApiFaults:
 
 
 def api_error(fault: ApiFault) -> StripeError:
+    assert fault.status is not None
     return StripeError(
         fault.status,
         "An unknown error occurred (sandbox fault injection).",

@@ -60,6 +60,14 @@ class SandboxControl:
         body = {"path": path, "method": method, "count": count, "status": status}
         return self._call("POST", "/_sandbox/api_faults", body)["data"]
 
+    def slow_api(
+        self, path: str, seconds: float, method: str = "*", count: int = 1
+    ) -> list[dict[str, Any]]:
+        """Make `method path` answer only after `seconds` (then normally) for the next
+        `count` calls: a slow Stripe."""
+        body = {"path": path, "method": method, "count": count, "delay_seconds": seconds}
+        return self._call("POST", "/_sandbox/api_faults", body)["data"]
+
     def clear_api_faults(self) -> None:
         self._call("DELETE", "/_sandbox/api_faults")
 

@@ -1,6 +1,7 @@
 """The request pipeline every /v1 route shares: auth, form decoding, idempotency, expansion,
 pagination, error rendering, and handing the action's events to webhook delivery."""
 
+import asyncio
 import hmac
 import json
 from collections.abc import Callable
@@ -83,7 +84,10 @@ def route(sandbox: Sandbox, handler: Handler) -> Callable[[Request], Any]:
         except StripeError as exc:
             return _json(exc.status, exc.body(), request_id)
         fault = sandbox.api_faults.take(request.method, _api_path(request))
-        if fault is not None:  # nothing happens: the request fails before any action
+        if fault is not None and fault.delay_seconds:
+            await asyncio.sleep(fault.delay_seconds)  # a slow Stripe: the caller waits
+        if fault is not None and fault.status is not None:
+            # Nothing happens: the request fails before any action.
             response = _json(fault.status, api_error(fault).body(), request_id)
             if fault.should_retry is not None:
                 response.headers["Stripe-Should-Retry"] = str(fault.should_retry).lower()

@@ -11,11 +11,12 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from credit_app import mail, routes
+from credit_app import logs, mail, routes
 from credit_app.api import app_services, csp
 from credit_app.api.app_services import AccountPusher, AppServices
 from credit_app.api.guard import AppGuard, LinkTokenFilter, security_headers
-from credit_app.api.health import health
+from credit_app.api.health import health, ready
+from credit_app.api.metrics import ApiLatency, MetricsEndpoint
 from credit_app.api.reference import reference_routes
 from credit_app.api.stripe_webhook import stripe_webhook
 from credit_app.api.v1 import create_v1
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 def build_api(
     settings: Settings | None = None, *, push_account: AccountPusher | None = None
 ) -> Starlette:
-    """Health, the Stripe webhook, the credits API (/api/v1; its FastAPI app in
+    """Health, readiness, the Stripe webhook, the credits API (/api/v1; its FastAPI app in
     `app.state.api_v1`) and, in sandbox mode, the embedded Stripe sandbox, with the app's
     services (the gateway from the checked payment settings) in `app.state.services`.
     Unsafe payment or mail settings raise UnsafeSettings, which stops the start."""
@@ -42,6 +43,7 @@ def build_api(
         raise UnsafeSettings(str(exc)) from None
     endpoints: list[BaseRoute] = [
         Route(routes.HEALTH, health, methods=["GET"]),
+        Route(routes.READY, ready, methods=["GET"]),
         Route(routes.STRIPE_WEBHOOK, stripe_webhook, methods=["POST"]),
     ]
     if payments.sandbox:
@@ -118,6 +120,8 @@ def server(static_dir: Path, *, push_account: AccountPusher) -> Callable[[ASGIAp
 
     def serve(reflex_app: ASGIApp) -> ASGIApp:
         settings = get_settings()
+        # First, so that the start-up checks' own lines are in the chosen format.
+        logs.configure(settings.log_format)
         api = build_api(settings, push_account=push_account)
         services: AppServices = api.state.services
         app_services.install(services)
@@ -126,8 +130,10 @@ def server(static_dir: Path, *, push_account: AccountPusher) -> Callable[[ASGIAp
         logging.getLogger("reflex.app").addFilter(LinkTokenFilter())
         hashes = csp.inline_script_hashes(static_dir)
         payments = services.payments
+        # /metrics in front of everything but the guard, which gives each request its id.
+        served = MetricsEndpoint(ApiLatency(api), allow=settings.metrics_networks)
         return AppGuard(
-            api,
+            served,
             headers=security_headers(https=settings.https, script_hashes=hashes),
             loopback_only=payments.sandbox and not payments.allow_public_sandbox,
         )

@@ -11,6 +11,10 @@ Starlette's BaseHTTPMiddleware ignores websockets.
 The Cookie header is stripped from those requests too: the app never reads it there (the
 session token travels in the event payload), and Reflex would otherwise keep every header
 of the handshake in its state storage.
+
+Each HTTP request gets its id here (credit_app.logs: the caller's X-Request-Id when it is
+a short [A-Za-z0-9-] string, else a new one), for every line logged while serving it, and
+echoed in the response's X-Request-Id.
 """
 
 import logging
@@ -20,9 +24,11 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from credit_app import logs
 from credit_app.settings import is_loopback_host
 
 EVENT_PATH = "/_event"
+_REQUEST_ID_HEADER = logs.REQUEST_ID_HEADER.encode()
 _CLIENT_TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 logger = logging.getLogger(__name__)
@@ -87,6 +93,14 @@ class AppGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        request_id = logs.request_id_from(_header(scope, _REQUEST_ID_HEADER))
+        token = logs.REQUEST_ID.set(request_id)
+        try:
+            await self._guard(scope, receive, send, request_id)
+        finally:
+            logs.REQUEST_ID.reset(token)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         if self.loopback_only and not is_loopback_host((scope.get("client") or ("",))[0]):
             await _refuse(
                 scope, receive, send, b'{"error": "this test server answers only its own machine"}'
@@ -114,10 +128,19 @@ class AppGuard:
                 own = message.get("headers", [])
                 present = {name.lower() for name, _ in own}
                 added = [(k, v) for k, v in self.headers if k not in present]
-                message = {**message, "headers": [*own, *added]}
+                echoed = (_REQUEST_ID_HEADER, request_id.encode())
+                message = {**message, "headers": [*own, *added, echoed]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header `name` (lower case), if the request has it."""
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, body: bytes) -> None:

@@ -8,6 +8,10 @@ is recorded, by `credit-app replay` or a sync; never days of Stripe retries, whi
 get the endpoint disabled); 500 on an unexpected error (recorded as failed with the
 error; Stripe retries, `credit-app replay` can too); never 5xx for an unknown type
 (recorded as ignored).
+
+Each delivery is timed in the metrics (credit_app.metrics.STRIPE_WEBHOOKS) by event type
+(a type the app does not handle counts as "other") and outcome: the event's, or
+too_large, rejected (bad signature or body) and error (not even recorded).
 """
 
 import logging
@@ -15,8 +19,10 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from credit_app import metrics
 from credit_app.api.app_services import AppServices
 from credit_app.billing.stripe_gateway import WebhookRejected
+from credit_app.billing.webhook_handlers import registry
 from credit_app.billing.webhooks import process_event
 from credit_app.models import EventOutcome
 
@@ -39,9 +45,25 @@ async def _read_body(request: Request) -> bytes | None:
     return bytes(body)
 
 
+def event_type_label(event_type: object) -> str:
+    """The event's type when the app handles it, else "other": a signed body names any
+    type it likes, and each label value is a series of its own."""
+    handled = event_type in registry.event_types
+    return event_type if handled and isinstance(event_type, str) else metrics.OTHER
+
+
 async def stripe_webhook(request: Request) -> JSONResponse:
+    with metrics.timed(
+        metrics.STRIPE_WEBHOOKS, event_type=metrics.OTHER, outcome="error"
+    ) as labels:
+        return await _answer(request, labels)
+
+
+async def _answer(request: Request, labels: dict[str, str]) -> JSONResponse:
+    """The delivery's answer; `labels` say what became of it (the metric's labels)."""
     body = await _read_body(request)
     if body is None:
+        labels["outcome"] = "too_large"
         return JSONResponse({"error": "body larger than 1 MiB"}, status_code=413)
     services: AppServices = request.app.state.services
     gateway = services.gateway
@@ -49,13 +71,16 @@ async def stripe_webhook(request: Request) -> JSONResponse:
         event = gateway.verify_event(body, request.headers.get("stripe-signature"))
     except WebhookRejected as exc:
         logger.warning("rejected webhook from %s: %s", request.client, exc)
+        labels["outcome"] = "rejected"
         return JSONResponse({"error": "invalid signature or body"}, status_code=400)
+    labels["event_type"] = event_type_label(event["type"])
     try:
         outcome = await process_event(gateway, event, livemode=services.payments.livemode)
     except Exception:
         # Recording the failure failed too (the database is down): Stripe retries.
         logger.exception("stripe event %s could not be processed or recorded", event["id"])
         return JSONResponse({"error": "internal error"}, status_code=500)
+    labels["outcome"] = str(outcome.outcome)
     if outcome.outcome is EventOutcome.DEFERRED:
         answer = {"received": True, "outcome": outcome.outcome, "detail": outcome.detail}
         return JSONResponse(answer, status_code=202)

@@ -9,9 +9,10 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlmodel import Session, col
 
+from credit_app.db import delete_oldest
 from credit_app.models import EmailToken, EmailTokenPurpose, utcnow
 
 VALID_FOR = {
@@ -99,3 +100,9 @@ def redeem(
 def retire_all(session: Session, *, user_id: uuid.UUID) -> None:
     """Forget every token of a user (their account is being deleted)."""
     session.execute(delete(EmailToken).where(col(EmailToken.user_id) == user_id))
+
+
+def prune_spent(session: Session, *, before: datetime) -> int:
+    """Forget (a batch of) links used or expired before `before`: they work no more."""
+    spent = col(EmailToken.used_at) < before, col(EmailToken.expires_at) < before
+    return delete_oldest(session, EmailToken, or_(*spent))

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import CursorResult, Engine, or_, select, update
 from sqlmodel import Session, col
 
-from credit_app.db import in_read, in_transaction
+from credit_app.db import delete_oldest, in_read, in_transaction
 from credit_app.models import AuthSession, utcnow
 from credit_app.settings import get_settings
 
@@ -243,3 +243,10 @@ async def revoke_others(
     return await in_transaction(
         revoke_other_sessions, user_id=user_id, keep_token=keep_token, engine=engine
     )
+
+
+def prune_ended(session: Session, *, before: datetime) -> int:
+    """Forget (a batch of) sessions that expired or were revoked before `before`: nobody
+    can use them, and the audit log keeps who signed out whom."""
+    sessions = col(AuthSession.expires_at) < before, col(AuthSession.revoked_at) < before
+    return delete_oldest(session, AuthSession, or_(*sessions))

@@ -7,6 +7,8 @@ Then, in one transaction: claim the event row and apply the handler's effects. T
 inserts the row under the event's unique id, or takes back a row left `deferred` or
 `failed` (`UPDATE ... WHERE outcome IN ('deferred', 'failed')`); a concurrent or later
 delivery finds the row claimed or final and changes nothing. A crash rolls back both.
+A repeated delivery is answered before step one from the event's row (final: one indexed
+read, no Stripe call), or from the attempt already running in this process.
 
 Outcomes (models.EventOutcome): applied, ignored and duplicate are final. RetryLater
 rolls the effects back and records `deferred` (the route answers 2xx: it waits for
@@ -196,6 +198,24 @@ async def gather_facts(gateway: StripeGateway, event: dict[str, Any]) -> Facts:
     return facts
 
 
+# The deliveries being processed in this process, by event loop and event id: a
+# concurrent copy of one (Stripe retrying while the first attempt still runs, copies sent
+# at once) waits for that attempt instead of fetching from Stripe again. Across processes
+# the claim's unique row still applies the event once. An entry lives while its attempt
+# runs. None: the attempt raised (it was cancelled), and a waiting copy processes the
+# event itself.
+_in_flight: dict[tuple[asyncio.AbstractEventLoop, str], "asyncio.Future[Outcome | None]"] = {}
+
+
+def _joined(event: dict[str, Any], first: Outcome) -> Outcome:
+    """A copy's answer from the attempt it waited for: `duplicate` when that one ended
+    final; otherwise the same deferred or failed outcome (answered 202 or 500 as well, so
+    Stripe retries a failed event through this copy too)."""
+    if first.final:
+        return _already(event, first.outcome)
+    return Outcome(event["id"], event["type"], first.outcome, first.detail, error=first.error)
+
+
 async def process_event(
     gateway: StripeGateway,
     event: dict[str, Any],
@@ -208,7 +228,35 @@ async def process_event(
     back as `failed`, recorded).
 
     `livemode` is what this deployment's key is: a test-mode event reaching a live
-    deployment (or the other way round) is recorded as ignored and changes nothing."""
+    deployment (or the other way round) is recorded as ignored and changes nothing.
+
+    A repeat delivery is answered from our own records before anything is asked of
+    Stripe: one indexed read of the event's outcome when it is final, and nothing at all
+    while another delivery of it runs in this process (it waits for that one's outcome).
+    A first delivery costs that read, the fetches its handler declared (an `invoice.paid`:
+    the subscription, one request) and one transaction (claim, effects, outcome)."""
+    key = (asyncio.get_running_loop(), event["id"])
+    while (running := _in_flight.get(key)) is not None:
+        first = await asyncio.shield(running)
+        if first is not None:
+            return _joined(event, first)
+    flight: asyncio.Future[Outcome | None] = key[0].create_future()
+    _in_flight[key] = flight
+    try:
+        outcome = await _process(gateway, event, livemode=livemode, engine=engine)
+    except BaseException:
+        flight.set_result(None)
+        raise
+    else:
+        flight.set_result(outcome)
+        return outcome
+    finally:
+        del _in_flight[key]
+
+
+async def _process(
+    gateway: StripeGateway, event: dict[str, Any], *, livemode: bool, engine: Engine | None
+) -> Outcome:
     recorded = await asyncio.to_thread(_final_outcome, engine, event["id"])
     if recorded is not None:
         return _already(event, recorded)

@@ -34,7 +34,7 @@ from datetime import datetime
 from sqlalchemy import Integer, bindparam, case, func, select, update
 from sqlmodel import Session, col
 
-from credit_app import zones
+from credit_app import metrics, zones
 from credit_app.credits import keys, lots
 from credit_app.credits.errors import (
     HoldsStillActive,
@@ -57,6 +57,7 @@ from credit_app.models import (
     UTCDateTime,
     utcnow,
 )
+from credit_app.tools.catalog import KNOWN_TOOL_IDS
 
 # The hot path uses the Core tables: ORM-enabled UPDATE/INSERT statements cost noticeably
 # more Python time per call (benchmarks/spend_throughput.py) and buy nothing here.
@@ -602,6 +603,7 @@ def _apply(
 
     entry_id, created_at = inserted
     session.info.setdefault(ENTRIES_WRITTEN, []).append(entry_id)
+    _count_at_commit(session, kind, delta, feature, source)
     return LedgerResult(
         entry_id=entry_id,
         user_id=user_id,
@@ -610,6 +612,33 @@ def _apply(
         created_at=created_at,
         replayed=False,
     )
+
+
+_SPEND_KINDS = frozenset({EntryKind.SPEND, EntryKind.CAPTURE})
+_SOURCES = frozenset(GrantSource)
+
+
+def _count_at_commit(
+    session: Session, kind: EntryKind, delta: int, feature: str | None, source: str | None
+) -> None:
+    """Count a written entry in the metrics once its transaction commits (labels from
+    closed sets: a credits API caller names its own features, counted as "other")."""
+    if kind in _SPEND_KINDS:
+        label = feature if feature in KNOWN_TOOL_IDS else metrics.OTHER
+        metrics.at_commit(session, lambda: _count_spend(label, -delta))
+    elif delta > 0:
+        origin = "none" if source is None else source if source in _SOURCES else metrics.OTHER
+        metrics.at_commit(session, lambda: _count_grant(str(kind), origin, delta))
+
+
+def _count_spend(feature: str, credits: int) -> None:
+    metrics.SPENDS.labels(feature=feature).inc()
+    metrics.SPENT_CREDITS.labels(feature=feature).inc(credits)
+
+
+def _count_grant(kind: str, source: str, credits: int) -> None:
+    metrics.GRANTS.labels(kind=kind, source=source).inc()
+    metrics.GRANTED_CREDITS.labels(kind=kind, source=source).inc(credits)
 
 
 def _counted(users, change):
@@ -714,16 +743,20 @@ def give_back_to_limit(
 
 
 def refusal(session: Session, *, user_id: uuid.UUID, amount: int, now: datetime) -> Exception:
-    """Why `take_spendable` refused `amount`: not enough credits, or the monthly limit."""
+    """Why `take_spendable` refused `amount`: not enough credits, or the monthly limit
+    (counted in the metrics as the attempt is refused: its transaction commits nothing)."""
     row = session.execute(
         select(
             col(User.credits), col(User.held), col(User.spend_limit), col(User.limit_used)
         ).where(col(User.id) == user_id)
     ).first()
     if row is None:
+        metrics.SPEND_REFUSALS.labels(reason="unknown_user").inc()
         return UnknownUser(user_id)
     if row.credits - row.held < amount or row.spend_limit is None:
+        metrics.SPEND_REFUSALS.labels(reason="insufficient_credits").inc()
         return InsufficientCredits(required=amount, available=row.credits - row.held)
+    metrics.SPEND_REFUSALS.labels(reason="spending_limit").inc()
     return SpendingLimitReached(required=amount, limit=row.spend_limit, used=row.limit_used)
 
 

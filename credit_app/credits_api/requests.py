@@ -32,6 +32,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -39,7 +40,7 @@ from sqlmodel import Session, col
 
 from credit_app import credits
 from credit_app.credits import keys
-from credit_app.db import in_read, in_transaction, insert_unless_exists
+from credit_app.db import delete_oldest, in_read, in_transaction, insert_unless_exists
 from credit_app.models import ApiRequest, utcnow
 
 SERVICE_SCOPE = "service"
@@ -177,3 +178,10 @@ async def answer_once(
         # under this key can have taken it.
         raise KeyReused(request.key)
     return winner
+
+
+def prune(session: Session, *, before: datetime) -> int:
+    """Forget (a batch of) answers stored before `before`. A key repeated later is still
+    never charged twice (the ledger keeps its own key for every change and replays it);
+    only its first answer's exact body is gone."""
+    return delete_oldest(session, ApiRequest, col(ApiRequest.created_at) < before)

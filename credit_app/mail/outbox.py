@@ -4,9 +4,10 @@ through the delivery loop, so a rolled-back change sends nothing and a crash los
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlmodel import Session, col
 
+from credit_app.db import delete_oldest
 from credit_app.mail.messages import Mail, MailKind
 from credit_app.models import OutboxMessage
 
@@ -103,3 +104,10 @@ def pending_count(session: Session) -> int:
         )
         or 0
     )
+
+
+def prune_done(session: Session, *, before: datetime) -> int:
+    """Forget (a batch of) messages sent, or given up on, before `before` (their bodies
+    were blanked when they left)."""
+    done = col(OutboxMessage.sent_at) < before, col(OutboxMessage.failed_at) < before
+    return delete_oldest(session, OutboxMessage, or_(*done))

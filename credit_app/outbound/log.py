@@ -15,9 +15,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlmodel import Session, col
 
+from credit_app.db import PRUNE_BATCH
 from credit_app.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from credit_app.outbound.endpoints import EndpointRefused, owned_by
 from credit_app.outbound.events import RETRY_WINDOW
@@ -202,3 +203,22 @@ def resend(
     info = delivery_info(session, delivery_id=delivery_id)
     assert info is not None  # it was just updated
     return info
+
+
+def prune_settled(session: Session, *, before: datetime) -> int:
+    """Forget (a batch of) deliveries that settled before `before`, with their attempts:
+    delivered then, or failed with their retry window over then. Pending ones stay,
+    however old (a resend makes a delivery pending again)."""
+    settled_at = func.coalesce(col(WebhookDelivery.delivered_at), col(WebhookDelivery.retry_until))
+    ids = list(
+        session.scalars(
+            select(col(WebhookDelivery.id))
+            .where(col(WebhookDelivery.status) != DeliveryStatus.PENDING, settled_at < before)
+            .order_by(col(WebhookDelivery.id))
+            .limit(PRUNE_BATCH)
+        )
+    )
+    if ids:
+        session.execute(delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(ids)))
+        session.execute(delete(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)))
+    return len(ids)

@@ -17,6 +17,9 @@ from credit_app.state.account import AccountState
 logger = logging.getLogger(__name__)
 
 PAYMENTS_UNAVAILABLE = "The payment service did not answer. Nothing was charged; try again."
+# How long a person waits on Stripe for Checkout or the portal before being told it did not
+# answer: the SDK's own timeout is 80 s a try, and the page must stay usable well before.
+PAYMENT_WAIT_SECONDS = 8.0
 CONFIRM_POLL_SECONDS = 1.0
 CONFIRM_GIVE_UP_SECONDS = 30
 NOTHING_TO_CONFIRM = "There is no payment of yours to confirm here."
@@ -71,13 +74,14 @@ class BillingState(AccountState):
         self.busy_plan, self.error = plan.id, ""
         yield
         try:
-            url = await checkout.start_purchase(
-                app_services.current().gateway,
-                user_id=user_id,
-                plan_id=plan.id,
-                app_url=get_settings().app_url,
-                create_missing_price=app_services.current().payments.sandbox,
-            )
+            async with asyncio.timeout(PAYMENT_WAIT_SECONDS):
+                url = await checkout.start_purchase(
+                    app_services.current().gateway,
+                    user_id=user_id,
+                    plan_id=plan.id,
+                    app_url=get_settings().app_url,
+                    create_missing_price=app_services.current().payments.sandbox,
+                )
         except checkout.CheckoutRefused as exc:
             self.error = str(exc)
             return
@@ -103,12 +107,13 @@ class BillingState(AccountState):
         yield
         try:
             services = app_services.current()
-            url = await checkout.open_portal(
-                services.gateway,
-                user_id=user_id,
-                app_url=get_settings().app_url,
-                create_missing_price=services.payments.sandbox,
-            )
+            async with asyncio.timeout(PAYMENT_WAIT_SECONDS):
+                url = await checkout.open_portal(
+                    services.gateway,
+                    user_id=user_id,
+                    app_url=get_settings().app_url,
+                    create_missing_price=services.payments.sandbox,
+                )
         except Exception:
             logger.exception("opening the billing portal failed")
             self.error = PAYMENTS_UNAVAILABLE

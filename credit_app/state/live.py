@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 
 import reflex as rx
 
-from credit_app import clock, wording, zones
+from credit_app import clock, metrics, wording, zones
 from credit_app.api import app_services
 from credit_app.auth import sessions
 from credit_app.billing import auto_topup, catalog
@@ -294,13 +294,15 @@ async def push_snapshot(app: rx.App, user_id: str) -> None:
     tokens = await sessions.live_sessions_of(uuid.UUID(user_id))
     if not tokens:
         return
-    snapshot = await load_account(uuid.UUID(user_id), now=clock.now())
-    topup = await load_topup(uuid.UUID(user_id))
-    for token in tokens:
-        async with app.modify_state(rx.BaseStateToken(ident=token, cls=LiveAccount)) as root:
-            live = await root.get_state(LiveAccount)
-            live._apply(snapshot)
-            live._apply_topup(topup)
+    # Timed from reading the account to the last session's update sent (the metric).
+    with metrics.timed(metrics.LIVE_PUSHES, push="snapshot"):
+        snapshot = await load_account(uuid.UUID(user_id), now=clock.now())
+        topup = await load_topup(uuid.UUID(user_id))
+        for token in tokens:
+            async with app.modify_state(rx.BaseStateToken(ident=token, cls=LiveAccount)) as root:
+                live = await root.get_state(LiveAccount)
+                live._apply(snapshot)
+                live._apply_topup(topup)
 
 
 def payment_gateway() -> StripeGateway | None:
@@ -327,6 +329,7 @@ async def load_topup(
 
 async def sign_out_tabs(app: rx.App, tokens: list[str]) -> None:
     """Clear the live state of sessions that ended, so their tabs show nothing more."""
-    for token in tokens:
-        async with app.modify_state(rx.BaseStateToken(ident=token, cls=LiveAccount)) as root:
-            (await root.get_state(LiveAccount))._sign_out()
+    with metrics.timed(metrics.LIVE_PUSHES, push="sign_out"):
+        for token in tokens:
+            async with app.modify_state(rx.BaseStateToken(ident=token, cls=LiveAccount)) as root:
+                (await root.get_state(LiveAccount))._sign_out()

@@ -61,6 +61,8 @@ class RunningApp:
         self.database_url = database_url
         # Where the app writes its mail (.eml files; OUTBOX_DIR), read by the tests.
         self.outbox_dir = outbox_dir
+        # A standalone Stripe sandbox's URL, when the app runs against one.
+        self.sandbox_url: str | None = None
         self.engine = make_engine(database_url)
         self.process: subprocess.Popen | None = None
 

@@ -1,11 +1,14 @@
 """Several backend workers sharing state through Redis (production mode): a change made in
 one tab, or by a webhook landing in any worker, reaches every open tab of the user.
 
+A person waiting on a slow Stripe is answered within ten seconds, and can try again.
+
 This app runs against the Stripe sandbox started standalone (the embedded one keeps its
 state in one process's memory, so it is only for the single-worker default)."""
 
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -13,6 +16,8 @@ import pytest
 import redis
 from playwright.sync_api import Browser, expect
 
+from credit_app.state.billing import PAYMENTS_UNAVAILABLE
+from stripe_sandbox.control import SandboxControl
 from tests.e2e.conftest import start_standalone_sandbox
 from tests.e2e.helpers import pay_on_checkout, sign_up
 
@@ -40,7 +45,8 @@ def multi_app(tmp_path_factory):
         api_key=SANDBOX_KEY,
         sandbox_args=["--retry-base-seconds", "0.2"],
         REDIS_URL=REDIS_URL,
-    ) as (running, _):
+    ) as (running, sandbox_url):
+        running.sandbox_url = sandbox_url
         yield running
 
 
@@ -87,4 +93,27 @@ def test_tabs_on_several_workers_all_see_spends_and_webhook_grants(browser: Brow
     for tab in others:
         expect(tab.locator("#dashboard-balance")).to_have_text("1,099")
         expect(tab.locator("#dashboard-plan")).to_have_text("Pro")
+    context.close()
+
+
+def test_a_slow_stripe_gets_a_clear_answer_within_ten_seconds(browser: Browser, multi_app):
+    context = browser.new_context(base_url=multi_app.url)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    sign_up(page, f"slow-{uuid.uuid4().hex[:8]}@example.com")
+    expect(page).to_have_url(re.compile(r"/dashboard/?$"), timeout=20_000)
+    page.goto("/pricing")
+    buy = page.locator("#choose-pack_500")
+    expect(buy).to_be_enabled()
+    with SandboxControl(multi_app.sandbox_url, SANDBOX_KEY) as control:
+        # Stripe takes 60 s to create the next Checkout session.
+        control.slow_api("/v1/checkout/sessions", 60, method="POST")
+        started = time.monotonic()
+        buy.click()
+        expect(page.get_by_text(PAYMENTS_UNAVAILABLE)).to_be_visible(timeout=10_000)
+        assert time.monotonic() - started < 10
+        # The page stays usable: trying again (Stripe answering again) goes to Checkout.
+        expect(buy).to_be_enabled()
+        buy.click()
+        expect(page.get_by_label("Card number")).to_be_visible()
     context.close()

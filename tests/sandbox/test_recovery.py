@@ -83,3 +83,20 @@ def test_api_error_fault_answers_500_for_n_calls(env: Env) -> None:
     env.control.clear_api_faults()
     bad = httpx.post(f"{env.url}/_sandbox/api_faults", json={"path": "/nope", "count": 1})
     assert bad.status_code == 400
+
+
+def test_a_slow_fault_answers_late_then_normally(env: Env) -> None:
+    c = env.client.v1
+    cust = c.customers.create(params={"email": "slow@x.io"})
+    env.control.slow_api("/v1/customers/*", 0.5, method="GET")
+    started = time.monotonic()
+    assert c.customers.retrieve(cust.id).id == cust.id
+    assert time.monotonic() - started >= 0.5
+    started = time.monotonic()
+    c.customers.retrieve(cust.id)  # the count is used up
+    assert time.monotonic() - started < 0.5
+    bad = httpx.post(
+        f"{env.url}/_sandbox/api_faults",
+        json={"path": "/v1/customers", "delay_seconds": 1000},
+    )
+    assert bad.status_code == 400

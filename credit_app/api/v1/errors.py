@@ -7,20 +7,27 @@ included):
 
 `code` is stable (clients branch on it), `message` is for people, and a few codes carry
 their numbers or the `param` at fault. Nothing about the server (a stack, SQL, a path on
-disk) is ever in a body: a crash is 500 internal_error, logged with its traceback.
+disk) is ever in a body: a crash is 500 internal_error, logged with its traceback. A
+database that cannot be reached is 503 service_unavailable with Retry-After: the change
+almost surely did not happen (unless the connection broke during its commit), and a retry
+with the same Idempotency-Key is safe either way.
 """
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from credit_app import credits
+from credit_app import credits, db
 from credit_app.credits_api import operations
 from credit_app.credits_api.requests import Answer, KeyReused
+
+logger = logging.getLogger(__name__)
 
 # The stable codes and their statuses.
 INVALID_REQUEST = "invalid_request"  # 400
@@ -35,6 +42,9 @@ HOLD_NOT_ACTIVE = "hold_not_active"  # 409
 BODY_TOO_LARGE = "body_too_large"  # 413
 RATE_LIMITED = "rate_limited"  # 429
 INTERNAL_ERROR = "internal_error"  # 500
+SERVICE_UNAVAILABLE = "service_unavailable"  # 503
+# Seconds a client is asked to wait after a 503 (the database restarting).
+UNAVAILABLE_RETRY_AFTER = 5
 
 _CODE_OF_STATUS = {
     400: INVALID_REQUEST,
@@ -175,6 +185,8 @@ _DESCRIPTIONS = {
     413: "body_too_large: the body is over 16 KiB.",
     429: "rate_limited: too many requests for this key; see Retry-After.",
     500: "internal_error.",
+    503: "service_unavailable: the database cannot be reached right now; retry after "
+    "Retry-After seconds with the same Idempotency-Key (a change is never made twice).",
 }
 
 
@@ -251,9 +263,30 @@ async def _invalid_capture(_request: Request, exc: Exception) -> Response:
     return send(invalid("amount", message, held=exc.held).answer)
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """A database error, answered here rather than by the catch-all below, which Starlette
+    follows by re-raising: uvicorn then closes the connection, and a client's next request
+    on it (keep-alive) would be reset instead of answered."""
+    if db.is_unavailable(exc):
+        logger.warning(
+            "%s %s: the database is unavailable (%s)", request.method, request.url.path, exc
+        )
+        message = "The service cannot reach its database right now. Try again shortly."
+        return send(
+            Answer.of(503, error_content(SERVICE_UNAVAILABLE, message)),
+            {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+        )
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return _crashed()
+
+
 async def _internal_error(_request: Request, _exc: Exception) -> Response:
     # Starlette re-raises the exception once this is sent, so the server logs its
     # traceback; the body says nothing more.
+    return _crashed()
+
+
+def _crashed() -> Response:
     message = "Something went wrong on our side."
     return send(Answer.of(500, error_content(INTERNAL_ERROR, message)))
 
@@ -267,4 +300,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(operations.NotPermitted, _not_permitted)
     app.add_exception_handler(operations.NoSuchAccount, _no_such_account)
     app.add_exception_handler(credits.InvalidCapture, _invalid_capture)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _internal_error)

@@ -31,7 +31,7 @@ from credit_app.models import EntryKind
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(responses=errors.responses(400, 401, 403, 404, 413, 429, 500))
+router = APIRouter(responses=errors.responses(400, 401, 403, 404, 413, 429, 500, 503))
 
 _BIGINT_MAX = 2**63 - 1
 _SPENDING = errors.responses(402, 409)

@@ -2,12 +2,12 @@
 around service calls. What reaches open tabs goes through the callbacks they are given
 (state/live.py, through Reflex).
 
-Two kinds: the loops that push to this process's own tabs run in every process (the
-ledger follower, ended sessions: a process can only reach the sockets connected to it),
-while the cluster's jobs (expiry, drip, roll-ups, mail, webhooks, auto top-up, the Stripe
-sync) run in one process of the whole deployment at a time (`cluster_jobs`)."""
+Every loop is one of the cluster's jobs (`cluster_jobs`): it runs in one process of the
+whole deployment at a time. That covers what reaches open tabs too: with Redis, Reflex
+hands an update for a tab whose socket is on another process to that process."""
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -45,26 +45,31 @@ WEBHOOK_DELIVERY_SECONDS = 1.0
 AUTO_TOPUP_SECONDS = 1.0
 
 # PostgreSQL hands out ids at insert but rows appear at commit, so a row with a lower id
-# can become visible after a higher one: look this many ids back, skipping ones seen.
+# can become visible after a higher one: look this many ids back, skipping ones seen. A new
+# leader starts this far behind the newest entry too, so changes committed while no
+# process led (the last one died) are pushed as well.
 LOOKBACK_IDS = 1000
+# How far back a new leader looks for sessions that ended, for the same reason.
+ENDED_SESSIONS_LOOKBACK = timedelta(seconds=30)
 
 
 async def follow_ledger(push: Callable[[str], Awaitable[None]]) -> None:
-    """Changes committed by other processes (an operator's `credit-app grant`, another
-    worker) reach open tabs too: one indexed query per tick for all users, instead of
-    every browser polling. Changes made in this process are pushed at once anyway."""
+    """Changes committed anywhere (an operator's `credit-app grant`, any worker, a
+    webhook) reach the open tabs of the people they concern, wherever those tabs are
+    connected: one indexed query per tick for the whole deployment, instead of every
+    browser polling. (A tab's own change is in its tab at once anyway.)"""
     newest: int | None = None
     seen: set[int] = set()
     while True:
         try:
-            start = -1 if newest is None else newest - LOOKBACK_IDS
-            latest, entries = await upkeep.ledger_since(start)
+            if newest is None:
+                newest = await upkeep.newest_entry_id()
+            latest, entries = await upkeep.ledger_since(newest - LOOKBACK_IDS)
             fresh = [(i, user) for i, user in entries if i not in seen]
             seen = {i for i in seen if i > latest - LOOKBACK_IDS} | {i for i, _ in fresh}
-            if newest is not None:  # on the first look, only learn where the ledger is
-                users: set[uuid.UUID] = {user for _, user in fresh}
-                for user_id in users:
-                    await push(str(user_id))
+            users: set[uuid.UUID] = {user for _, user in fresh}
+            for user_id in users:
+                await push(str(user_id))
             newest = latest
         except Exception:
             logger.exception("following the ledger failed; retrying")
@@ -113,7 +118,7 @@ async def auto_top_up() -> None:
 async def sign_out_ended_sessions(sign_out: Callable[[list[str]], Awaitable[None]]) -> None:
     """Sessions revoked (by any process: another worker, the CLI) or expired since the
     last look have their tabs cleared and sent to the log-in page."""
-    since: datetime | None = None
+    since = utcnow() - ENDED_SESSIONS_LOOKBACK
     while True:
         try:
             now, ended = await sessions.ended_since(since)
@@ -234,12 +239,17 @@ async def prune_once(
     return counts
 
 
-async def cluster_jobs() -> None:
+async def cluster_jobs(
+    push: Callable[[str], Awaitable[None]], sign_out: Callable[[list[str]], Awaitable[None]]
+) -> None:
     """The jobs that need one runner per deployment, run by whichever process holds the
     cluster's lock (cluster_lock); if it dies, another process takes them over within
-    seconds. Each job claims its rows anyway, so a brief overlap repeats no work."""
+    seconds. Each job claims its rows anyway, so a brief overlap repeats no work; `push`
+    and `sign_out` reach open tabs (state/live.py)."""
     await cluster_lock.lead(
         [
+            functools.partial(follow_ledger, push),
+            functools.partial(sign_out_ended_sessions, sign_out),
             expire_stale_holds,
             auto_top_up,
             deliver_mail,

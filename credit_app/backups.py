@@ -8,6 +8,7 @@ its own tools (pg_dump, WAL archiving for point-in-time recovery): README "Backu
 retention".
 """
 
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -23,13 +24,24 @@ class BackupRefused(Exception):
 
 
 def backup(database_url: str, target: Path) -> None:
-    """Copy the database to `target` (a new file)."""
+    """Copy the database to `target` (a new file, readable by this user only: it holds
+    password and token hashes). A copy that fails its check is removed."""
     database = _sqlite_file(database_url)
-    if target.exists():
-        raise BackupRefused(f"{target} exists; choose a new file")
-    with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(target)) as copy:
-        source.backup(copy)
-    _check(target)
+    try:
+        # Created here, exclusively: never over an existing file, private from the start.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise BackupRefused(f"{target} exists; choose a new file") from None
+    try:
+        with (
+            closing(_connect_existing(database)) as source,
+            closing(sqlite3.connect(target)) as copy,
+        ):
+            source.backup(copy)
+        _check(target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def restore(database_url: str, source: Path) -> None:
@@ -45,7 +57,7 @@ def restore(database_url: str, source: Path) -> None:
                 raise BackupRefused("the app is running on this database: stop it first")
             with (
                 closing(sqlite3.connect(source)) as backup_file,
-                closing(sqlite3.connect(database)) as live,
+                closing(_connect_existing(database)) as live,
             ):
                 backup_file.backup(live)
     finally:
@@ -61,7 +73,16 @@ def _sqlite_file(database_url: str) -> Path:
         )
     if not url.database or url.database == ":memory:":
         raise BackupRefused("an in-memory database has nothing to back up")
-    return Path(url.database)
+    path = Path(url.database).resolve()
+    if not path.is_file():
+        raise BackupRefused(f"there is no database at {path}")
+    return path
+
+
+def _connect_existing(path: Path) -> sqlite3.Connection:
+    """The database at `path`, which must exist (plain `connect` would create an empty
+    one, and a restore would then go into a file no app reads)."""
+    return sqlite3.connect(f"file:{path}?mode=rw", uri=True)
 
 
 def _check(path: Path) -> None:

@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 LEADER_LOCK = int.from_bytes(b"cr_leadr", "big") & 0x7FFF_FFFF_FFFF_FFFF
 # How often a follower asks for the lock, and the leader checks it still holds it.
 CHECK_SECONDS = 5.0
+# A check (or a release) that takes longer than this counts as the lock lost: the
+# connection hangs on a server that is gone, which has released the lock (or will).
+CHECK_TIMEOUT_SECONDS = 10.0
 
 Job = Callable[[], Coroutine[Any, Any, None]]
 
@@ -127,8 +130,16 @@ async def lead(
         try:
             await _run_while_held(jobs, hold, check_seconds, on_change)
         finally:
-            await asyncio.to_thread(hold.release)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.to_thread(hold.release), CHECK_TIMEOUT_SECONDS)
         logger.warning("this process lost the cluster's lock; its jobs stopped")
+
+
+async def _still_held(hold: _Hold) -> bool:
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(hold.still_held), CHECK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return False
 
 
 async def _run_while_held(
@@ -138,7 +149,7 @@ async def _run_while_held(
     if on_change:
         on_change(True)
     try:
-        while await asyncio.to_thread(hold.still_held):
+        while await _still_held(hold):
             await asyncio.sleep(check_seconds)
     finally:
         for task in tasks:

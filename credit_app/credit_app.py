@@ -118,11 +118,11 @@ async def _sign_out_tabs(live_tokens: list[str]) -> None:
     await sign_out_tabs(app, live_tokens)
 
 
-# Work that runs for the life of the process, with what it needs passed in: in every
-# process what reaches its own tabs and its tool pool; the rest once per cluster.
-app.register_lifespan_task(background.follow_ledger, push=_push_to_open_tabs)
-app.register_lifespan_task(background.sign_out_ended_sessions, sign_out=_sign_out_tabs)
-app.register_lifespan_task(background.cluster_jobs)
+# Work that runs for the life of the process, with what it needs passed in: every process
+# its own tool pool; the background jobs once per cluster (the process leading it).
+app.register_lifespan_task(
+    background.cluster_jobs, push=_push_to_open_tabs, sign_out=_sign_out_tabs
+)
 app.register_lifespan_task(pool.serving)
 
 # The page table: component, path, title, what runs on load (the session check first).

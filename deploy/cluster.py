@@ -107,7 +107,8 @@ class Cluster:
         return self.path / "logs" / "nginx-access.log"
 
     def save(self) -> None:
-        (self.path / "cluster.json").write_text(json.dumps(asdict(self), indent=2))
+        # It holds the sandbox's key and signing secret.
+        write_private(self.path / "cluster.json", json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, directory: Path) -> "Cluster | None":
@@ -115,6 +116,14 @@ class Cluster:
         if not state.exists():
             return None
         return cls(**json.loads(state.read_text()))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by this user only from the first byte."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,7 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--https-address",
         default=defaults.https_address,
-        help="address nginx's https listener binds (0.0.0.0: every interface)",
+        help="loopback address nginx's https listener binds (127.0.0.1 or ::1; the cluster "
+        "simulates payments, so it never serves a network)",
     )
     start.add_argument("--http-port", type=int, default=defaults.http_port)
     start.add_argument("--backend-base-port", type=int, default=defaults.backend_base_port)
@@ -165,6 +175,15 @@ def _resolve(directory: str) -> Path:
 
 
 def up(directory: Path, args: argparse.Namespace) -> int:
+    if args.https_address not in ("127.0.0.1", "::1", "localhost"):
+        # This layout simulates payments (the sandbox) and names itself 127.0.0.1 in its
+        # pages: served to a network, anyone could "buy" credits with a test card.
+        print(
+            "error: this cluster simulates payments and serves this machine only; a public "
+            "deployment runs real Stripe (README: Production, On several machines)",
+            file=sys.stderr,
+        )
+        return 2
     running = Cluster.load(directory)
     if running is not None:
         if all(ok for _, ok, _ in _checks(running)):
@@ -189,6 +208,9 @@ def up(directory: Path, args: argparse.Namespace) -> int:
         stripe_secret_key="sk_test_" + secrets.token_hex(16),
         stripe_webhook_secret="whsec_" + secrets.token_hex(24),
     )
+    # Logs and state files name secrets: the cluster's directory is this user's alone.
+    cluster.path.mkdir(parents=True, exist_ok=True)
+    cluster.path.chmod(0o700)
     for sub in ("logs", "tls", "nginx/tmp", "outbox"):
         (cluster.path / sub).mkdir(parents=True, exist_ok=True)
     try:
@@ -529,9 +551,8 @@ def _write_env(cluster: Cluster) -> None:
         "CA_CERT": str(cluster.ca_cert),
         "NGINX_ACCESS_LOG": str(cluster.access_log),
     }
-    env_file = cluster.path / "cluster.env"
-    env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
-    env_file.chmod(0o600)  # it holds the sandbox's key and signing secret
+    # It holds the sandbox's key and signing secret.
+    write_private(cluster.path / "cluster.env", "".join(f"{k}={v}\n" for k, v in values.items()))
 
 
 # --- status --------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ async def ledger_since(
     return await in_read(_ledger_since, after_id, engine=engine)
 
 
+async def newest_entry_id(*, engine: Engine | None = None) -> int:
+    """The newest ledger entry's id (0 for an empty ledger)."""
+    return await in_read(history.newest_entry_id, engine=engine)
+
+
 async def expire_stale_holds(*, engine: Engine | None = None) -> int:
     """Release every active hold past its expiry; returns how many."""
     return await in_transaction(holds.expire_stale, engine=engine)

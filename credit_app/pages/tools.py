@@ -166,8 +166,12 @@ def _qr() -> rx.Component:
                 rx.image(src=ToolsState.qr_png, width="10em", alt="Your QR code", id="qr-image"),
                 rx.vstack(
                     _download_link("Download SVG", ToolsState.qr_svg_file, "qr-code.svg", "svg"),
-                    _download_link(
-                        "Download PNG (print)", ToolsState.qr_png_print, "qr-code.png", "png"
+                    rx.button(
+                        rx.icon("download", size=16),
+                        "Download PNG (print)",
+                        on_click=ToolsState.download_qr_print,
+                        variant="soft",
+                        id="qr-png",
                     ),
                     spacing="2",
                 ),

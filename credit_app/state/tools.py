@@ -21,7 +21,7 @@ from credit_app.billing import catalog
 from credit_app.credits import tool_runs
 from credit_app.state.account import AccountState
 from credit_app.state.live import LiveAccount
-from credit_app.tools import ToolInputError, keywords, load_catalog, pool
+from credit_app.tools import ToolInputError, keywords, load_catalog, pool, qr
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,8 @@ class ToolsState(AccountState):
     qr_svg: rx.Field[str] = rx.field("")
     qr_png: rx.Field[str] = rx.field("")
     qr_svg_file: rx.Field[str] = rx.field("")  # data URL of the SVG download
-    qr_png_print: rx.Field[str] = rx.field("")  # data URL of the print-size PNG
+    # The text of the code shown, for its print-size PNG (drawn when asked for).
+    _qr_text: str = ""
     # The keywords result: phrase and relevance ("83%", relative to the best phrase).
     keyphrases: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     summary: rx.Field[list[str]] = rx.field(default_factory=list)
@@ -260,9 +261,17 @@ class ToolsState(AccountState):
         self.running = ""
         if result is not None:
             self.qr_svg, self.qr_png = result.svg, result.png_data_url
-            self.qr_svg_file, self.qr_png_print = result.svg_data_url, result.png_print_data_url
+            self.qr_svg_file, self._qr_text = result.svg_data_url, result.text
         if redirect is not None:
             yield redirect
+
+    @rx.event
+    async def download_qr_print(self):
+        """The print-size PNG of the code this tab made (and paid for): nothing is charged."""
+        if not self._qr_text:
+            return None
+        png = await asyncio.to_thread(qr.print_png, self._qr_text)
+        return rx.download(data=png, filename="qr-code.png", mime_type="image/png")
 
     @rx.event
     async def extract_keywords(self, form_data: dict):

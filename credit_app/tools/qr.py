@@ -1,9 +1,11 @@
 """QR code generator: text or a URL in, a scannable QR code out: SVG markup for the page, a
-PNG preview, and two downloads: an SVG file and a print-size PNG (at least PRINT_PIXELS
-wide)."""
+PNG preview, and two downloads: an SVG file, and a print-size PNG (at least PRINT_PIXELS
+wide) drawn only when it is asked for (`print_png`): it is half the work of a run, and a
+large image to carry in every result."""
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,8 @@ BORDER = 4  # the quiet zone, in modules, that scanners need around the symbol
 # The print PNG is at least this many pixels wide: 10 cm at 300 dpi is about 1,200.
 PRINT_PIXELS = 1200
 SVG_FILE_SCALE = 10  # the SVG file's nominal pixels per module (it scales without loss)
+# Explicit white background: a transparent code on a dark-themed page does not scan.
+COLOURS: dict[str, Any] = {"dark": "#000", "light": "#fff", "border": BORDER}
 
 
 @dataclass(frozen=True)
@@ -26,11 +30,9 @@ class QrResult:
     text: str
     svg: str  # inline <svg> element (no XML declaration), sized by its viewBox
     png_data_url: str  # "data:image/png;base64,..." for an <img> or a download link
-    # Downloads: a standalone SVG file (with its XML declaration and a nominal size) and a
-    # PNG of at least PRINT_PIXELS square, each as a data URL for a download link.
+    # The SVG download: a standalone file (with its XML declaration and a nominal size), as
+    # a data URL for a download link.
     svg_data_url: str
-    png_print_data_url: str
-    print_pixels: int  # width (= height) of the print PNG in pixels
     version: int  # QR version 1..40: the symbol's size class
     error_level: str  # L, M, Q or H as encoded (may be higher than asked, see run)
     modules: int  # width of the symbol in modules, quiet zone excluded
@@ -79,26 +81,33 @@ def run(text: str, *, error_level: str = "M", scale: int = 8) -> QrResult:
     `scale` is pixels per module in the PNG and the SVG's nominal size.
     """
     check_input(text, error_level=error_level, scale=scale)
-    # micro=False: Micro QR codes are smaller but most phone cameras cannot read them.
-    qr = segno.make(text, error=error_level.upper(), micro=False, boost_error=True)
-
-    # Explicit white background: a transparent code on a dark-themed page does not scan.
+    qr = _symbol(text, error_level)
     # omitsize=True gives a viewBox instead of fixed width/height, so CSS can size the SVG.
-    colours: dict[str, Any] = {"dark": "#000", "light": "#fff", "border": BORDER}
-    svg = qr.svg_inline(scale=scale, omitsize=True, **colours)
-    png = qr.png_data_uri(scale=scale, **colours)
-    svg_file = qr.svg_data_uri(xmldecl=True, scale=SVG_FILE_SCALE, **colours)
-    width = int(qr.symbol_size(border=BORDER)[0])
-    print_scale = math.ceil(PRINT_PIXELS / width)
-    png_print = qr.png_data_uri(scale=print_scale, **colours)
+    svg = qr.svg_inline(scale=scale, omitsize=True, **COLOURS)
+    png = qr.png_data_uri(scale=scale, **COLOURS)
+    svg_file = qr.svg_data_uri(xmldecl=True, scale=SVG_FILE_SCALE, **COLOURS)
     return QrResult(
         text=text,
         svg=svg,
         png_data_url=png,
         svg_data_url=svg_file,
-        png_print_data_url=png_print,
-        print_pixels=width * print_scale,
         version=int(qr.version),
         error_level=qr.error,
         modules=int(qr.symbol_size(border=0)[0]),
     )
+
+
+def print_png(text: str, *, error_level: str = "M") -> bytes:
+    """The print-size PNG of the code `run` made for the same inputs (segno draws the same
+    symbol for them every time), at least PRINT_PIXELS square."""
+    check_input(text, error_level=error_level)
+    qr = _symbol(text, error_level)
+    width = int(qr.symbol_size(border=BORDER)[0])
+    out = io.BytesIO()
+    qr.save(out, kind="png", scale=math.ceil(PRINT_PIXELS / width), **COLOURS)
+    return out.getvalue()
+
+
+def _symbol(text: str, error_level: str) -> segno.QRCode:
+    # micro=False: Micro QR codes are smaller but most phone cameras cannot read them.
+    return segno.make(text, error=error_level.upper(), micro=False, boost_error=True)

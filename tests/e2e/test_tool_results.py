@@ -89,7 +89,7 @@ def test_the_qr_code_downloads_as_svg_and_print_png(page: Page, new_email, app):
     assert text.startswith("<?xml") and "<svg" in text and text.rstrip().endswith("</svg>")
 
     with page.expect_download() as png:
-        page.get_by_role("link", name="Download PNG (print)").click()
+        page.get_by_role("button", name="Download PNG (print)").click()
     image = Image.open(io.BytesIO(Path(png.value.path()).read_bytes()))
     assert image.size[0] >= qr.PRINT_PIXELS and image.size[0] == image.size[1]
     assert _tool_entries(app, user_id, "qr") == [-1]

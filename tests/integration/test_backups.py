@@ -52,6 +52,7 @@ def test_a_backup_taken_while_writing_restores_every_number(app_db, tmp_path: Pa
         stop.set()
         thread.join()
 
+    assert (tmp_path / "backup.db").stat().st_mode & 0o777 == 0o600  # password hashes
     copy = make_engine(f"sqlite:///{tmp_path / 'backup.db'}")
     backed_up = _balance(copy, user)
     copy.dispose()
@@ -86,6 +87,14 @@ def test_a_restore_is_refused_while_the_app_runs(database_url, engine, tmp_path:
     (tmp_path / "junk.db").write_text("not a database")
     with pytest.raises(backups.BackupRefused, match="not a backup"):
         backups.restore(database_url, tmp_path / "junk.db")
+
+
+def test_a_missing_database_is_never_created(tmp_path: Path):
+    # A wrong DATABASE_URL must not make an empty database for the restore to fill.
+    missing = f"sqlite:///{tmp_path / 'nowhere.db'}"
+    with pytest.raises(backups.BackupRefused, match="no database"):
+        backups.backup(missing, tmp_path / "b.db")
+    assert not (tmp_path / "nowhere.db").exists() and not (tmp_path / "b.db").exists()
 
 
 def test_postgresql_is_pointed_to_its_own_tools(tmp_path: Path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.cluster.conftest import free_ports
+from tests.cluster.running import free_ports
 
 
 def _postgres_bin() -> Path | None:

@@ -38,7 +38,7 @@ from credit_app.models import LedgerEntry
 from credit_app.state.tools import ToolsState
 from stripe_sandbox.control import SandboxControl
 from tests.async_run import run
-from tests.cluster.conftest import NGINX, _cluster, _logs, _read_env, _require, free_ports
+from tests.cluster.running import cluster_command, cluster_logs, free_ports, read_env, require_nginx
 from tests.factories import make_user
 
 pytestmark = pytest.mark.postgres
@@ -64,11 +64,11 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def faulty_cluster(tmp_path_factory, private_postgres, private_redis) -> Iterator[Cluster]:
-    _require(Path(NGINX).exists(), f"nginx not found at {NGINX} (apt-get install nginx)")
+    require_nginx()
     directory = tmp_path_factory.mktemp("faults-cluster")
     database_url = private_postgres.new_database()
     https, http, sandbox, backends = free_ports(5)[:4]  # the backends take the last two
-    up = _cluster(
+    up = cluster_command(
         "up",
         directory,
         *("--backends", "2", "--workers", "1", "--no-frontend"),
@@ -77,12 +77,12 @@ def faulty_cluster(tmp_path_factory, private_postgres, private_redis) -> Iterato
         *("--database-url", database_url, "--redis-url", private_redis.url),
     )
     try:
-        assert up.returncode == 0, f"{up.stdout}\n{up.stderr}\n{_logs(directory)}"
+        assert up.returncode == 0, f"{up.stdout}\n{up.stderr}\n{cluster_logs(directory)}"
         engine = make_engine(database_url)
-        yield Cluster(directory, _read_env(directory / "cluster.env"), engine)
+        yield Cluster(directory, read_env(directory / "cluster.env"), engine)
         engine.dispose()
     finally:
-        _cluster("down", directory)
+        cluster_command("down", directory)
 
 
 @dataclass

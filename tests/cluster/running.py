@@ -1,6 +1,7 @@
 """A whole cluster (`scripts/cluster up`: nginx with TLS, two backends, PostgreSQL, Redis,
 the standalone Stripe sandbox) in a temporary directory, on its own database, Redis
-database number and free ports, stopped with `scripts/cluster down` afterwards."""
+database number and free ports, stopped with `scripts/cluster down` afterwards: for the
+cluster's browser test (tests/e2e/test_cluster_smoke.py) and the fault tests."""
 
 import contextlib
 import os
@@ -12,16 +13,15 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
-from playwright.sync_api import Browser, sync_playwright
 
 from tests.conftest import PG_ADMIN_DSN, drop_postgres_database, require_postgres
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = "/usr/sbin/nginx"
@@ -46,6 +46,10 @@ class RunningCluster:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.app_url, verify=self.env["CA_CERT"], timeout=10)
+
+
+def require_nginx() -> None:
+    _require(Path(NGINX).exists(), f"nginx not found at {NGINX} (apt-get install nginx)")
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -75,7 +79,7 @@ def free_ports(count: int) -> list[int]:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
-def _cluster(command: str, directory: Path, *args: str) -> subprocess.CompletedProcess:
+def cluster_command(command: str, directory: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             sys.executable,
@@ -92,19 +96,19 @@ def _cluster(command: str, directory: Path, *args: str) -> subprocess.CompletedP
     )
 
 
-def _read_env(path: Path) -> dict[str, str]:
+def read_env(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[RunningCluster]:
-    _require(Path(NGINX).exists(), f"nginx not found at {NGINX} (apt-get install nginx)")
+@contextmanager
+def running_cluster(directory: Path) -> Iterator[RunningCluster]:
+    """Two backends on the shared PostgreSQL (a database of its own) and Redis (db 7)."""
+    require_nginx()
     require_postgres()
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         _require(False, f"Redis unreachable: {exc}")
-    directory = tmp_path_factory.mktemp("cluster")
     name = f"credit_cluster_test_{uuid.uuid4().hex[:10]}"
     database_url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace(
         "postgresql://", "postgresql+psycopg://", 1
@@ -132,12 +136,12 @@ def cluster(tmp_path_factory) -> Iterator[RunningCluster]:
     ]
     started = time.monotonic()
     try:
-        up = _cluster("up", directory, *args)
+        up = cluster_command("up", directory, *args)
         up_seconds = time.monotonic() - started
-        assert up.returncode == 0, f"{up.stdout}\n{up.stderr}\n{_logs(directory)}"
-        yield RunningCluster(directory, _read_env(directory / "cluster.env"), up_seconds)
+        assert up.returncode == 0, f"{up.stdout}\n{up.stderr}\n{cluster_logs(directory)}"
+        yield RunningCluster(directory, read_env(directory / "cluster.env"), up_seconds)
     finally:
-        down = _cluster("down", directory)
+        down = cluster_command("down", directory)
         drop_postgres_database(database_url)
         redis.Redis.from_url(REDIS_URL).flushdb()
         # The project copy and its node_modules are large; the logs are small.
@@ -145,18 +149,8 @@ def cluster(tmp_path_factory) -> Iterator[RunningCluster]:
         assert down.returncode == 0, down.stderr
 
 
-def _logs(directory: Path) -> str:
+def cluster_logs(directory: Path) -> str:
     return "\n".join(
         f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
         for log in sorted((directory / "logs").glob("*.log"))
     )
-
-
-@pytest.fixture(scope="module")
-def cluster_browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}; run scripts/test, which installs it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()

@@ -6,17 +6,24 @@ import re
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from tests.cluster.conftest import RunningCluster
+from tests.cluster.running import RunningCluster, running_cluster
 from tests.e2e.helpers import log_in, pay_on_checkout, sign_up
 
 pytestmark = pytest.mark.e2e
 
 MAX_CONTEXTS = 8  # round-robin alternates backends: two or three tries suffice
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[RunningCluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
 
 
 def test_private_paths_are_refused_and_answers_carry_hsts(cluster: RunningCluster):
@@ -43,11 +50,11 @@ def test_private_paths_are_refused_and_answers_carry_hsts(cluster: RunningCluste
 
 
 def test_tabs_on_two_backends_see_spends_and_webhook_grants(
-    cluster: RunningCluster, cluster_browser: Browser
+    cluster: RunningCluster, browser: Browser
 ):
     backends = cluster.backend_ports
     email = f"cluster-{uuid.uuid4().hex[:8]}@example.com"
-    first = _context(cluster_browser, cluster)
+    first = _context(browser, cluster)
     tools = first.new_page()
     sign_up(tools, email)
     expect(tools).to_have_url(re.compile(r"/dashboard/?$"), timeout=20_000)
@@ -57,7 +64,7 @@ def test_tabs_on_two_backends_see_spends_and_webhook_grants(
 
     # Another browser of the same person, until its socket is on the other backend.
     for _ in range(MAX_CONTEXTS):
-        second = _context(cluster_browser, cluster)
+        second = _context(browser, cluster)
         dashboard = second.new_page()
         dashboard.goto("/login")
         log_in(dashboard, email)

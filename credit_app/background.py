@@ -68,12 +68,29 @@ async def follow_ledger(push: Callable[[str], Awaitable[None]]) -> None:
             fresh = [(i, user) for i, user in entries if i not in seen]
             seen = {i for i in seen if i > latest - LOOKBACK_IDS} | {i for i, _ in fresh}
             users: set[uuid.UUID] = {user for _, user in fresh}
-            for user_id in users:
-                await push(str(user_id))
+            await _push_each(push, users)
             newest = latest
         except Exception:
             logger.exception("following the ledger failed; retrying")
         await asyncio.sleep(LEDGER_FOLLOW_SECONDS)
+
+
+# Pushes the follower makes at once: each mostly waits on the database and Redis, so one
+# after another they fall behind a busy ledger; unbounded, they would crowd out the tabs'
+# own events.
+PUSHES_AT_ONCE = 8
+
+
+async def _push_each(push: Callable[[str], Awaitable[None]], users: set[uuid.UUID]) -> None:
+    gate = asyncio.Semaphore(PUSHES_AT_ONCE)
+
+    async def one(user_id: uuid.UUID) -> None:
+        async with gate:
+            await push(str(user_id))
+
+    outcomes = await asyncio.gather(*(one(user) for user in users), return_exceptions=True)
+    for failure in (o for o in outcomes if isinstance(o, Exception)):
+        logger.error("pushing a change to open tabs failed", exc_info=failure)
 
 
 async def expire_stale_holds() -> None:

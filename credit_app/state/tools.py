@@ -237,6 +237,10 @@ class ToolsState(AccountState):
                 self.dialog_available_text = wording.credits(refused.available)
                 self.upgrade_href = _upgrade_href(plan_rank)
                 self.dialog_tool, self.dialog_open = tool, True
+                # Nothing runs: the button is enabled again with the dialog's opening, so
+                # closing the dialog can give it focus back (a disabled button takes none;
+                # a background run would otherwise re-enable it only after its own cleanup).
+                self.running = ""
             self.errors = {**self.errors, tool: error}
             self.limit_errors = {**self.limit_errors, tool: over_limit}
             if outcome is not None and outcome.replayed:

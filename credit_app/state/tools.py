@@ -271,7 +271,10 @@ class ToolsState(AccountState):
 
     @rx.event
     async def download_qr_print(self):
-        """The print-size PNG of the code this tab made (and paid for): nothing is charged."""
+        """The print-size PNG of the code this tab made (and paid for): nothing is charged.
+        Like every handler, only for a session that is still signed in."""
+        if await self._authenticated_user_id() is None:
+            return self._to_login()
         if not self._qr_text:
             return None
         png = await asyncio.to_thread(qr.print_png, self._qr_text)
